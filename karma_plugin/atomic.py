@@ -1,0 +1,61 @@
+"""Outputs appear whole or not at all: write beside the target, then rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from karma_plugin.errors import InputError
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (a temporary file in the same folder, renamed)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def check_new_dir(path: str | os.PathLike[str], overwrite: bool) -> Path:
+    """Refuse an existing output folder unless ``overwrite``; fail before any work is done."""
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise InputError(f"output folder {str(target)!r} already exists (use --overwrite to replace it)")
+    if target.exists() and not target.is_dir():
+        raise InputError(f"output path {str(target)!r} exists and is not a folder")
+    return target
+
+
+@contextlib.contextmanager
+def staged_dir(path: str | os.PathLike[str], overwrite: bool) -> Iterator[Path]:
+    """Yield an empty staging folder; on success it replaces ``path`` in one rename.
+
+    On any error the staging folder is removed and ``path`` is left as it was.
+    """
+    target = check_new_dir(path, overwrite).absolute()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    try:
+        yield stage
+        if target.exists():
+            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
+            os.replace(target, old / "previous")
+            os.replace(stage, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(stage, target)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise

@@ -1,0 +1,1 @@
+"""One module per `karma-build` command, each exposing a click ``command``."""

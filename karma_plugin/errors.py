@@ -1,0 +1,19 @@
+"""Errors the CLI turns into one clear line and an exit code (DESIGN.md: 2 input, 1 runtime)."""
+
+
+class KarmaError(Exception):
+    """Base class; ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class InputError(KarmaError):
+    """Bad input or usage: a file, a table, a flag. Exit 2."""
+
+    exit_code = 2
+
+
+class RemoteError(KarmaError):
+    """A runtime failure outside our control: network, the Hub. Exit 1."""
+
+    exit_code = 1
