@@ -1,0 +1,155 @@
+"""`karma-build binarize`: a response pool plus kinship to a Hub-ready preference dataset."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from importlib.resources import files
+
+import click
+
+from karma_plugin.benchmarks import resolve_benchmarks
+from karma_plugin.commands._options import (
+    benchmarks_option,
+    report_excluded,
+    scores_option,
+    tau_option,
+)
+
+SAMPLE = "sample"
+
+
+def sample_pool_path() -> str:
+    """The small UltraFeedback-schema pool shipped in the package (the default)."""
+    return str(files("karma_plugin.data") / "ultrafeedback_sample.jsonl")
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for name in ("karma-plugin", "datasets", "pyarrow", "numpy", "huggingface_hub"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+@click.command("binarize")
+@click.option(
+    "--dataset",
+    default=SAMPLE,
+    show_default=True,
+    metavar="ID|PATH",
+    help="Response pool in UltraFeedback's schema: a Hub id (openbmb/UltraFeedback), a local "
+    "json/jsonl/parquet file or folder, or 'sample' (the small pool shipped in the package).",
+)
+@click.option("--split", default="train", show_default=True, help="Split of the pool to read.")
+@scores_option
+@benchmarks_option
+@click.option(
+    "--strategy",
+    default="all",
+    show_default=True,
+    metavar="NAME[,NAME]|all",
+    help="k_score, k_sim, k_score_sim, rlaif (the instance-rating baseline), or all.",
+)
+@tau_option
+@click.option(
+    "--test-size",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="Share of prompts in the test splits (the same prompts in every config).",
+)
+@click.option("--seed", type=int, default=42, show_default=True, help="Seeds the split and RLAIF.")
+@click.option(
+    "--rating",
+    type=click.Choice(["overall_score", "fine-grained_score", "aspects"]),
+    default="overall_score",
+    show_default=True,
+    help="Instance rating for rlaif and the score_* columns ('aspects': mean of the four).",
+)
+@click.option(
+    "--exclude-source",
+    multiple=True,
+    metavar="SOURCE",
+    help="Drop instructions from this source (e.g. truthful_qa); repeatable.",
+)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--overwrite", is_flag=True, help="Replace the output folder if it exists.")
+def command(
+    dataset: str,
+    split: str,
+    scores_spec: str,
+    benchmarks: str,
+    strategy: str,
+    tau: float,
+    test_size: float,
+    seed: int,
+    rating: str,
+    exclude_source: tuple[str, ...],
+    out: str,
+    overwrite: bool,
+) -> None:
+    """Re-binarize a response pool into KARMA preference pairs (no annotation)."""
+    from karma_plugin import atomic
+    from karma_plugin.binarize import Options, binarize, parse_strategies
+    from karma_plugin.hub_folder import write_hub_folder
+    from karma_plugin.kinship import compute_kinship
+    from karma_plugin.pool import read_pool
+    from karma_plugin.score_table import read_scores
+
+    strategies = parse_strategies(strategy)
+    atomic.check_new_dir(out, overwrite)
+    kin = compute_kinship(read_scores(scores_spec), resolve_benchmarks(benchmarks), tau)
+    report_excluded(kin.excluded)
+    pool = read_pool(sample_pool_path() if dataset == SAMPLE else dataset, rating, split)
+    options = Options(strategies, tau, test_size, seed, tuple(exclude_source))
+    result = binarize(pool, kin, options)
+
+    doc = kin.to_json()
+    doc.update(
+        {
+            "dataset": dataset,
+            "rows": pool.n_rows,
+            "rating": rating,
+            "options": {
+                "strategies": list(strategies),
+                "test_size": test_size,
+                "seed": seed,
+                "exclude_sources": list(exclude_source),
+            },
+            "counts": result.counts,
+            "agreement": result.agreement,
+            "dropped_completions": result.dropped,
+            "versions": _versions(),
+            "command": shlex.join(["karma-build", *sys.argv[1:]])
+            if sys.argv and sys.argv[0].endswith("karma-build")
+            else "karma-build binarize",
+        }
+    )
+    write_hub_folder(out, result.tables, doc, overwrite)
+    _summary(doc, out)
+
+
+def _summary(doc: dict, out: str) -> None:
+    click.echo(f"Read {doc['rows']} instructions from {doc['dataset']}.")
+    dropped = doc["dropped_completions"]
+    unknown = sum(dropped["unknown_model"].values())
+    click.echo(
+        f"Completions left out: {unknown} of unknown models "
+        f"({', '.join(dropped['unknown_model']) or 'none'}), {dropped['empty_response']} empty, "
+        f"{dropped['duplicate_model']} repeated models."
+    )
+    for config, count in doc["counts"].items():
+        skipped = ", ".join(f"{k} {v}" for k, v in count["skipped"].items() if v) or "none"
+        agree = doc["agreement"].get(config)
+        agree_text = "" if agree is None else f"; agrees with instance ratings {agree:.1%}"
+        splits = doc["splits"][config]
+        click.echo(
+            f"  {config:<12} {count['pairs']:>6} pairs "
+            f"(train {splits['train_prefs']}, test {splits['test_prefs']}); "
+            f"skipped: {skipped}{agree_text}"
+        )
+    click.echo(f"Wrote {out}")
