@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Quickstart 1: set up and run the main job on the embedded default (the authors' score
+# table and the small UltraFeedback-schema pool shipped in the package).
+# Usage: bash scripts/quickstart.sh [OUT]   (default OUT: ./karma-out)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
+venv="$(karma_venv demo)"
+out="${1:-karma-out}"
+"$venv/bin/karma-build" kinship --benchmarks all
+echo
+"$venv/bin/karma-build" binarize --strategy all --out "$out" --overwrite
+echo
+echo "Load it:  python -c \"import datasets; print(datasets.load_dataset('$out', 'k_sim'))\""
+echo "CLI:      $venv/bin/karma-build --help"

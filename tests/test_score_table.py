@@ -1,0 +1,61 @@
+import math
+
+import numpy as np
+import pytest
+
+from karma_plugin.benchmarks import BENCHMARKS, resolve_benchmarks
+from karma_plugin.errors import InputError
+from karma_plugin.score_table import format_score_csv, parse_score, parse_score_csv, read_scores
+
+
+def test_parse_score_scales():
+    assert parse_score("86.40%") == pytest.approx(0.864)
+    assert parse_score("0.6371") == pytest.approx(0.6371)
+    assert parse_score(" 85.37 ") == pytest.approx(85.37)
+    assert math.isnan(parse_score(""))
+    with pytest.raises(ValueError):
+        parse_score("high")
+
+
+def test_paper_table_has_bom_percent_strings_and_an_empty_row():
+    table = read_scores("paper")
+    assert table.benchmarks == BENCHMARKS
+    assert len(table.models) == 17
+    assert table.models[0] == "gpt-4"  # the byte-order mark is not part of the header
+    row = table.values[table.models.index("gpt-4")]
+    assert row[0] == pytest.approx(85.37)
+    assert row[1] == pytest.approx(0.864)  # "86.40%"
+    assert row[2] == pytest.approx(0.6371)
+    assert np.isnan(table.values[table.models.index("ultralm-65b")]).all()
+
+
+def test_round_trip_through_our_csv_format():
+    table = read_scores("paper")
+    again = parse_score_csv(format_score_csv(table))
+    assert again.models == table.models
+    np.testing.assert_allclose(again.values, table.values, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("model,ifeval\n", "no model rows"),
+        ("model,ifeval,colour\na,1,2\n", "'colour' is not a benchmark"),
+        ("model,ifeval\na,1\na,2\n", "appears twice"),
+        ("model,ifeval\na,lots\n", "non-numeric ifeval score"),
+        ("model,MMLU,mmlu_stem\na,1,2\n", "'mmlu_stem' appears twice"),
+    ],
+)
+def test_bad_tables_name_the_problem(text, message):
+    with pytest.raises(InputError, match=message):
+        parse_score_csv(text, source="t.csv")
+
+
+def test_categories_and_subsets():
+    assert resolve_benchmarks("knowledge") == ("mmlu_stem", "mmlu_pro")
+    assert resolve_benchmarks("reasoning") == ("hellaswag", "arc_easy", "arc_challenge")
+    assert resolve_benchmarks("instruction_following") == ("ifeval",)
+    assert resolve_benchmarks("arc_challenge,ifeval") == ("ifeval", "arc_challenge")
+    assert resolve_benchmarks("all") == BENCHMARKS
+    with pytest.raises(InputError, match="unknown benchmark"):
+        resolve_benchmarks("gsm8k")
