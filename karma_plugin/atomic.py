@@ -32,7 +32,9 @@ def check_new_dir(path: str | os.PathLike[str], overwrite: bool) -> Path:
     """Refuse an existing output folder unless ``overwrite``; fail before any work is done."""
     target = Path(path)
     if target.exists() and not overwrite:
-        raise InputError(f"output folder {str(target)!r} already exists (use --overwrite to replace it)")
+        raise InputError(
+            f"output folder {str(target)!r} already exists (use --overwrite to replace it)"
+        )
     if target.exists() and not target.is_dir():
         raise InputError(f"output path {str(target)!r} exists and is not a folder")
     return target
@@ -50,7 +52,9 @@ def staged_dir(path: str | os.PathLike[str], overwrite: bool) -> Iterator[Path]:
     try:
         yield stage
         if target.exists():
-            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old"))
+            old = Path(
+                tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old")
+            )
             os.replace(target, old / "previous")
             os.replace(stage, target)
             shutil.rmtree(old, ignore_errors=True)

@@ -37,8 +37,12 @@ def shard_names(split: str, table: pa.Table) -> list[str]:
 def _write_shards(folder: Path, split: str, table: pa.Table) -> list[str]:
     names = shard_names(split, table)
     per = math.ceil(table.num_rows / len(names)) if table.num_rows else 0
+    if not table.num_rows:
+        # No row group at all: datasets' parquet reader cannot size a batch from an empty one.
+        pq.ParquetWriter(folder / names[0], table.schema).close()
+        return names
     for i, name in enumerate(names):
-        part = table.slice(i * per, per) if per else table
+        part = table.slice(i * per, per)
         pq.write_table(part, folder / name, row_group_size=ROW_GROUP_ROWS, compression="snappy")
     return names
 
@@ -60,7 +64,14 @@ def write_hub_folder(
                 folder = stage / config
                 folder.mkdir()
                 for split, part in split_tables(table).items():
-                    jobs.append((config, split, part.num_rows, pool.submit(_write_shards, folder, split, part)))
+                    jobs.append(
+                        (
+                            config,
+                            split,
+                            part.num_rows,
+                            pool.submit(_write_shards, folder, split, part),
+                        )
+                    )
         doc["splits"] = {c: {} for c in tables}
         doc["files"] = {c: {} for c in tables}
         for config, split, rows, job in jobs:

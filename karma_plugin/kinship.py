@@ -75,7 +75,9 @@ class Kinship:
             "benchmarks": list(self.benchmarks),
             "scores": table(self.scores, self.benchmarks),
             "normalized": table(self.normalized, self.benchmarks),
-            "s_pref": {m: round(float(s), 10) for m, s in zip(self.models, self.s_pref, strict=True)},
+            "s_pref": {
+                m: round(float(s), 10) for m, s in zip(self.models, self.s_pref, strict=True)
+            },
             "kinship": table(self.kinship, self.models),
             "kinship_metric": self.metric,
             "tau": self.tau,

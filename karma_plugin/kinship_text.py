@@ -7,7 +7,13 @@ from karma_plugin.kinship import Kinship
 
 def _grid(header: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))) for r in [header, *rows]]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in [header, *rows]
+    ]
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -22,7 +28,11 @@ def format_kinship(k: Kinship) -> str:
     rows = [
         [k.models[i], *(f"{v:.3f}" for v in k.normalized[i]), f"{k.s_pref[i]:.3f}"] for i in order
     ]
-    parts = [f"Normalised scores and S_pref ({len(k.models)} models, {len(k.benchmarks)} benchmarks)", _grid(header, rows), ""]
+    parts = [
+        f"Normalised scores and S_pref ({len(k.models)} models, {len(k.benchmarks)} benchmarks)",
+        _grid(header, rows),
+        "",
+    ]
     short = [m[:10] for m in (k.models[i] for i in order)]
     krows = [[k.models[i], *(f"{k.kinship[i, j]:.2f}" for j in order)] for i in order]
     parts += [f"Kinship ({k.metric})", _grid(["", *short], krows), ""]

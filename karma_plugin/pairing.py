@@ -75,7 +75,12 @@ def model_order(names: tuple[str, ...], s_pref: np.ndarray, kinship: np.ndarray)
 
 
 def _finish(
-    slots: np.ndarray, first: np.ndarray, second: np.ndarray, ok: np.ndarray, order: ModelOrder, tau: float
+    slots: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    ok: np.ndarray,
+    order: ModelOrder,
+    tau: float,
 ) -> Selection:
     """Orient each pair (chosen = higher S_pref) and apply tau and the tie rule."""
     rows = np.arange(len(slots))
@@ -100,7 +105,9 @@ def k_score(slots: np.ndarray, order: ModelOrder, tau: float) -> Selection:
     """The two completions whose models have the highest S_pref."""
     ok = (slots >= 0).sum(axis=1) >= 2
     if slots.shape[1] < 2:
-        return _finish(slots, np.zeros(len(slots), np.int64), np.zeros(len(slots), np.int64), ok, order, tau)
+        return _finish(
+            slots, np.zeros(len(slots), np.int64), np.zeros(len(slots), np.int64), ok, order, tau
+        )
     ranked = _by_score(slots, order)
     return _finish(slots, ranked[:, 0], ranked[:, 1], ok, order, tau)
 

@@ -38,7 +38,9 @@ class Pool:
     model: np.ndarray  # object array of model names, flat
     response: pa.ChunkedArray  # flat
     empty: np.ndarray  # bool, flat: response is empty or whitespace
-    rating: np.ndarray  # float, flat: the rating chosen for rlaif and the score columns (NaN = none)
+    rating: (
+        np.ndarray
+    )  # float, flat: the rating chosen for rlaif and the score columns (NaN = none)
     overall: np.ndarray  # float, flat: UltraFeedback's overall_score (for the agreement rate)
 
     @property

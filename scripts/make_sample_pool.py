@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from karma_plugin.synthetic_pool import UF_MODELS, make_pool, make_row  # noqa: E402
+from karma_plugin.synthetic_pool import UF_MODELS, make_pool, make_row
 
 OUT = Path(__file__).resolve().parents[1] / "karma_plugin" / "data" / "ultrafeedback_sample.jsonl"
 

@@ -23,7 +23,9 @@ from karma_plugin.score_table import read_scores
 @scores_option
 @benchmarks_option
 @tau_option
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write kinship.json here.")
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False), help="Also write kinship.json here."
+)
 def command(scores_spec: str, benchmarks: str, tau: float, json_path: str | None) -> None:
     """Print the kinship of the origin models in a score table."""
     result = compute_kinship(read_scores(scores_spec), resolve_benchmarks(benchmarks), tau)
