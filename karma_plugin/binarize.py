@@ -41,13 +41,23 @@ class Options:
     exclude_sources: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Pairs:
+    """One config's pairs in their final order: pool row and flat completion indices."""
+
+    rows: np.ndarray
+    chosen: np.ndarray
+    rejected: np.ndarray
+    test: np.ndarray  # bool per pair
+
+
 @dataclass
 class Result:
-    """Per-config preference tables (sorted, with a ``_test`` flag column) and the counts."""
-
-    tables: dict[str, pa.Table]
+    pairs: dict[str, Pairs]
     counts: dict[str, dict[str, Any]]
     agreement: dict[str, float | None]
+    prompt_ids: np.ndarray  # per pool row
+    flat_model: np.ndarray  # per completion: index into the kinship models (-1: unusable)
     dropped: dict[str, Any] = field(default_factory=dict)
 
 
@@ -63,15 +73,23 @@ def parse_strategies(spec: str) -> tuple[str, ...]:
     return tuple(s for s in STRATEGIES if s in names)
 
 
-def _uniforms(prompt_ids: list[str], seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two numbers in [0, 1) per prompt id: one for the test split, one for RLAIF's draw."""
-    split = np.empty(len(prompt_ids))
-    draw = np.empty(len(prompt_ids))
-    scale = float(2**64)
-    for i, pid in enumerate(prompt_ids):
-        digest = hashlib.sha256(f"karma:{seed}:{pid}".encode()).digest()
-        split[i] = int.from_bytes(digest[:8], "big") / scale
-        draw[i] = int.from_bytes(digest[8:16], "big") / scale
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: a well-mixed 64-bit function of a 64-bit seed."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def _uniforms(digests: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two numbers in [0, 1) per prompt, from its sha256 and the seed alone.
+
+    One for the test split, one for RLAIF's draw: neither depends on row order or sharding.
+    """
+    key = _mix(np.uint64(seed % 2**64) + np.uint64(0x9E3779B97F4A7C15))
+    scale = 2.0**-53
+    split = (_mix(digests[:, 0] ^ key) >> np.uint64(11)).astype(np.float64) * scale
+    draw = (_mix(digests[:, 1] ^ key) >> np.uint64(11)).astype(np.float64) * scale
     return split, draw
 
 
@@ -79,10 +97,9 @@ def completion_slots(
     pool: Pool, kin: Kinship, drop_rows: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """The ``(n, K)`` matrix of model indices (-1: unusable) and of flat completion indices."""
-    index = {m.strip().lower(): i for i, m in enumerate(kin.models)}
-    flat_model = np.fromiter(
-        (index.get(str(m).strip().lower(), -1) for m in pool.model), np.int64, len(pool.model)
-    )
+    known = pa.array([m.strip().lower() for m in kin.models], pa.string())
+    lookup = pc.index_in(pc.utf8_lower(pc.utf8_trim_whitespace(pool.model)), value_set=known)
+    flat_model = pc.fill_null(lookup, -1).to_numpy().astype(np.int64)
     counts = np.diff(pool.offsets)
     n, k = pool.n_rows, int(counts.max(initial=0))
     row = np.repeat(np.arange(n), counts)
@@ -102,7 +119,10 @@ def completion_slots(
         duplicates += int(earlier.sum())
         slots[earlier, j] = -1
 
-    unknown_names = Counter(str(m) for m in pool.model[unknown & ~drop_rows[row]])
+    counted = pool.model.filter(pa.array(unknown & ~drop_rows[row]))
+    unknown_names = {
+        str(v["values"]): int(v["counts"]) for v in pc.value_counts(counted).to_pylist()
+    }
     dropped = {
         "unknown_model": dict(sorted(unknown_names.items())),
         "empty_response": int((empty & ~drop_rows[row]).sum()),
@@ -135,52 +155,74 @@ def _nullable(values: np.ndarray) -> pa.Array:
 def preference_table(
     pool: Pool,
     kin: Kinship,
-    prompt_ids: pa.Array,
-    test: np.ndarray,
+    prompt_ids: np.ndarray,
+    flat_model: np.ndarray,
     rows: np.ndarray,
     chosen: np.ndarray,
     rejected: np.ndarray,
-    models: np.ndarray,
 ) -> pa.Table:
-    """The DESIGN.md columns for the pairs (``rows``, flat ``chosen``/``rejected`` indices)."""
-    take_rows = pa.array(rows)
-    chosen_text = pc.utf8_trim_whitespace(pool.response.take(pa.array(chosen))).combine_chunks()
-    rejected_text = pc.utf8_trim_whitespace(pool.response.take(pa.array(rejected))).combine_chunks()
-    instruction = pool.instruction.take(take_rows).combine_chunks()
+    """The DESIGN.md columns for the pairs (pool ``rows``, flat ``chosen``/``rejected``)."""
+
+    def text(indices: np.ndarray) -> pa.Array:
+        return pc.utf8_trim_whitespace(pool.take_responses(indices)).cast(pa.string())
+
+    chosen_text, rejected_text = text(chosen), text(rejected)
+    instruction = pool.instruction.take(pa.array(rows)).cast(pa.string())
     user = pc.utf8_trim_whitespace(instruction)
-    c_model, r_model = models[chosen], models[rejected]
+    c_model, r_model = flat_model[chosen], flat_model[rejected]
     names = np.array(kin.models, dtype=object)
-    table = pa.table(
+    return pa.table(
         {
-            "prompt_id": prompt_ids.take(take_rows),
+            "prompt_id": pa.array(prompt_ids[rows], pa.string()),
             "instruction": instruction,
             "prompt": _messages("user", user),
             "chosen": _messages("assistant", chosen_text),
             "rejected": _messages("assistant", rejected_text),
             "messages": _dialogue(user, chosen_text),
-            "chosen_model": pa.array(names[c_model] if len(rows) else [], pa.string()),
-            "rejected_model": pa.array(names[r_model] if len(rows) else [], pa.string()),
+            "chosen_model": pa.array(names[c_model], pa.string()),
+            "rejected_model": pa.array(names[r_model], pa.string()),
             "chosen_s_pref": pa.array(kin.s_pref[c_model], pa.float64()),
             "rejected_s_pref": pa.array(kin.s_pref[r_model], pa.float64()),
             "kinship": pa.array(kin.kinship[c_model, r_model], pa.float64()),
-            "source": pool.source.take(take_rows).combine_chunks(),
+            "source": pool.source.take(pa.array(rows)),
             "score_chosen": _nullable(pool.rating[chosen]),
             "score_rejected": _nullable(pool.rating[rejected]),
         }
     )
-    # Sorted on content, so the files do not depend on the pool's row order.
-    keys = pa.table(
-        {
-            "p": table["prompt_id"],
-            "c": table["chosen_model"],
-            "r": table["rejected_model"],
-            "ct": chosen_text,
-            "rt": rejected_text,
-        }
-    )
-    order = pc.sort_indices(keys, sort_keys=[(name, "ascending") for name in keys.column_names])
-    table = table.take(order)
-    return table.append_column("_test", pa.array(test[rows]).take(order))
+
+
+def split_tables(pool: Pool, kin: Kinship, result: Result, config: str) -> dict[str, pa.Table]:
+    """The four splits of one config; the SFT splits hold the same pairs as the preference ones."""
+    pairs = result.pairs[config]
+    tables = {}
+    for split, mask in (("train", ~pairs.test), ("test", pairs.test)):
+        tables[split] = preference_table(
+            pool,
+            kin,
+            result.prompt_ids,
+            result.flat_model,
+            pairs.rows[mask],
+            pairs.chosen[mask],
+            pairs.rejected[mask],
+        )
+    return {
+        "train_prefs": tables["train"],
+        "test_prefs": tables["test"],
+        "train_sft": tables["train"],
+        "test_sft": tables["test"],
+    }
+
+
+def _order(pool: Pool, digests: np.ndarray, names: np.ndarray, rows, chosen, rejected):
+    """Sort pairs by content, so the files do not depend on the pool's row order."""
+    hi, lo = digests[rows, 0], digests[rows, 1]
+    tiebreak = np.zeros(len(rows), dtype="U64")
+    key = hi ^ _mix(lo)
+    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    for i in np.flatnonzero(counts[inverse] > 1):  # repeated instructions only: rare
+        both = "\0".join(pool.take_responses(np.array([chosen[i], rejected[i]])).to_pylist())
+        tiebreak[i] = hashlib.sha256(both.encode("utf-8")).hexdigest()
+    return np.lexsort((tiebreak, names[rejected], names[chosen], lo, hi))
 
 
 def _counts(strategy: str, selection: Selection, forced: np.ndarray) -> dict[str, Any]:
@@ -201,30 +243,35 @@ def _agreement(pool: Pool, chosen: np.ndarray, rejected: np.ndarray) -> float | 
 
 
 def binarize(pool: Pool, kin: Kinship, options: Options) -> Result:
-    """Pick one pair per instruction for each strategy in ``options``."""
+    """Pick one pair per instruction for each strategy in ``options`` (indices only)."""
     if not 0.0 <= options.test_size < 1.0:
         raise InputError(f"--test-size must be in [0, 1), got {options.test_size}")
-    ids = pool.prompt_ids()
-    split_u, draw_u = _uniforms(ids, options.seed)
+    raw = pool.prompt_digests()
+    prompt_ids = np.array([d.hex() for d in raw], dtype="U64")
+    # The first 16 bytes of each digest as two integers: sort keys and random seeds.
+    digests = np.frombuffer(b"".join(d[:16] for d in raw), dtype=">u8").reshape(-1, 2)
+    digests = digests.astype(np.uint64)
+    split_u, draw_u = _uniforms(digests, options.seed)
     test = split_u < options.test_size
 
     source = pool.source.to_numpy(zero_copy_only=False)
     instruction_blank = pc.match_substring_regex(pool.instruction, r"^\s*$").to_numpy(
         zero_copy_only=False
     )
-    excluded = np.isin(source, list(options.exclude_sources))
     forced = np.zeros(pool.n_rows, np.int64)
     forced[instruction_blank] = Skip.empty_instruction
-    forced[excluded] = Skip.excluded_source
+    forced[np.isin(source, list(options.exclude_sources))] = Skip.excluded_source
     slots, flat_index, dropped = completion_slots(pool, kin, forced > 0)
-    flat_model = np.zeros(len(pool.model), np.int64)
+    flat_model = np.full(len(pool.model), -1, np.int64)
     mask = slots >= 0
     flat_model[flat_index[mask]] = slots[mask]
+    # Names ranked once, so that sorting compares integers, not strings.
+    name_rank = np.argsort(np.argsort(np.array(kin.models, dtype=object), kind="stable"))
+    flat_name = np.where(flat_model >= 0, name_rank[np.maximum(flat_model, 0)], -1)
 
     order = pairing.model_order(kin.models, kin.s_pref, kin.kinship)
-    prompt_ids = pa.array(ids, pa.string())
     rows_all = np.arange(pool.n_rows)
-    tables, counts, agreement = {}, {}, {}
+    pairs, counts, agreement = {}, {}, {}
     for strategy in options.strategies:
         if strategy == "rlaif":
             ratings = np.where(mask, pool.rating[flat_index], np.nan)
@@ -235,10 +282,10 @@ def binarize(pool: Pool, kin: Kinship, options: Options) -> Result:
         rows = rows_all[keep]
         chosen = flat_index[rows, selection.chosen[keep]]
         rejected = flat_index[rows, selection.rejected[keep]]
-        tables[strategy] = preference_table(
-            pool, kin, prompt_ids, test, rows, chosen, rejected, flat_model
-        )
+        final = _order(pool, digests, flat_name, rows, chosen, rejected)
+        rows, chosen, rejected = rows[final], chosen[final], rejected[final]
+        pairs[strategy] = Pairs(rows, chosen, rejected, test[rows])
         counts[strategy] = _counts(strategy, selection, forced)
         if strategy in KARMA_STRATEGIES:
             agreement[strategy] = _agreement(pool, chosen, rejected)
-    return Result(tables, counts, agreement, dropped)
+    return Result(pairs, counts, agreement, prompt_ids, flat_model, dropped)

@@ -9,9 +9,12 @@ dataset id) goes through ``datasets.load_dataset``, the same code that fetches
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -32,11 +35,11 @@ class Pool:
     ``offsets[i]:offsets[i+1]`` are row ``i``'s completions in the flat arrays.
     """
 
-    instruction: pa.ChunkedArray
-    source: pa.ChunkedArray
+    instruction: pa.Array  # contiguous arrays: take() on chunked ones is slow
+    source: pa.Array
     offsets: np.ndarray
-    model: np.ndarray  # object array of model names, flat
-    response: pa.ChunkedArray  # flat
+    model: pa.Array  # flat model names
+    response: pa.ChunkedArray  # flat; left in its decoded chunks (see take_responses)
     empty: np.ndarray  # bool, flat: response is empty or whitespace
     rating: (
         np.ndarray
@@ -47,27 +50,63 @@ class Pool:
     def n_rows(self) -> int:
         return len(self.offsets) - 1
 
-    def prompt_ids(self) -> list[str]:
-        return [hashlib.sha256(s.encode("utf-8")).hexdigest() for s in self.instruction.to_pylist()]
+    def take_responses(self, indices: np.ndarray) -> pa.Array:
+        """``response[indices]`` as one array, copying only the selected strings.
+
+        pyarrow's take() on a chunked string array is slow and concatenating the chunks first
+        copies every response: take from each chunk instead, then restore the order.
+        """
+        chunks = self.response.chunks
+        if len(chunks) == 1:
+            return chunks[0].take(pa.array(indices))
+        starts = np.cumsum([0] + [len(c) for c in chunks])
+        which = np.searchsorted(starts, indices, side="right") - 1
+        by_chunk = np.argsort(which, kind="stable")
+        bounds = np.searchsorted(which[by_chunk], np.arange(len(chunks) + 1))
+        parts = [
+            chunks[c].take(pa.array(indices[by_chunk[lo:hi]] - starts[c]))
+            for c, (lo, hi) in enumerate(itertools.pairwise(bounds))
+            if hi > lo
+        ]
+        if not parts:
+            return pa.array([], chunks[0].type)
+        gathered = pa.concat_arrays(parts)
+        restore = np.empty_like(by_chunk)
+        restore[by_chunk] = np.arange(len(by_chunk))
+        return gathered.take(pa.array(restore))
+
+    def prompt_digests(self) -> list[bytes]:
+        """sha256 of each instruction (its hex form is the ``prompt_id``)."""
+        return [hashlib.sha256(s.encode("utf-8")).digest() for s in self.instruction.to_pylist()]
 
 
-def _parquet_columns(schema: pa.Schema) -> list[str]:
+def _parquet_columns(handle: Any, rating: str) -> list[str]:
+    """Leaf paths to decode: the critiques and rationales are never read."""
+    schema = handle.schema_arrow
     if "instruction" not in schema.names or "completions" not in schema.names:
         raise InputError(_missing_message(schema))
-    wanted = ["instruction"] + (["source"] if "source" in schema.names else [])
-    item = schema.field("completions").type
-    if not pa.types.is_list(item) and not pa.types.is_large_list(item):
+    kind = schema.field("completions").type
+    if not pa.types.is_list(kind) and not pa.types.is_large_list(kind):
         raise InputError("pool column 'completions' is not a list of completions")
-    fields = {f.name: f for f in item.value_type}
-    for name in ("model", "response", "overall_score", "fine-grained_score"):
-        if name in fields:
-            wanted.append(f"completions.list.element.{name}")
-    if "annotations" in fields:
-        present = {f.name for f in fields["annotations"].type}
-        wanted += [
-            f"completions.list.element.annotations.{a}.Rating" for a in ASPECTS if a in present
-        ]
-    return wanted
+    fields = ["model", "response", "overall_score"]
+    if rating == "fine-grained_score":
+        fields.append("fine-grained_score")
+    wanted = {("instruction",), ("source",)}
+    wanted |= {(f,) for f in fields}
+    if rating == "aspects":
+        wanted |= {("annotations", a, "Rating") for a in ASPECTS}
+    paths = []
+    for column in handle.schema:  # leaf columns, e.g. completions.list.element.model
+        parts = column.path.split(".")
+        if parts[0] == "completions" and len(parts) > 3:
+            key = tuple(parts[3:])  # after "completions.list.element" (or ".item")
+        elif len(parts) == 1:
+            key = tuple(parts)
+        else:
+            continue
+        if key in wanted:
+            paths.append(column.path)
+    return paths
 
 
 def _missing_message(schema: pa.Schema) -> str:
@@ -77,24 +116,36 @@ def _missing_message(schema: pa.Schema) -> str:
     )
 
 
-def iter_batches(spec: str, split: str = "train") -> Iterator[pa.RecordBatch]:
+def iter_batches(
+    spec: str, split: str = "train", rating: str = "aspects"
+) -> Iterator[pa.RecordBatch]:
     """Record batches of the pool at ``spec`` (a path or a Hub dataset id)."""
     path = Path(spec)
     if path.is_file() and path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            handle = pq.ParquetFile(path)
-            columns = _parquet_columns(handle.schema_arrow)
-            yield from handle.iter_batches(batch_size=_BATCH_ROWS, columns=columns)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise InputError(f"cannot read parquet pool {spec!r}: {exc}") from None
+        yield from _parquet_row_groups(path, rating)
         return
     table = _load_with_datasets(spec, split)
     if "instruction" not in table.schema.names or "completions" not in table.schema.names:
         raise InputError(_missing_message(table.schema))
     keep = [n for n in ("instruction", "source", "completions") if n in table.schema.names]
     yield from table.select(keep).to_batches(max_chunksize=_BATCH_ROWS)
+
+
+def _parquet_row_groups(path: Path, rating: str) -> Iterator[pa.RecordBatch]:
+    """Row groups decoded two at a time (decoding the responses dominates reading)."""
+    import pyarrow.parquet as pq
+
+    def read(group: int) -> pa.Table:
+        return pq.ParquetFile(path).read_row_group(group, columns=columns, use_threads=False)
+
+    try:
+        handle = pq.ParquetFile(path)
+        columns = _parquet_columns(handle, rating)
+        with ThreadPoolExecutor(max_workers=2) as workers:
+            for table in workers.map(read, range(handle.num_row_groups)):
+                yield from table.to_batches()
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError(f"cannot read parquet pool {str(path)!r}: {exc}") from None
 
 
 def _load_with_datasets(spec: str, split: str) -> pa.Table:
@@ -160,6 +211,41 @@ def _rating(items: pa.StructArray, names: set[str], rating: str, n: int) -> np.n
     return _as_float(items.field(rating))
 
 
+def _blank(text: pa.Array) -> np.ndarray:
+    """Empty or whitespace-only, checking only the short strings (a regex over all is slow)."""
+    lengths = pc.binary_length(text).to_numpy(zero_copy_only=False)
+    blank = lengths == 0
+    short = np.flatnonzero((lengths > 0) & (lengths <= 64))
+    if len(short):
+        candidates = text.take(pa.array(short))
+        blank[short] = pc.match_substring_regex(candidates, r"^\s*$").to_numpy(zero_copy_only=False)
+    return blank
+
+
+def _concat(parts: list) -> pa.Array:
+    """One contiguous array: ``take`` on a chunked string array is many times slower."""
+    chunks = []
+    for part in parts:
+        chunks += part.chunks if isinstance(part, pa.ChunkedArray) else [part]
+    if not chunks:
+        return pa.array([], pa.string())
+    # 32-bit offsets hold 2 GiB of text; past that the column needs 64-bit ones.
+    if sum(c.nbytes for c in chunks) >= 2**31 - 1 or any(
+        pa.types.is_large_string(c.type) for c in chunks
+    ):
+        chunks = [c.cast(pa.large_string()) for c in chunks]
+    return pa.concat_arrays(chunks)
+
+
+def _chunked(parts: list) -> pa.ChunkedArray:
+    chunks = []
+    for part in parts:
+        chunks += part.chunks if isinstance(part, pa.ChunkedArray) else [part]
+    if any(pa.types.is_large_string(c.type) for c in chunks):
+        chunks = [c.cast(pa.large_string()) for c in chunks]
+    return pa.chunked_array(chunks, chunks[0].type if chunks else pa.string())
+
+
 def read_pool(spec: str, rating: str = "overall_score", split: str = "train") -> Pool:
     """Load the pool at ``spec`` and flatten the fields KARMA needs."""
     if rating not in RATINGS:
@@ -167,7 +253,7 @@ def read_pool(spec: str, rating: str = "overall_score", split: str = "train") ->
     instruction, source, response = [], [], []
     offsets, models, empties, ratings, overall = [np.zeros(1, np.int64)], [], [], [], []
     base = 0
-    for batch in iter_batches(spec, split):
+    for batch in iter_batches(spec, split, rating):
         comps = batch.column("completions")
         if isinstance(comps, pa.ChunkedArray):
             comps = comps.combine_chunks()
@@ -188,20 +274,21 @@ def read_pool(spec: str, rating: str = "overall_score", split: str = "train") ->
             source.append(pc.fill_null(batch.column("source"), ""))
         else:
             source.append(pa.array([""] * batch.num_rows))
-        resp = pc.fill_null(items.field("response"), "")
+        resp = items.field("response")
+        resp = pc.fill_null(resp, "") if resp.null_count else resp
         response.append(resp)
-        empties.append(pc.match_substring_regex(resp, r"^\s*$").to_numpy(zero_copy_only=False))
-        models.append(pc.fill_null(items.field("model"), "").to_numpy(zero_copy_only=False))
+        empties.append(_blank(resp))
+        models.append(pc.fill_null(items.field("model"), "").cast(pa.string()))
         ratings.append(_rating(items, names, rating, n_items))
         overall.append(_rating(items, names, "overall_score", n_items))
     if len(offsets) == 1:
         raise InputError(f"pool {spec!r} has no rows")
     return Pool(
-        instruction=pa.chunked_array(instruction, pa.string()),
-        source=pa.chunked_array([s.cast(pa.string()) for s in source], pa.string()),
+        instruction=_concat(instruction),
+        source=_concat(source),
         offsets=np.concatenate(offsets),
-        model=np.concatenate(models),
-        response=pa.chunked_array([r.cast(pa.string()) for r in response], pa.string()),
+        model=_concat(models),
+        response=_chunked(response),
         empty=np.concatenate(empties).astype(bool),
         rating=np.concatenate(ratings),
         overall=np.concatenate(overall),

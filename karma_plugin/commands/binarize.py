@@ -94,7 +94,7 @@ def command(
 ) -> None:
     """Re-binarize a response pool into KARMA preference pairs (no annotation)."""
     from karma_plugin import atomic
-    from karma_plugin.binarize import Options, binarize, parse_strategies
+    from karma_plugin.binarize import Options, binarize, parse_strategies, split_tables
     from karma_plugin.hub_folder import write_hub_folder
     from karma_plugin.kinship import compute_kinship
     from karma_plugin.pool import read_pool
@@ -129,7 +129,8 @@ def command(
             else "karma-build binarize",
         }
     )
-    write_hub_folder(out, result.tables, doc, overwrite)
+    tables = ((config, split_tables(pool, kin, result, config)) for config in result.pairs)
+    write_hub_folder(out, tables, doc, overwrite)
     _summary(doc, out)
 
 

@@ -1,0 +1,216 @@
+"""How fast is `karma-build binarize` on a pool of UltraFeedback's size and shape?
+
+Generates (once, cached) a synthetic pool of 64,000 instructions x 4 completions with
+realistic response lengths and every annotation field, then times, each in a fresh process:
+  1. `karma-build binarize --strategy all` (the four configs),
+  2. `karma-build binarize --strategy k_sim`,
+  3. a naive per-row baseline: pandas `iterrows` building the K_sim pairs, as the authors'
+     scripts do (load, loop, write).
+Prints wall time, rows/s and peak RSS of each. Targets on a 2-core machine: (1) within 10 s
+and 1.5 GB; (2) at least 10 times faster than (3).
+
+Usage: python benchmarks/binarize_speed.py [--rows 64000] [--cache DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from karma_plugin.synthetic_pool import PRINCIPLES, SOURCES, UF_MODELS
+
+WORDS = [
+    *("the", "model", "answer", "because", "first", "then", "finally", "important", "idea"),
+    *("example", "which", "process", "result", "explains", "simple", "energy", "change"),
+    *("system", "people", "often", "however", "therefore", "between", "value", "step"),
+]
+
+
+def _texts(rng: np.random.Generator, n: int, mean_words: int, corpus: str) -> pa.Array:
+    """n strings of about mean_words words each, sliced from one corpus (fast)."""
+    lengths = np.clip(rng.normal(mean_words, mean_words / 3, n), 1, None).astype(np.int64) * 7
+    starts = rng.integers(0, len(corpus) - lengths.max() - 1, n)
+    return pa.array([corpus[s : s + n_] for s, n_ in zip(starts, lengths, strict=True)])
+
+
+def make_pool(path: Path, rows: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    corpus = " ".join(rng.choice(WORDS, 400_000))
+    n = rows * 4
+    # 4 distinct models per instruction, drawn from UltraFeedback's 17.
+    models = np.array(UF_MODELS)[np.argsort(rng.random((rows, len(UF_MODELS))), axis=1)[:, :4]]
+
+    def aspect(typed: bool) -> pa.StructArray:
+        ratings = rng.integers(1, 6, n).astype(str).astype(object)
+        ratings[rng.random(n) < 0.03] = "N/A"
+        fields = [pa.array(ratings), _texts(rng, n, 25, corpus)]
+        names = ["Rating", "Rationale"]
+        if typed:
+            fields += [
+                _texts(rng, n, 20, corpus),
+                pa.ListArray.from_arrays(
+                    pa.array(np.arange(n + 1, dtype=np.int32)), pa.array(["1"] * n)
+                ),
+            ]
+            names += ["Rationale For Rating", "Type"]
+        return pa.StructArray.from_arrays(fields, names=names)
+
+    annotations = pa.StructArray.from_arrays(
+        [aspect(True), aspect(False), aspect(False), aspect(True)],
+        names=["helpfulness", "honesty", "instruction_following", "truthfulness"],
+    )
+    completion = pa.StructArray.from_arrays(
+        [
+            annotations,
+            _texts(rng, n, 60, corpus),
+            pa.array(["You are a helpful, respectful and honest assistant."] * n),
+            pa.array(np.round(rng.uniform(1, 5, n), 2)),
+            pa.array(models.reshape(-1)),
+            pa.array(rng.choice([1, 2, 3, 4, 5, 6, 6.5, 7, 7.5, 8, 8.5, 9], n).astype(float)),
+            pa.array(rng.choice(PRINCIPLES, n)),
+            _texts(rng, n, 220, corpus),  # UltraFeedback's responses: about 1,300 characters
+        ],
+        names=[
+            "annotations",
+            "critique",
+            "custom_system_prompt",
+            "fine-grained_score",
+            "model",
+            "overall_score",
+            "principle",
+            "response",
+        ],
+    )
+    offsets = pa.array(np.arange(0, n + 1, 4, dtype=np.int32))
+    table = pa.table(
+        {
+            "source": pa.array(rng.choice(SOURCES, rows)),
+            "instruction": pa.array(
+                [f"Instruction number {i}: explain something." for i in range(rows)]
+            ),
+            "models": pa.ListArray.from_arrays(offsets, pa.array(models.reshape(-1))),
+            "completions": pa.ListArray.from_arrays(offsets, completion),
+            "correct_answers": pa.array([[] for _ in range(rows)], pa.list_(pa.string())),
+            "incorrect_answers": pa.array([[] for _ in range(rows)], pa.list_(pa.string())),
+        }
+    )
+    tmp = path.with_suffix(".tmp")
+    pq.write_table(table, tmp, row_group_size=4_000)
+    os.replace(tmp, path)
+
+
+BASELINE = r"""
+import sys, itertools, numpy as np, pandas as pd
+from karma_plugin.kinship import compute_kinship
+from karma_plugin.score_table import read_scores
+kin = compute_kinship(read_scores("paper"))
+names = kin.models
+sim = {(a, b): kin.kinship[i, j] for i, a in enumerate(names) for j, b in enumerate(names)}
+pref = dict(zip(kin.models, kin.s_pref))
+df = pd.read_parquet(sys.argv[1], columns=["instruction", "completions"])
+out = []
+for _, row in df.iterrows():
+    comps = [c for c in row["completions"] if c["model"] in pref and c["response"].strip()]
+    best, best_sim = None, -2.0
+    for a, b in itertools.combinations(comps, 2):
+        s = sim[(a["model"], b["model"])]
+        if s > best_sim:
+            best, best_sim = (a, b), s
+    if best is None or best_sim < 0.1:
+        continue
+    a, b = sorted(best, key=lambda c: -pref[c["model"]])
+    out.append({"prompt": row["instruction"], "chosen": a["response"].strip(),
+                "rejected": b["response"].strip(), "chosen_model": a["model"],
+                "rejected_model": b["model"]})
+pd.DataFrame(out).to_parquet(sys.argv[2])
+print(len(out))
+"""
+
+
+_MEASURE = (
+    "import resource, subprocess, sys, time; t = time.perf_counter(); "
+    "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode; "
+    "w = time.perf_counter() - t; "
+    "print(w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)"
+)
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of ``cmd``, measured by a fresh parent of its own."""
+    proc = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], capture_output=True, text=True)
+    if proc.returncode:
+        sys.exit(f"command failed: {' '.join(cmd)}\n{proc.stderr}")
+    wall, rss_kib = proc.stdout.split()
+    return float(wall), int(rss_kib) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=64_000)
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "karma-bench")
+    args = parser.parse_args()
+    args.cache.mkdir(parents=True, exist_ok=True)
+    pool = args.cache / f"pool-{args.rows}.parquet"
+    if not pool.exists():
+        print(f"generating {args.rows} x 4 synthetic pool at {pool} ...", flush=True)
+        make_pool(pool, args.rows)
+    print(f"pool: {pool} ({pool.stat().st_size / 2**20:.0f} MiB parquet)")
+    cli = shutil.which("karma-build") or str(Path(sys.executable).with_name("karma-build"))
+    work = Path(tempfile.mkdtemp(dir=args.cache))
+    try:
+        runs = [
+            (
+                "binarize --strategy all",
+                [
+                    cli,
+                    "binarize",
+                    "--dataset",
+                    str(pool),
+                    "--strategy",
+                    "all",
+                    "--out",
+                    str(work / "all"),
+                ],
+            ),
+            (
+                "binarize --strategy k_sim",
+                [
+                    cli,
+                    "binarize",
+                    "--dataset",
+                    str(pool),
+                    "--strategy",
+                    "k_sim",
+                    "--out",
+                    str(work / "k_sim"),
+                ],
+            ),
+            (
+                "baseline: pandas iterrows K_sim",
+                [sys.executable, "-c", BASELINE, str(pool), str(work / "baseline.parquet")],
+            ),
+        ]
+        results = {}
+        print(f"{'run':<34} {'wall s':>8} {'rows/s':>10} {'peak RSS MiB':>13}")
+        for name, cmd in runs:
+            wall, rss = timed(cmd)
+            results[name] = wall
+            print(f"{name:<34} {wall:>8.2f} {args.rows / wall:>10.0f} {rss:>13.0f}", flush=True)
+        speedup = results["baseline: pandas iterrows K_sim"] / results["binarize --strategy k_sim"]
+        print(f"K_sim speed-up over the per-row baseline: {speedup:.1f}x")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
