@@ -33,9 +33,17 @@ def format_kinship(k: Kinship) -> str:
         _grid(header, rows),
         "",
     ]
-    short = [m[:10] for m in (k.models[i] for i in order)]
-    krows = [[k.models[i], *(f"{k.kinship[i, j]:.2f}" for j in order)] for i in order]
-    parts += [f"Kinship ({k.metric})", _grid(["", *short], krows), ""]
+    # Columns are numbered like the rows: model names would make the matrix too wide.
+    krows = [
+        [f"{n:>2} {k.models[i]}", *(f"{k.kinship[i, j]:.2f}" for j in order)]
+        for n, i in enumerate(order, start=1)
+    ]
+    numbers = [str(n) for n in range(1, len(order) + 1)]
+    parts += [
+        f"Kinship ({k.metric}; columns numbered as the rows)",
+        _grid(["", *numbers], krows),
+        "",
+    ]
     below = k.pairs_below_tau()
     parts.append(f"Pairs below tau={k.tau:g}: {len(below)}")
     parts += [f"  {a} ~ {b}: {v:.3f}" for a, b, v in sorted(below, key=lambda p: p[2])]
