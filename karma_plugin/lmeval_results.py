@@ -1,0 +1,225 @@
+"""Read lm-eval ``results_*.json`` files (0.4.11 and 0.4.13 layouts) into a score table.
+
+Only the ``karma_*`` leaf tasks count; everything else in a results file is ignored. The metric
+per benchmark is a ``"<metric>,<filter>"`` key of ``results[task]`` (DEFAULT_METRICS, overridable).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from karma_plugin.benchmarks import BENCHMARKS, canonical_benchmark
+from karma_plugin.errors import InputError
+from karma_plugin.score_table import ScoreTable
+
+TASK_PREFIX = "karma_"
+
+# IFEval: prompt-level strict accuracy, the strictest of IFEval's four numbers (every instruction
+# of a prompt followed, no loosening of the response) and the one the Open LLM Leaderboard and
+# most papers quote. The multiple-choice tasks: accuracy of the headline filter `answer-is`
+# (the LAST "The answer is (X)" in the response); `final-letter` and the `invalid` rate are
+# diagnostics next to it in the same results file.
+DEFAULT_METRICS: dict[str, str] = {
+    "ifeval": "prompt_level_strict_acc,none",
+    "mmlu_stem": "exact_match,answer-is",
+    "mmlu_pro": "exact_match,answer-is",
+    "hellaswag": "exact_match,answer-is",
+    "arc_easy": "exact_match,answer-is",
+    "arc_challenge": "exact_match,answer-is",
+}
+
+# results_2026-11-27T00-07-13.186587.json (also run_<timestamp>.json when --output_path ends
+# in .json): lm-eval replaces ':' by '-' in an ISO timestamp.
+_STAMP = re.compile(r"_(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(?:\.\d+)?)\.json$")
+
+
+def task_name(benchmark: str) -> str:
+    return f"{TASK_PREFIX}{benchmark}"
+
+
+def find_results_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Results files named by ``paths``: folders are searched recursively for ``results_*.json``;
+    a file is taken as it is (any ``*.json``). Samples files (``samples_*.jsonl``) never match."""
+    found: list[Path] = []
+    given = list(paths)
+    for spec in given:
+        path = Path(spec)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("results_*.json") if p.is_file()))
+        elif path.is_file():
+            if path.suffix != ".json":
+                raise InputError(f"{str(path)!r} is not an lm-eval results file (*.json)")
+            found.append(path)
+        else:
+            raise InputError(f"results path {str(path)!r} not found")
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    if not unique:
+        where = ", ".join(repr(str(p)) for p in given) or "(no paths given)"
+        raise InputError(f"no lm-eval results files (results_*.json) found in {where}")
+    return unique
+
+
+def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The parsed results document; InputError naming the file if it is not one."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{str(path)!r} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    except UnicodeDecodeError:
+        raise InputError(f"{str(path)!r} is not UTF-8 text") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {str(path)!r}: {exc.strerror}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("results"), dict):
+        raise InputError(f"{str(path)!r} is not an lm-eval results file (no 'results' object)")
+    return doc
+
+
+def _parse_model_args(text: str) -> dict[str, str]:
+    """``"pretrained=org/m,dtype=bfloat16"`` -> dict (0.4.11 may record model_args so)."""
+    pairs = (part.split("=", 1) for part in text.split(",") if "=" in part)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def run_model_name(doc: Mapping[str, Any]) -> str:
+    """The model a run evaluated: ``config.model_args`` ``pretrained``, else ``model_name``."""
+    config = doc.get("config") or {}
+    args = config.get("model_args") if isinstance(config, Mapping) else None
+    if isinstance(args, str):
+        args = _parse_model_args(args)
+    if isinstance(args, Mapping) and args.get("pretrained"):
+        return str(args["pretrained"])
+    if doc.get("model_name"):
+        return str(doc["model_name"])
+    raise InputError("results file names no model (no config.model_args pretrained, no model_name)")
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def benchmark_scores(
+    doc: Mapping[str, Any], metrics: Mapping[str, str] | None = None
+) -> tuple[dict[str, float], list[str]]:
+    """Scores of the karma tasks in ``doc`` keyed by benchmark, and the karma tasks it lacks.
+
+    A karma task that is present but lacks the chosen metric is an error (a wrong ``--metric``
+    or a changed task), not a silent gap.
+    """
+    chosen = {**DEFAULT_METRICS, **(metrics or {})}
+    scores: dict[str, float] = {}
+    for task, entry in doc["results"].items():
+        if not task.startswith(TASK_PREFIX) or not isinstance(entry, Mapping):
+            continue
+        bench = canonical_benchmark(task)
+        if bench is None or task != task_name(bench):
+            continue
+        value = _number(entry.get(chosen[bench]))
+        if value is None:
+            have = sorted(k for k in entry if "," in k and "_stderr" not in k)
+            raise InputError(
+                f"task {task} has no numeric {chosen[bench]!r} "
+                f"(it has: {', '.join(have) or 'no metrics'}); choose one with --metric"
+            )
+        scores[bench] = value
+    missing = [task_name(b) for b in BENCHMARKS if b not in scores]
+    return scores, missing
+
+
+def run_timestamp(path: Path, doc: Mapping[str, Any]) -> float:
+    """When a run happened: the file name's timestamp, else ``date``, else the file's mtime."""
+    match = _STAMP.search(path.name)
+    if match:
+        stamp = datetime.strptime(match.group(1).split(".")[0], "%Y-%m-%dT%H-%M-%S")
+        fraction = float("0." + match.group(1).split(".")[1]) if "." in match.group(1) else 0.0
+        return stamp.replace(tzinfo=UTC).timestamp() + fraction
+    date = _number(doc.get("date"))
+    return date if date is not None else path.stat().st_mtime
+
+
+@dataclass(frozen=True)
+class Run:
+    path: Path
+    model: str
+    timestamp: float
+    scores: dict[str, float]
+
+
+def _model_for(run_name: str, path: Path, names: Mapping[str, str]) -> str:
+    # --name may use the run's model (as lm-eval recorded it) or the results folder name
+    # lm-eval made from it (model_name_sanitized).
+    for key in (run_name, path.parent.name):
+        if key in names:
+            return names[key]
+    return run_name
+
+
+def read_runs(
+    paths: Iterable[str | os.PathLike[str]],
+    names: Mapping[str, str] | None = None,
+    metrics: Mapping[str, str] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> list[Run]:
+    """Every results file under ``paths`` that holds karma tasks, as a Run."""
+    runs: list[Run] = []
+    for path in find_results_files(paths):
+        doc = load_results(path)
+        try:
+            model = _model_for(run_model_name(doc), path, names or {})
+            scores, _ = benchmark_scores(doc, metrics)
+        except InputError as exc:
+            raise InputError(f"{str(path)!r}: {exc}") from None
+        if not scores:
+            if warn:
+                warn(f"{str(path)!r} has no karma_* task results; skipped")
+            continue
+        runs.append(Run(path, model, run_timestamp(path, doc), scores))
+    return runs
+
+
+def read_score_table(
+    paths: Iterable[str | os.PathLike[str]],
+    names: Mapping[str, str] | None = None,
+    metrics: Mapping[str, str] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> ScoreTable:
+    """One row per model: for each benchmark, the score of the newest run that has it.
+
+    Benchmarks no model has are left out; a model missing some of the others gets NaN there
+    and a warning naming the missing tasks.
+    """
+    paths = list(paths)
+    runs = read_runs(paths, names, metrics, warn)
+    if not runs:
+        raise InputError("no karma_* task results in the given results files")
+    latest: dict[str, dict[str, tuple[float, float]]] = {}
+    for run in runs:
+        row = latest.setdefault(run.model, {})
+        for bench, value in run.scores.items():
+            if bench not in row or run.timestamp >= row[bench][0]:
+                row[bench] = (run.timestamp, value)
+    benchmarks = tuple(b for b in BENCHMARKS if any(b in row for row in latest.values()))
+    models = tuple(latest)
+    values = np.full((len(models), len(benchmarks)), np.nan)
+    for i, model in enumerate(models):
+        for j, bench in enumerate(benchmarks):
+            if bench in latest[model]:
+                values[i, j] = latest[model][bench][1]
+        absent = [task_name(b) for b in BENCHMARKS if b not in latest[model]]
+        if absent and warn:
+            warn(f"{model}: no results for {', '.join(absent)}")
+    return ScoreTable(models, benchmarks, values, source=", ".join(str(p) for p in paths))
