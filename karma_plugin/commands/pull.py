@@ -1,0 +1,55 @@
+"""`karma-build pull`: load a pushed KARMA dataset back with `datasets` and check it."""
+
+from __future__ import annotations
+
+import click
+
+from karma_plugin.errors import RemoteError
+
+
+@click.command("pull")
+@click.argument("repo_id", metavar="ORG/NAME")
+@click.option(
+    "--config",
+    "configs",
+    multiple=True,
+    metavar="NAME",
+    help="Config to load (repeatable). Default: every config in the card.",
+)
+@click.option("--revision", default=None, metavar="BRANCH", help="Branch, tag or commit.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Also write what was loaded as a Hub-ready folder (parquet per config and split).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace the --out folder if it exists.")
+@click.option(
+    "--check/--no-check",
+    default=True,
+    show_default=True,
+    help="Compare the loaded rows with the repo's parquet files and kinship.json.",
+)
+def command(
+    repo_id: str,
+    configs: tuple[str, ...],
+    revision: str | None,
+    out: str | None,
+    overwrite: bool,
+    check: bool,
+) -> None:
+    """Load ORG/NAME with datasets.load_dataset, config by config (a round-trip check)."""
+    from karma_plugin.hub_pull import pull
+
+    report = pull(repo_id, list(configs) or None, out, revision, check, overwrite)
+    for config, splits in report.rows.items():
+        counts = ", ".join(f"{split} {n}" for split, n in splits.items())
+        click.echo(f"  {config:<12} {counts}")
+    if report.problems:
+        for problem in report.problems:
+            click.echo(f"karma-build: round trip: {problem}", err=True)
+        raise RemoteError(f"{repo_id} did not load back as it was pushed")
+    if check:
+        click.echo(f"Round trip OK: every split of {repo_id} loads with the rows of its files.")
+    if out:
+        click.echo(f"Wrote {out}")
