@@ -191,26 +191,47 @@ def preference_table(
     )
 
 
-def split_tables(pool: Pool, kin: Kinship, result: Result, config: str) -> dict[str, pa.Table]:
+@dataclass(frozen=True)
+class PairSplit:
+    """One split of one config, built into Arrow in slices while it is written."""
+
+    pool: Pool
+    kin: Kinship
+    result: Result
+    rows: np.ndarray
+    chosen: np.ndarray
+    rejected: np.ndarray
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.rows)
+
+    @property
+    def nbytes(self) -> int:
+        """About the in-memory size: chosen text twice, rejected and instruction text once."""
+        text = self.pool.response_bytes
+        return int(2 * text[self.chosen].sum() + text[self.rejected].sum()) + 300 * len(self.rows)
+
+    def slice_table(self, lo: int, hi: int) -> pa.Table:
+        return preference_table(
+            self.pool,
+            self.kin,
+            self.result.prompt_ids,
+            self.result.flat_model,
+            self.rows[lo:hi],
+            self.chosen[lo:hi],
+            self.rejected[lo:hi],
+        )
+
+
+def split_tables(pool: Pool, kin: Kinship, result: Result, config: str) -> dict[str, PairSplit]:
     """The four splits of one config; the SFT splits hold the same pairs as the preference ones."""
     pairs = result.pairs[config]
-    tables = {}
-    for split, mask in (("train", ~pairs.test), ("test", pairs.test)):
-        tables[split] = preference_table(
-            pool,
-            kin,
-            result.prompt_ids,
-            result.flat_model,
-            pairs.rows[mask],
-            pairs.chosen[mask],
-            pairs.rejected[mask],
-        )
-    return {
-        "train_prefs": tables["train"],
-        "test_prefs": tables["test"],
-        "train_sft": tables["train"],
-        "test_sft": tables["test"],
-    }
+    train, test = (
+        PairSplit(pool, kin, result, pairs.rows[m], pairs.chosen[m], pairs.rejected[m])
+        for m in (~pairs.test, pairs.test)
+    )
+    return {"train_prefs": train, "test_prefs": test, "train_sft": train, "test_sft": test}
 
 
 def _order(pool: Pool, digests: np.ndarray, names: np.ndarray, rows, chosen, rejected):

@@ -9,7 +9,7 @@ import shutil
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,86 +20,117 @@ from karma_plugin.dataset_card import render_card
 SPLITS: tuple[str, ...] = ("train_prefs", "test_prefs", "train_sft", "test_sft")
 MAX_SHARD_BYTES = 500 * 1024 * 1024  # the same default as datasets' push_to_hub
 ROW_GROUP_ROWS = 2_000
+SLICE_ROWS = 8_000  # rows built at a time while writing
 DICTIONARY_COLUMNS = ["chosen_model", "rejected_model", "source"]
 
 
-def shard_names(split: str, table: pa.Table) -> list[str]:
-    n = max(1, math.ceil(table.nbytes / MAX_SHARD_BYTES))
+class TableSource(Protocol):
+    """A table built on demand, slice by slice (see ``binarize.PairSplit``)."""
+
+    @property
+    def num_rows(self) -> int: ...
+
+    @property
+    def nbytes(self) -> int: ...
+
+    def slice_table(self, lo: int, hi: int) -> pa.Table: ...
+
+
+class InMemory:
+    """A ready ``pa.Table`` as a TableSource."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+        self.num_rows = table.num_rows
+        self.nbytes = table.nbytes
+
+    def slice_table(self, lo: int, hi: int) -> pa.Table:
+        return self.table.slice(lo, hi - lo)
+
+
+def shard_names(split: str, nbytes: int) -> list[str]:
+    n = max(1, math.ceil(nbytes / MAX_SHARD_BYTES))
     return [f"{split}-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
 
 
-def _write_shards(folder: Path, splits: list[str], table: pa.Table) -> dict[str, list[str]]:
-    """Write ``table`` once as the shards of ``splits[0]``; the other splits get copies.
+def _write_shards(folder: Path, splits: list[str], source: TableSource) -> dict[str, list[str]]:
+    """Write ``source`` once as the shards of ``splits[0]``; the other splits get copies.
 
+    Rows are built and written a slice at a time, so a config never sits whole in memory.
     The SFT splits hold the same rows as the preference splits: their files are hard links
     (byte-identical, so the Hub stores them once too).
     """
-    names = shard_names(splits[0], table)
-    if not table.num_rows:
-        # No row group at all: datasets' parquet reader cannot size a batch from an empty one.
-        pq.ParquetWriter(folder / names[0], table.schema).close()
-    else:
-        per = math.ceil(table.num_rows / len(names))
-        for i, name in enumerate(names):
-            part = table.slice(i * per, per)
-            pq.write_table(
-                part,
-                folder / name,
-                row_group_size=ROW_GROUP_ROWS,
-                compression="snappy",
-                # Dictionary pages only where values repeat: for free text they cost time.
-                use_dictionary=DICTIONARY_COLUMNS,
-            )
+    names = shard_names(splits[0], source.nbytes)
+    per = math.ceil(source.num_rows / len(names))
+    schema = source.slice_table(0, 0).schema
+    for i, name in enumerate(names):
+        # An empty split gets no row group at all: datasets cannot size a batch from one.
+        with pq.ParquetWriter(
+            folder / name,
+            schema,
+            compression="snappy",
+            # Dictionary pages only where values repeat: for free text they cost time.
+            use_dictionary=DICTIONARY_COLUMNS,
+        ) as writer:
+            end = min((i + 1) * per, source.num_rows)
+            bounds = [(lo, min(lo + SLICE_ROWS, end)) for lo in range(i * per, end, SLICE_ROWS)]
+            # Build the next slice while this one is encoded: both release the GIL.
+            with ThreadPoolExecutor(max_workers=1) as builder:
+                ahead = [builder.submit(source.slice_table, *b) for b in bounds[:1]]
+                for k in range(len(bounds)):
+                    if k + 1 < len(bounds):
+                        ahead.append(builder.submit(source.slice_table, *bounds[k + 1]))
+                    writer.write_table(ahead[k].result(), row_group_size=ROW_GROUP_ROWS)
+                    ahead[k] = None  # free the slice once written
     written = {splits[0]: names}
     for split in splits[1:]:
         written[split] = [split + name[len(splits[0]) :] for name in names]
-        for source, target in zip(names, written[split], strict=True):
+        for original, copy in zip(names, written[split], strict=True):
             try:
-                os.link(folder / source, folder / target)
+                os.link(folder / original, folder / copy)
             except OSError:
-                shutil.copyfile(folder / source, folder / target)
+                shutil.copyfile(folder / original, folder / copy)
     return written
+
+
+def _write_config(folder: Path, splits: dict[str, TableSource]) -> dict[str, list[str]]:
+    folder.mkdir()
+    same: dict[int, list[str]] = {}
+    for split, source in splits.items():
+        same.setdefault(id(source), []).append(split)
+    files: dict[str, list[str]] = {}
+    for group in same.values():
+        files.update(_write_shards(folder, group, splits[group[0]]))
+    return {split: files[split] for split in splits}
 
 
 def write_hub_folder(
     out: str | os.PathLike[str],
-    configs: Iterable[tuple[str, dict[str, pa.Table]]],
+    configs: Iterable[tuple[str, dict[str, TableSource | pa.Table]]],
     doc: dict[str, Any],
     overwrite: bool = False,
 ) -> Path:
     """Write everything into a staging folder, then move it to ``out`` in one rename.
 
-    ``configs`` yields ``(config, {split: table})`` lazily, so only about two configs are in
-    memory at once while the previous one is written. ``doc`` is the kinship.json document;
-    its ``splits`` and ``files`` are filled in here.
+    Two configs are written at a time. ``doc`` is the kinship.json document; its ``splits``
+    and ``files`` are filled in here.
     """
     with atomic.staged_dir(out, overwrite) as stage:
-        doc["splits"], doc["files"] = {}, {}
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            pending: list[tuple[str, Any]] = []
+        jobs = {}
+        with ThreadPoolExecutor(max_workers=2) as workers:
             for config, splits in configs:
-                # Wait for the config before last: bounds memory to about two configs.
-                while len({c for c, _ in pending}) > 1:
-                    _collect(doc, *pending.pop(0))
-                folder = stage / config
-                folder.mkdir()
-                doc["splits"][config] = {split: t.num_rows for split, t in splits.items()}
-                doc["files"][config] = {}
-                same: dict[int, list[str]] = {}
-                for split, table in splits.items():
-                    same.setdefault(id(table), []).append(split)
-                for group in same.values():
-                    job = pool.submit(_write_shards, folder, group, splits[group[0]])
-                    pending.append((config, job))
-            while pending:
-                _collect(doc, *pending.pop(0))
-        for config, files in doc["files"].items():
-            doc["files"][config] = {split: files[split] for split in doc["splits"][config]}
+                sources = {
+                    s: InMemory(t) if isinstance(t, pa.Table) else t for s, t in splits.items()
+                }
+                jobs[config] = (
+                    {s: t.num_rows for s, t in sources.items()},
+                    workers.submit(_write_config, stage / config, sources),
+                )
+        doc["splits"] = {config: rows for config, (rows, _) in jobs.items()}
+        doc["files"] = {
+            config: {s: [f"{config}/{n}" for n in names] for s, names in job.result().items()}
+            for config, (_, job) in jobs.items()
+        }
         (stage / "kinship.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         (stage / "README.md").write_text(render_card(doc), encoding="utf-8")
     return Path(out)
-
-
-def _collect(doc: dict[str, Any], config: str, job: Any) -> None:
-    for split, names in job.result().items():
-        doc["files"][config][split] = [f"{config}/{name}" for name in names]

@@ -41,6 +41,7 @@ class Pool:
     model: pa.Array  # flat model names
     response: pa.ChunkedArray  # flat; left in its decoded chunks (see take_responses)
     empty: np.ndarray  # bool, flat: response is empty or whitespace
+    response_bytes: np.ndarray  # int, flat: UTF-8 length of each response
     rating: (
         np.ndarray
     )  # float, flat: the rating chosen for rlaif and the score columns (NaN = none)
@@ -211,15 +212,16 @@ def _rating(items: pa.StructArray, names: set[str], rating: str, n: int) -> np.n
     return _as_float(items.field(rating))
 
 
-def _blank(text: pa.Array) -> np.ndarray:
-    """Empty or whitespace-only, checking only the short strings (a regex over all is slow)."""
+def _blank(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Empty or whitespace-only (checking only the short strings: a regex over all is slow),
+    and the byte lengths."""
     lengths = pc.binary_length(text).to_numpy(zero_copy_only=False)
     blank = lengths == 0
     short = np.flatnonzero((lengths > 0) & (lengths <= 64))
     if len(short):
         candidates = text.take(pa.array(short))
         blank[short] = pc.match_substring_regex(candidates, r"^\s*$").to_numpy(zero_copy_only=False)
-    return blank
+    return blank, lengths
 
 
 def _concat(parts: list) -> pa.Array:
@@ -251,7 +253,8 @@ def read_pool(spec: str, rating: str = "overall_score", split: str = "train") ->
     if rating not in RATINGS:
         raise InputError(f"unknown rating {rating!r} (choose from: {', '.join(RATINGS)})")
     instruction, source, response = [], [], []
-    offsets, models, empties, ratings, overall = [np.zeros(1, np.int64)], [], [], [], []
+    offsets, models, empties, sizes = [np.zeros(1, np.int64)], [], [], []
+    ratings, overall = [], []
     base = 0
     for batch in iter_batches(spec, split, rating):
         comps = batch.column("completions")
@@ -277,7 +280,9 @@ def read_pool(spec: str, rating: str = "overall_score", split: str = "train") ->
         resp = items.field("response")
         resp = pc.fill_null(resp, "") if resp.null_count else resp
         response.append(resp)
-        empties.append(_blank(resp))
+        blank, lengths = _blank(resp)
+        empties.append(blank)
+        sizes.append(lengths)
         models.append(pc.fill_null(items.field("model"), "").cast(pa.string()))
         ratings.append(_rating(items, names, rating, n_items))
         overall.append(_rating(items, names, "overall_score", n_items))
@@ -290,6 +295,7 @@ def read_pool(spec: str, rating: str = "overall_score", split: str = "train") ->
         model=_concat(models),
         response=_chunked(response),
         empty=np.concatenate(empties).astype(bool),
+        response_bytes=np.concatenate(sizes).astype(np.int64),
         rating=np.concatenate(ratings),
         overall=np.concatenate(overall),
     )
