@@ -7,12 +7,13 @@ import math
 import os
 import shutil
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from tqdm.auto import tqdm
 
 from karma_plugin import atomic
 from karma_plugin.dataset_card import render_card
@@ -126,6 +127,10 @@ def write_hub_folder(
                     {s: t.num_rows for s, t in sources.items()},
                     workers.submit(_write_config, stage / config, sources),
                 )
+            with tqdm(total=len(jobs), desc="writing configs", disable=None, leave=False) as bar:
+                for _, job in jobs.values():
+                    job.add_done_callback(lambda _: bar.update())
+                wait([job for _, job in jobs.values()])
         doc["splits"] = {config: rows for config, (rows, _) in jobs.items()}
         doc["files"] = {
             config: {s: [f"{config}/{n}" for n in names] for s, names in job.result().items()}

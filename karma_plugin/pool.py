@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from tqdm.auto import tqdm
 
 from karma_plugin.errors import InputError, RemoteError
 
@@ -256,7 +257,15 @@ def read_pool(spec: str, rating: str = "overall_score", split: str = "train") ->
     offsets, models, empties, sizes = [np.zeros(1, np.int64)], [], [], []
     ratings, overall = [], []
     base = 0
-    for batch in iter_batches(spec, split, rating):
+    # disable=None: a bar on a terminal, silence in logs and pipes.
+    batches = tqdm(
+        iter_batches(spec, split, rating),
+        desc="reading pool",
+        unit=" batches",
+        disable=None,
+        leave=False,
+    )
+    for batch in batches:
         comps = batch.column("completions")
         if isinstance(comps, pa.ChunkedArray):
             comps = comps.combine_chunks()
