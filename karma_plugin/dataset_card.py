@@ -1,16 +1,52 @@
-"""Render the dataset card (README.md) of a Hub-ready folder from ``hub_cards/``."""
+"""Render the dataset card (README.md) of a Hub-ready folder from ``hub_cards/``.
+
+The card is a Jinja template; everything in it comes from the kinship.json document, so a
+card always describes the data beside it. The YAML header carries the ``configs`` that
+``datasets.load_dataset(repo, config)`` reads.
+"""
 
 from __future__ import annotations
 
+import re
 from importlib.resources import files
 from typing import Any
 
 import jinja2
 import yaml
 
+from karma_plugin.kinship_text import markdown_table
+
+SPLITS = ("train_prefs", "test_prefs", "train_sft", "test_sft")
+PRETTY_NAME = "KARMA preference data"
+TAGS = ["dpo", "preference", "alignment", "rlhf", "karma", "kinship", "ultrafeedback"]
+# The Hub's size buckets, by the number of preference pairs of the largest config.
+SIZE_BUCKETS = [
+    (1_000, "n<1K"),
+    (10_000, "1K<n<10K"),
+    (100_000, "10K<n<100K"),
+    (1_000_000, "100K<n<1M"),
+    (10_000_000, "1M<n<10M"),
+]
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def size_category(n: int) -> str:
+    return next((label for limit, label in SIZE_BUCKETS if n < limit), "n>10M")
+
+
+def _pairs(doc: dict[str, Any]) -> int:
+    return max(
+        (s.get("train_prefs", 0) + s.get("test_prefs", 0) for s in doc["splits"].values()),
+        default=0,
+    )
+
+
+def _is_hub_id(dataset: str) -> bool:
+    return bool(HUB_ID.fullmatch(dataset)) and not dataset.endswith((".json", ".jsonl", ".parquet"))
+
 
 def card_metadata(doc: dict[str, Any]) -> dict[str, Any]:
-    """The YAML header: one config per strategy, four splits each."""
+    """The YAML header: one config per strategy, each with its splits."""
     configs = [
         {
             "config_name": config,
@@ -20,30 +56,117 @@ def card_metadata(doc: dict[str, Any]) -> dict[str, Any]:
         }
         for config in doc["files"]
     ]
-    return {
+    meta: dict[str, Any] = {
+        "pretty_name": PRETTY_NAME,
         "license": "mit",
-        "pretty_name": "KARMA preference data",
-        "configs": configs,
+        "language": ["en"],
+        "task_categories": ["text-generation"],
+        "tags": TAGS,
+        "size_categories": [size_category(_pairs(doc))],
     }
+    dataset = str(doc.get("dataset", ""))
+    if _is_hub_id(dataset):
+        meta["source_datasets"] = [dataset]
+    meta["configs"] = configs
+    return meta
+
+
+def _ranked(doc: dict[str, Any]) -> list[str]:
+    s_pref = doc["s_pref"]
+    return sorted(s_pref, key=lambda m: (-s_pref[m], m))
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def score_table(doc: dict[str, Any]) -> str:
+    benchmarks = doc["benchmarks"]
+    rows = [
+        [
+            f"`{m}`",
+            *(_fmt(doc["scores"][m].get(b), ".4g") for b in benchmarks),
+            _fmt(doc["s_pref"][m], ".3f"),
+        ]
+        for m in _ranked(doc)
+    ]
+    return markdown_table(["model", *benchmarks, "S_pref"], rows)
+
+
+def kinship_table(doc: dict[str, Any]) -> str:
+    order = _ranked(doc)
+    rows = [[f"`{a}`", *(_fmt(doc["kinship"][a][b], ".2f") for b in order)] for a in order]
+    return markdown_table(["", *order], rows)
+
+
+def configs_table(doc: dict[str, Any]) -> str:
+    rows = []
+    for config in doc["files"]:
+        splits = doc["splits"][config]
+        agree = doc.get("agreement", {}).get(config)
+        rows.append(
+            [
+                f"`{config}`",
+                str(doc.get("counts", {}).get(config, {}).get("pairs", "–")),
+                *(str(splits.get(s, "–")) for s in SPLITS),
+                "–" if agree is None else f"{agree:.1%}",
+            ]
+        )
+    return markdown_table(["config", "pairs", *SPLITS, "agreement"], rows)
+
+
+def skipped_table(doc: dict[str, Any]) -> str:
+    counts = doc.get("counts", {})
+    reasons = sorted({r for c in counts.values() for r in c.get("skipped", {})})
+    if not reasons:
+        return "No instruction was skipped."
+    rows = [
+        [f"`{config}`", *(str(counts[config]["skipped"].get(r, 0)) for r in reasons)]
+        for config in doc["files"]
+        if config in counts
+    ]
+    return markdown_table(["config", *(r.replace("_", " ") for r in reasons)], rows)
+
+
+def axolotl_models() -> list[str]:
+    """The base models with shipped Axolotl configs (folders holding a dpo.yml)."""
+    root = files("karma_plugin.axolotl_configs")
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and (p / "dpo.yml").is_file())
 
 
 def render_card(doc: dict[str, Any]) -> str:
     template = (files("karma_plugin.hub_cards") / "dataset_card.md").read_text(encoding="utf-8")
     meta = card_metadata(doc)
-    configs = [
-        {
-            "name": c,
-            "pairs": doc["counts"][c]["pairs"],
-            "train": doc["splits"][c].get("train_prefs", 0),
-            "test": doc["splits"][c].get("test_prefs", 0),
-        }
-        for c in doc["files"]
-    ]
-    env = jinja2.Environment(keep_trailing_newline=True, autoescape=False)
+    names = list(doc["files"])
+    models = axolotl_models()
+    dataset = str(doc.get("dataset", ""))
+    if _is_hub_id(dataset):
+        source = f"[{dataset}](https://huggingface.co/datasets/{dataset})"
+    elif dataset == "sample":
+        source = "here, the small UltraFeedback-schema sample shipped with `karma-plugin`"
+    else:
+        source = f"here, `{dataset}`" if dataset else "UltraFeedback's schema"
+    env = jinja2.Environment(
+        keep_trailing_newline=True, autoescape=False, undefined=jinja2.StrictUndefined
+    )
     return env.from_string(template).render(
-        yaml_header=yaml.safe_dump(meta, sort_keys=False).strip(),
+        yaml_header=yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).strip(),
         pretty_name=meta["pretty_name"],
-        configs=configs,
-        repo_hint=doc.get("repo_id") or "ORG/NAME",
+        source=source,
+        tau=format(doc.get("tau", 0.0), "g"),
+        rating=doc.get("rating", "overall_score"),
+        configs=[{"name": c} for c in names],
+        config_names=names,
+        example_config="k_sim" if "k_sim" in names else names[0],
+        configs_table=configs_table(doc),
+        skipped_table=skipped_table(doc),
+        score_table=score_table(doc),
+        kinship_table=kinship_table(doc),
+        excluded=sorted(doc.get("excluded", {}).items()),
+        below_tau=doc.get("pairs_below_tau", []),
+        repo_id=doc.get("repo_id") or "ORG/NAME",
+        axolotl_models=models,
+        axolotl_example=models[0] if models else "llama-3.1-8b-instruct",
         command=doc.get("command", "karma-build binarize"),
+        versions=sorted(doc.get("versions", {}).items()),
     )

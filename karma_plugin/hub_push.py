@@ -9,6 +9,7 @@ login) and is handed to it only: it never appears in a message.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
@@ -39,6 +40,7 @@ class PushPlan:
     deletions: list[str]
     existing: list[str] = field(default_factory=list)  # files there now (not .gitattributes)
     head: str | None = None  # the revision's commit now, when it exists
+    contents: dict[str, bytes] = field(default_factory=dict)  # files pushed not as on disk
 
     def describe(self) -> str:
         target = f"{self.repo_id}@{self.revision}"
@@ -49,7 +51,11 @@ class PushPlan:
             lines.append(f"  create branch {self.revision}")
         total = sum(size for _, size in self.additions)
         lines.append(f"  add {len(self.additions)} files ({_human(total)}):")
-        lines += [f"    + {path} ({_human(size)})" for path, size in self.additions]
+        lines += [
+            f"    + {path} ({_human(size)})"
+            + (" (card rendered for this repo id)" if path in self.contents else "")
+            for path, size in self.additions
+        ]
         if self.deletions:
             lines.append(f"  delete {len(self.deletions)} stale files:")
             lines += [f"    - {path}" for path in self.deletions]
@@ -104,6 +110,21 @@ def summarize_paths(paths: list[str], limit: int = 6) -> str:
     items = [f"{k} ({n} files)" if k.endswith("/") else k for k, n in sorted(groups.items())]
     more = f", and {len(items) - limit} more" if len(items) > limit else ""
     return ", ".join(items[:limit]) + more
+
+
+def card_for_repo(folder: str | os.PathLike[str], repo_id: str) -> bytes | None:
+    """The card with ``repo_id`` in its loading snippets, when README.md is the card that
+    `binarize` rendered from kinship.json, untouched; ``None`` (push it as it is) otherwise."""
+    from karma_plugin.dataset_card import render_card
+
+    root = Path(folder)
+    try:
+        doc = json.loads((root / "kinship.json").read_text(encoding="utf-8"))
+        if (root / "README.md").read_text(encoding="utf-8") != render_card(doc):
+            return None
+        return render_card({**doc, "repo_id": repo_id}).encode("utf-8")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None  # an older or hand-made folder: its card is pushed unchanged
 
 
 def _human(size: int) -> str:
@@ -226,16 +247,21 @@ def plan_push(
             lambda: _remote_state(api, repo_id, revision), "reading the repo", repo_id, retries
         )
     root = Path(folder)
+    card = card_for_repo(folder, repo_id)
+    contents = {"README.md": card} if card is not None else {}
     return PushPlan(
         repo_id=repo_id,
         revision=revision,
         endpoint=api.endpoint,
         repo_exists=exists,
         branch_exists=head is not None,
-        additions=[(p, (root / p).stat().st_size) for p in local],
+        additions=[
+            (p, len(contents[p]) if p in contents else (root / p).stat().st_size) for p in local
+        ],
         deletions=stale_paths(remote, local, configs),
         existing=[p for p in remote if p not in KEEP] if head else [],
         head=head,
+        contents=contents,
     )
 
 
@@ -329,5 +355,5 @@ def _operations(folder: str | os.PathLike[str], plan: PushPlan) -> list[Any]:
 
     root = Path(folder)
     ops: list[Any] = [CommitOperationDelete(path_in_repo=p) for p in plan.deletions]
-    ops += [CommitOperationAdd(p, root / p) for p, _ in plan.additions]
+    ops += [CommitOperationAdd(p, plan.contents.get(p, root / p)) for p, _ in plan.additions]
     return ops
