@@ -1,0 +1,99 @@
+"""The dataset card: YAML that huggingface_hub reads back, and a body built from kinship.json."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from huggingface_hub import DatasetCard, metadata_load
+
+from karma_plugin.dataset_card import card_metadata, render_card, size_category
+from karma_plugin.hub_folder import SPLITS
+from karma_plugin.kinship import compute_kinship
+from karma_plugin.score_table import read_scores
+
+
+@pytest.fixture
+def doc() -> dict:
+    """A kinship.json document as `binarize` writes it, for two configs."""
+    kin = compute_kinship(read_scores("paper"), None, 0.1)
+    doc = kin.to_json()
+    configs = ("k_sim", "rlaif")
+    doc.update(
+        {
+            "dataset": "openbmb/UltraFeedback",
+            "rating": "overall_score",
+            "counts": {
+                "k_sim": {"pairs": 1200, "skipped": {"below_tau": 3, "s_pref_tie": 0}},
+                "rlaif": {"pairs": 1190, "skipped": {"all_ratings_tied": 13}},
+            },
+            "agreement": {"k_sim": 0.6121},
+            "versions": {"karma-plugin": "0.1.0", "datasets": "4.8.4"},
+            "command": "karma-build binarize --dataset openbmb/UltraFeedback --out OUT",
+            "splits": {c: dict(zip(SPLITS, (1140, 60, 1140, 60), strict=True)) for c in configs},
+            "files": {c: {s: [f"{c}/{s}-00000-of-00001.parquet"] for s in SPLITS} for c in configs},
+        }
+    )
+    return doc
+
+
+def test_yaml_header_reads_back_with_the_configs(doc: dict, tmp_path) -> None:
+    text = render_card(doc)
+    (tmp_path / "README.md").write_text(text)
+    meta = metadata_load(tmp_path / "README.md")
+    assert meta == card_metadata(doc)
+    card = DatasetCard(text)
+    assert [c["config_name"] for c in card.data.configs] == ["k_sim", "rlaif"]
+    for config in card.data.configs:
+        assert [f["split"] for f in config["data_files"]] == list(SPLITS)
+    assert card.data.license == "mit"
+    assert card.data.size_categories == ["1K<n<10K"]
+    assert card.data.task_categories == ["text-generation"]
+    assert card.data.source_datasets == ["openbmb/UltraFeedback"]
+    assert card.data.pretty_name
+
+
+def test_body_shows_the_inputs_and_results(doc: dict) -> None:
+    text = render_card({**doc, "repo_id": "me/karma"})
+    assert "| `k_sim` | 1200 | 1140 | 60 | 1140 | 60 | 61.2% |" in text
+    assert "| `rlaif` | 1190 | 1140 | 60 | 1140 | 60 | – |" in text
+    # Skip reasons: every reason of any config is a column, 0 where a config has none.
+    assert "| config | all ratings tied | below tau | s pref tie |" in text
+    assert "| `k_sim` | 0 | 3 | 0 |" in text
+    best = max(doc["s_pref"], key=doc["s_pref"].get)
+    assert f"| `{best}` |" in text and "S_pref" in text
+    assert "tau = 0.1" in text
+    assert doc["command"] in text
+    assert "| datasets | 4.8.4 |" in text
+    assert 'load_dataset("me/karma", "rlaif")' in text
+    assert "KARMA_DATASET_CONFIG=k_sim axolotl train dpo.yml" in text
+    assert "eprint        = {2502.18744}" in text
+    assert "Jung, Jeesu and Park, Chanjun and Jung, Sangkeun" in text
+    # The kinship matrix: a header with every model and one row per model.
+    header = next(line for line in text.splitlines() if line.startswith("|  |"))
+    assert header.count("|") == len(doc["models"]) + 2
+
+
+def test_excluded_models_are_named(doc: dict) -> None:
+    doc = copy.deepcopy(doc)
+    doc["excluded"] = {"ultralm-65b": "missing score for ifeval"}
+    assert "- `ultralm-65b`: missing score for ifeval" in render_card(doc)
+
+
+def test_card_of_a_local_pool_claims_no_source_dataset(doc: dict) -> None:
+    doc = {**doc, "dataset": "/data/pool.jsonl"}
+    assert "source_datasets" not in card_metadata(doc)
+    assert "`/data/pool.jsonl`" in render_card(doc)
+
+
+@pytest.mark.parametrize(
+    ("n", "label"), [(0, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"), (61_000, "10K<n<100K")]
+)
+def test_size_category(n: int, label: str) -> None:
+    assert size_category(n) == label
+
+
+def test_card_is_json_safe(doc: dict) -> None:
+    # kinship.json round-trips through JSON before a push re-renders the card.
+    assert render_card(json.loads(json.dumps(doc))) == render_card(doc)
