@@ -346,3 +346,34 @@ def test_push_to_the_real_hub(folder: Path, tmp_path: Path) -> None:
     pulled = karma_build("pull", repo_id, "--config", "k_sim", env=env, cwd=tmp_path)
     assert pulled.returncode == 0, pulled.stderr
     assert "Round trip OK" in pulled.stdout
+
+
+def test_binarize_push_to(hub: HubEmulator, env, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = karma_build(
+        "binarize",
+        "--strategy",
+        "k_sim",
+        "--out",
+        str(out),
+        "--push-to",
+        REPO,
+        "--private",
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Committed" in result.stdout
+    repo = hub.repo(REPO)
+    assert repo.private
+    assert set(repo.files()) == local_files(out) | {".gitattributes"}
+    assert [c["config_name"] for c in card_meta(repo.files()["README.md"].decode())["configs"]] == [
+        "k_sim"
+    ]
+
+
+def test_binarize_push_to_bad_repo_id_fails_before_the_work(env, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = karma_build("binarize", "--out", str(out), "--push-to", "bad", env=env, cwd=tmp_path)
+    assert result.returncode == 2 and "bad repo id" in result.stderr
+    assert not out.exists()

@@ -78,6 +78,14 @@ def _versions() -> dict[str, str]:
 )
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--overwrite", is_flag=True, help="Replace the output folder if it exists.")
+@click.option(
+    "--push-to",
+    default=None,
+    metavar="ORG/NAME",
+    help="Then push the folder to this Hub dataset repo (as `karma-build push`; a repo that "
+    "holds data already needs `karma-build push --overwrite`).",
+)
+@click.option("--private", is_flag=True, help="With --push-to: create the repo as private.")
 def command(
     dataset: str,
     split: str,
@@ -91,6 +99,8 @@ def command(
     exclude_source: tuple[str, ...],
     out: str,
     overwrite: bool,
+    push_to: str | None,
+    private: bool,
 ) -> None:
     """Re-binarize a response pool into KARMA preference pairs (no annotation)."""
     from karma_plugin import atomic
@@ -102,6 +112,10 @@ def command(
 
     strategies = parse_strategies(strategy)
     atomic.check_new_dir(out, overwrite)
+    if push_to:
+        from karma_plugin.hub_push import check_repo_id
+
+        check_repo_id(push_to)  # before the work, not after it
     kin = compute_kinship(read_scores(scores_spec), resolve_benchmarks(benchmarks), tau)
     report_excluded(kin.excluded)
     pool = read_pool(sample_pool_path() if dataset == SAMPLE else dataset, rating, split)
@@ -132,6 +146,10 @@ def command(
     tables = ((config, split_tables(pool, kin, result, config)) for config in result.pairs)
     write_hub_folder(out, tables, doc, overwrite)
     _summary(doc, out)
+    if push_to:
+        from karma_plugin.commands.push import run_push
+
+        run_push(out, push_to, private=private)
 
 
 def _summary(doc: dict, out: str) -> None:
