@@ -1,0 +1,48 @@
+"""`karma-build report`: figures (kinship heatmap, PCA map, dendrograms, S_pref) and report.md."""
+
+from __future__ import annotations
+
+import click
+
+from karma_plugin import atomic
+from karma_plugin.benchmarks import resolve_benchmarks
+from karma_plugin.clustering import DEFAULT_CUT
+from karma_plugin.commands._options import (
+    benchmarks_option,
+    report_excluded,
+    scores_option,
+    tau_option,
+)
+from karma_plugin.kinship import compute_kinship
+from karma_plugin.report import write_report
+from karma_plugin.score_table import read_scores
+
+
+@click.command("report")
+@scores_option
+@benchmarks_option
+@tau_option
+@click.option(
+    "--cut",
+    type=float,
+    default=DEFAULT_CUT,
+    show_default=True,
+    help="Dendrogram cut height (distance) that defines the clusters listed.",
+)
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out folder.")
+def command(
+    scores_spec: str, benchmarks: str, tau: float, cut: float, out: str, overwrite: bool
+) -> None:
+    """Write a kinship report (PNG figures and report.md) for the models of a score table."""
+    atomic.check_new_dir(out, overwrite)  # before any work
+    table = read_scores(scores_spec)
+    result = compute_kinship(table, resolve_benchmarks(benchmarks), tau)
+    report_excluded(result.excluded)
+    report = write_report(table, result, out, overwrite=overwrite, cut=cut)
+    for name, c in report.clusterings.items():
+        click.echo(
+            f"{name}: {len(c.clusters)} clusters at {cut:g}: "
+            + " | ".join(", ".join(members) for members in c.clusters)
+        )
+    click.echo(f"wrote {out}/report.md and {len(report.figures)} figures")

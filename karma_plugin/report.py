@@ -1,0 +1,192 @@
+"""The kinship report: a folder of PNG figures and one ``report.md`` that embeds them.
+
+``write_report`` builds the folder beside its target and renames it into place (all or
+nothing); ``render_report`` fills a folder the caller stages (binarize's ``--report``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from karma_plugin import atomic, clustering, plots
+from karma_plugin.benchmarks import CATEGORIES
+from karma_plugin.errors import InputError
+from karma_plugin.kinship import Kinship, compute_kinship
+from karma_plugin.kinship_text import markdown_kinship, markdown_scores, markdown_table
+from karma_plugin.score_table import ScoreTable
+
+CATEGORY_TITLES = {
+    "knowledge": "Knowledge",
+    "reasoning": "Reasoning",
+    "instruction_following": "Instruction following",
+}
+
+
+@dataclass
+class Report:
+    """What was written, for callers and tests."""
+
+    folder: Path
+    figures: list[str] = field(default_factory=list)
+    clusterings: dict[str, clustering.Clustering] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def _restrict(table: ScoreTable, models: tuple[str, ...]) -> ScoreTable:
+    rows = [table.models.index(m) for m in models]
+    return ScoreTable(models, table.benchmarks, table.values[rows], table.source)
+
+
+def _overall_clustering(k: Kinship, cut: float) -> clustering.Clustering:
+    if k.metric == "cosine":
+        distance, name = clustering.score_distance(k.normalized)
+    else:
+        distance, name = clustering.kinship_distance(k.kinship), f"1 - {k.metric} kinship"
+    return clustering.cluster_models(k.models, distance, name, cut)
+
+
+def _clusters_md(c: clustering.Clustering) -> str:
+    rows = [
+        [str(n), str(len(members)), ", ".join(members)] for n, members in enumerate(c.clusters, 1)
+    ]
+    return markdown_table(["cluster", "size", "models"], rows)
+
+
+def render_report(
+    table: ScoreTable,
+    kinship: Kinship,
+    folder: str | os.PathLike[str],
+    cut: float = clustering.DEFAULT_CUT,
+) -> Report:
+    """Draw every figure into ``folder`` and write ``folder/report.md``."""
+    if not cut > 0:
+        raise InputError(f"the dendrogram cut must be positive, got {cut}")
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    report = Report(folder=out)
+    k = kinship
+
+    def figure(name: str) -> str:
+        report.figures.append(name)
+        return str(out / name)
+
+    plots.s_pref_bars(k, figure("s_pref.png"))
+    plots.kinship_heatmap(k, figure("kinship_heatmap.png"))
+    plots.pca_map(k, figure("pca.png"))
+    explained = plots.pca(k.normalized).explained
+
+    report.clusterings["all"] = _overall_clustering(k, cut)
+    plots.dendrogram(
+        report.clusterings["all"],
+        f"All chosen benchmarks ({k.metric})",
+        figure("dendrogram_all.png"),
+    )
+    # Category dendrograms always come from the benchmark scores of the same models.
+    same_models = _restrict(table, k.models)
+    for category, benches in CATEGORIES.items():
+        if not any(b in table.benchmarks for b in benches):
+            report.skipped[category] = "none of its benchmarks is in the score table"
+            continue
+        try:
+            ck = compute_kinship(same_models, benches, k.tau)
+        except InputError as exc:
+            report.skipped[category] = str(exc)
+            continue
+        distance, name = clustering.score_distance(ck.normalized)
+        c = clustering.cluster_models(ck.models, distance, name, cut)
+        report.clusterings[category] = c
+        plots.dendrogram(c, CATEGORY_TITLES[category], figure(f"dendrogram_{category}.png"))
+
+    atomic.write_text(out / "report.md", _markdown(table, k, report, cut, explained))
+    return report
+
+
+def write_report(
+    table: ScoreTable,
+    kinship: Kinship,
+    out: str | os.PathLike[str],
+    overwrite: bool = False,
+    cut: float = clustering.DEFAULT_CUT,
+) -> Report:
+    """``render_report`` into a staging folder that replaces ``out`` only when complete."""
+    with atomic.staged_dir(out, overwrite) as stage:
+        report = render_report(table, kinship, stage, cut)
+    report.folder = Path(out)
+    return report
+
+
+def _markdown(
+    table: ScoreTable, k: Kinship, report: Report, cut: float, explained: np.ndarray
+) -> str:
+    below = k.pairs_below_tau()
+    lines = [
+        "# Kinship report",
+        "",
+        f"Score table: `{table.source or 'unnamed'}`. {len(k.models)} models, "
+        f"benchmarks: {', '.join(k.benchmarks)}. Kinship metric: **{k.metric}**; "
+        f"tau = {k.tau:g}.",
+    ]
+    if k.excluded:
+        lines += ["", "Left out:", ""]
+        lines += [f"- `{name}`: {reason}" for name, reason in k.excluded.items()]
+    lines += [
+        "",
+        "## Preference scores (S_pref)",
+        "",
+        "S_pref is the mean of a model's min-max normalised benchmark scores; in every pair the "
+        "model with the higher S_pref is the chosen one.",
+        "",
+        "![S_pref ranking](s_pref.png)",
+        "",
+        markdown_scores(k),
+        "",
+        "## Kinship matrix",
+        "",
+        "![Kinship heatmap](kinship_heatmap.png)",
+        "",
+        markdown_kinship(k),
+        "",
+        f"Pairs below tau = {k.tau:g} (never paired): {len(below)}"
+        + ("" if not below else ": " + "; ".join(f"{a} ~ {b} ({v:.3f})" for a, b, v in below))
+        + ".",
+        "",
+        "## PCA map (paper Fig. 4)",
+        "",
+        f"The first two principal components of the normalised scores explain "
+        f"{100 * explained[0]:.1f}% and {100 * explained[1]:.1f}% of the variance "
+        f"({100 * (explained[0] + explained[1]):.1f}% together). Nearby models have similar "
+        "score profiles; red arrows are the benchmarks' loadings.",
+        "",
+        "![PCA map](pca.png)",
+        "",
+        f"## Dendrograms (paper Fig. 7), cut at {cut:g}",
+        "",
+        "Hierarchical clustering with scipy, **average linkage** (UPGMA: two clusters merge at "
+        "the mean distance between their members, in the units of the cut; Ward or centroid "
+        "linkage would assume Euclidean geometry, which cosine distance lacks). The distance is "
+        "**1 - cosine kinship** of the normalised score vectors when two or more benchmarks are "
+        "compared (1 - kappa for a sample-level metric). A single-benchmark category "
+        "(instruction following = IFEval alone) uses the **absolute difference of the "
+        "normalised scores** instead: the cosine of two non-negative one-dimensional vectors is "
+        "always 1 (both scores above the minimum) or 0 (one at the minimum), so it cannot tell "
+        "models apart. Models whose branches join below the red dotted cut share a cluster.",
+    ]
+    titles = {"all": f"All chosen benchmarks ({k.metric})", **CATEGORY_TITLES}
+    for key, c in report.clusterings.items():
+        lines += [
+            "",
+            f"### {titles[key]}",
+            "",
+            f"Distance: {c.distance_name}; {len(c.clusters)} clusters at {c.cut:g}.",
+            "",
+            f"![{titles[key]} dendrogram](dendrogram_{key}.png)",
+            "",
+            _clusters_md(c),
+        ]
+    for key, reason in report.skipped.items():
+        lines += ["", f"### {titles[key]}", "", f"Not drawn: {reason}."]
+    return "\n".join(lines) + "\n"

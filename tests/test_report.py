@@ -1,0 +1,154 @@
+"""`karma-build report` on the authors' table: figures, cluster lists, atomic output."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from karma_plugin.cli import main
+from karma_plugin.clustering import cluster_models, score_distance
+from karma_plugin.kinship import compute_kinship
+from karma_plugin.plots import pca
+from karma_plugin.report import write_report
+from karma_plugin.score_table import parse_score_csv, read_scores
+
+FIGURES = (
+    "s_pref.png",
+    "kinship_heatmap.png",
+    "pca.png",
+    "dendrogram_all.png",
+    "dendrogram_knowledge.png",
+    "dendrogram_reasoning.png",
+    "dendrogram_instruction_following.png",
+)
+
+
+@pytest.fixture(scope="module")
+def paper_report(tmp_path_factory) -> tuple[Path, object, str]:
+    from click.testing import CliRunner
+
+    out = tmp_path_factory.mktemp("r") / "report"
+    result = CliRunner().invoke(main, ["report", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out, result, (out / "report.md").read_text()
+
+
+def test_every_figure_is_a_sane_png_and_embedded(paper_report):
+    out, _, md = paper_report
+    for name in FIGURES:
+        path = out / name
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        with Image.open(path) as image:
+            image.verify()
+        with Image.open(path) as image:
+            width, height = image.size
+            assert image.format == "PNG"
+        assert 400 <= width <= 4000 and 300 <= height <= 4000, (name, width, height)
+        assert f"]({name})" in md, f"{name} not embedded in report.md"
+    assert sorted(p.name for p in out.iterdir()) == sorted([*FIGURES, "report.md"])
+
+
+def _clusters_in_md(md: str, heading: str) -> list[set[str]]:
+    section = md.split(f"### {heading}\n", 1)[1].split("\n### ", 1)[0]
+    rows = re.findall(r"^\| \d+ \| \d+ \| (.+) \|$", section, flags=re.M)
+    return [set(r.split(", ")) for r in rows]
+
+
+def test_cluster_lists_on_the_authors_table(paper_report):
+    """At the 0.4 cut, cosine distance of normalised scores. Reasoning about each:
+
+    - all six: starchat's vector is nearly all MMLU-STEM (it is the minimum on MMLU-Pro,
+      ARC-Easy and ARC-Challenge), a direction no other model shares; every other model is
+      within ~0.27 of the rest.
+    - knowledge: pythia-12b has the lowest MMLU-STEM, so its 2-D vector lies on the MMLU-Pro
+      axis; everyone else points between the axes.
+    - reasoning: starchat is the minimum on both ARCs, so its vector is pure HellaSwag.
+    - instruction following (IFEval alone, absolute difference): the three commercial models
+      (normalised 0.74-1.0) against the rest (at most 0.47, ultralm-13b).
+    ultralm-65b has no scores and appears nowhere.
+    """
+    _, _, md = paper_report
+    everyone = set(read_scores("paper").models) - {"ultralm-65b"}
+    expected = {
+        "All chosen benchmarks (cosine)": [everyone - {"starchat"}, {"starchat"}],
+        "Knowledge": [everyone - {"pythia-12b"}, {"pythia-12b"}],
+        "Reasoning": [everyone - {"starchat"}, {"starchat"}],
+        "Instruction following": [
+            everyone - {"gpt-4", "gpt-3.5-turbo", "bard"},
+            {"gpt-4", "gpt-3.5-turbo", "bard"},
+        ],
+    }
+    for heading, clusters in expected.items():
+        assert _clusters_in_md(md, heading) == clusters, heading
+    assert "ultralm-65b" in md.split("## Preference scores")[0]  # listed as left out
+
+
+def test_cli_prints_clusters_and_names_distance_and_linkage(paper_report):
+    _, result, md = paper_report
+    assert "instruction_following: 2 clusters at 0.4" in result.output
+    assert "average linkage" in md
+    assert "absolute difference of the normalised scores" in md
+    assert "Distance: absolute difference of normalised scores" in md
+    assert "Distance: cosine distance (1 - kinship)" in md
+
+
+def test_lower_cut_splits_the_instruction_following_clusters():
+    table = read_scores("paper")
+    k = compute_kinship(table, ("ifeval",))
+    distance, _ = score_distance(k.normalized)
+    coarse = cluster_models(k.models, distance, "d", cut=0.4)
+    fine = cluster_models(k.models, distance, "d", cut=0.2)
+    assert len(fine.clusters) > len(coarse.clusters)
+    # gpt-3.5-turbo (0.74) merges with gpt-4/bard (0.94, 1.0) at mean distance ~0.23 > 0.2
+    assert set(fine.cluster_of("gpt-4")) == {"bard", "gpt-4"}
+    assert fine.cluster_of("gpt-3.5-turbo") == ("gpt-3.5-turbo",)
+
+
+def test_single_benchmark_distance_is_not_cosine():
+    normalized = np.array([[0.0], [0.5], [1.0]])
+    distance, name = score_distance(normalized)
+    assert "absolute" in name
+    assert distance[1, 2] == pytest.approx(0.5)
+    assert distance[0, 1] == pytest.approx(0.5)  # cosine would say 1 (0 vs 0.5) and 0 (0.5 vs 1)
+
+
+def test_pca_explains_a_rank_two_table_fully():
+    rng = np.random.default_rng(0)
+    basis = rng.random((2, 5))
+    normalized = rng.random((8, 2)) @ basis
+    result = pca(normalized)
+    assert result.explained.sum() == pytest.approx(1.0)
+    assert result.explained[0] >= result.explained[1]
+
+
+def test_small_table_and_existing_folder(tmp_path, runner):
+    csv = "model,ifeval,mmlu_pro\na,0.1,0.2\nb,0.5,0.3\nc,0.9,0.9\n"
+    (tmp_path / "s.csv").write_text(csv)
+    out = tmp_path / "r"
+    result = runner.invoke(main, ["report", "--scores", str(tmp_path / "s.csv"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    md = (out / "report.md").read_text()
+    # No reasoning benchmark in the table: said so, not drawn.
+    assert "### Reasoning\n\nNot drawn: none of its benchmarks is in the score table." in md
+    assert not (out / "dendrogram_reasoning.png").exists()
+    again = runner.invoke(main, ["report", "--scores", str(tmp_path / "s.csv"), "--out", str(out)])
+    assert again.exit_code == 2
+    assert "already exists" in again.output
+    assert again.stderr.count("\n") == 1, again.stderr
+
+
+def test_failed_report_leaves_no_folder(tmp_path, monkeypatch):
+    import karma_plugin.plots as plots
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(plots, "pca_map", broken)
+    table = parse_score_csv("model,ifeval,mmlu_pro\na,1,2\nb,2,1\nc,3,3\n")
+    with pytest.raises(RuntimeError):
+        write_report(table, compute_kinship(table), tmp_path / "r")
+    assert list(tmp_path.iterdir()) == []
