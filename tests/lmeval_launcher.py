@@ -1,4 +1,4 @@
-"""`python tests/lmeval_launcher.py ARGS...` = the real `lm_eval` CLI with karma-scripted registered."""
+"""`python tests/lmeval_launcher.py ARGS` = the real `lm_eval` CLI plus --model karma-scripted."""
 
 import sys
 

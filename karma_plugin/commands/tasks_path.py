@@ -1,0 +1,16 @@
+"""`karma-build tasks-path`: print the installed karma_* lm-eval task folder."""
+
+from __future__ import annotations
+
+import click
+
+from karma_plugin.lm_eval_wrapper import tasks_dir
+
+
+@click.command("tasks-path")
+def command() -> None:
+    """Print the folder to pass to lm_eval --include_path for the karma_* tasks.
+
+    lm_eval --include_path "$(karma-build tasks-path)" --tasks 'karma_*' ...
+    """
+    click.echo(tasks_dir())
