@@ -1,0 +1,80 @@
+"""Cost of the karma_* tasks with their SHIPPED generation settings, on a tiny local model.
+
+For each task: items per second and generated tokens per item, running the real lm-eval `hf`
+backend (CPU, or CUDA when available) on the test fixtures (tests/fixtures/lmeval, real Hub
+schema). A random-weight model rarely emits a stop sequence, so tokens per item shows each
+task's max_gen_toks budget: a change that makes evaluation longer shows up here.
+
+    python benchmarks/eval_cost.py [--device cuda] [--dtype bfloat16] [--batch-size 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--batch-size", type=int, default=4)
+    args = parser.parse_args()
+
+    from lmeval_helpers import LEAVES, derived_tasks, punkt_env
+    from tiny_models import tiny_model_dir
+
+    work = Path(tempfile.mkdtemp(prefix="karma-eval-cost-"))
+    os.environ.update(punkt_env(work / "nltk"))
+    import nltk
+
+    nltk.data.path.insert(0, str(work / "nltk"))
+    include = derived_tasks(work / "tasks")
+    model_dir = tiny_model_dir("llama31", work)
+
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    lm = HFLM(
+        pretrained=str(model_dir),
+        dtype=args.dtype,
+        device=args.device,
+        batch_size=args.batch_size,
+    )
+    manager = TaskManager(include_path=str(include), include_defaults=False)
+    print(
+        f"model: tiny llama31 (random weights) on {args.device}/{args.dtype}, "
+        f"batch {args.batch_size}"
+    )
+    print(f"{'task':22} {'items':>5} {'max_gen_toks':>12} {'items/s':>8} {'gen tok/item':>12}")
+    for task in LEAVES:
+        start = time.perf_counter()
+        out = simple_evaluate(model=lm, tasks=[task], task_manager=manager, log_samples=True)
+        seconds = time.perf_counter() - start
+        samples = out["samples"][task]
+        by_doc = {s["doc_id"]: s for s in samples}
+        tokens = [
+            len(tokenizer(s["resps"][0][0], add_special_tokens=False).input_ids)
+            for s in by_doc.values()
+        ]
+        budget = next(iter(by_doc.values()))["arguments"]["gen_args_0"]["arg_1"]["max_gen_toks"]
+        print(
+            f"{task:22} {len(by_doc):>5} {budget:>12} {len(by_doc) / seconds:>8.2f} "
+            f"{sum(tokens) / len(tokens):>12.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
