@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from lmeval_helpers import LEAVES, derived_tasks, offline_env, punkt_env, read_yaml, shipped_dir
+from lmeval_helpers import LEAVES, derived_tasks, offline_env, punkt_env, shipped_dir
 from tiny_models import tiny_llama31  # noqa: F401  (pytest fixture)
 
 from karma_plugin.cli import main
@@ -376,7 +376,9 @@ def hf_run(fixture_tasks, tiny_llama31, tmp_path_factory):  # noqa: F811
             "--model",
             "hf",
             "--model_args",
-            f"pretrained={tiny_llama31},dtype=float32,device=cpu",
+            f"pretrained={tiny_llama31},dtype=float32",
+            "--device",
+            "cpu",
             "--tasks",
             "karma_*",
             "--include_path",
