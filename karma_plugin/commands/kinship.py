@@ -13,22 +13,97 @@ from karma_plugin.commands._options import (
     report_excluded,
     scores_option,
     tau_option,
+    warn,
 )
-from karma_plugin.kinship import compute_kinship
+from karma_plugin.errors import InputError
+from karma_plugin.kinship import Kinship, compute_kinship
 from karma_plugin.kinship_text import format_kinship
 from karma_plugin.score_table import read_scores
+
+
+def parse_names(values: tuple[str, ...]) -> dict[str, str]:
+    names = {}
+    for value in values:
+        run, sep, model = value.partition("=")
+        if not sep or not run.strip() or not model.strip():
+            raise InputError(f"--name expects RUN=MODEL, got {value!r}")
+        names[run.strip()] = model.strip()
+    return names
+
+
+def kinship_from_options(
+    scores_spec: str,
+    benchmarks: str,
+    tau: float,
+    samples: tuple[str, ...] = (),
+    metric: str | None = None,
+    names: tuple[str, ...] = (),
+) -> Kinship:
+    """The kinship the options ask for: benchmark cosine, or sample-level ec/capa.
+
+    ``metric`` None means cosine without samples and ``ec`` with them.
+    """
+    chosen = metric or ("ec" if samples else "cosine")
+    table = read_scores(scores_spec)
+    keys = resolve_benchmarks(benchmarks)
+    if chosen == "cosine":
+        if samples:
+            raise InputError("--samples needs --metric ec or capa (cosine uses only the scores)")
+        return compute_kinship(table, keys, tau)
+    if not samples:
+        raise InputError(f"--metric {chosen} needs --samples DIR (lm-eval --log_samples output)")
+    from karma_plugin.sample_kinship import kinship_with_samples
+
+    return kinship_with_samples(table, keys, tau, samples, chosen, parse_names(names), warn=warn)
+
+
+samples_option = click.option(
+    "--samples",
+    multiple=True,
+    type=click.Path(),
+    metavar="DIR",
+    help="lm-eval --log_samples output (folders or samples_*.jsonl files) of the origin models "
+    "on the karma_* tasks; repeatable. Per-item agreement replaces the benchmark cosine.",
+)
+metric_option = click.option(
+    "--metric",
+    type=click.Choice(["cosine", "ec", "capa"]),
+    default=None,
+    help="Kinship: cosine of normalised scores (default), ec = error consistency (kappa on "
+    "right/wrong), capa = chance-adjusted agreement on the chosen letters (lm-sim). "
+    "Default with --samples: ec.",
+)
+names_option = click.option(
+    "--name",
+    "names",
+    multiple=True,
+    metavar="RUN=MODEL",
+    help="Score-table name for a samples run (the model lm-eval recorded, or its folder). "
+    "Repeatable.",
+)
 
 
 @click.command("kinship")
 @scores_option
 @benchmarks_option
 @tau_option
+@samples_option
+@metric_option
+@names_option
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False), help="Also write kinship.json here."
 )
-def command(scores_spec: str, benchmarks: str, tau: float, json_path: str | None) -> None:
+def command(
+    scores_spec: str,
+    benchmarks: str,
+    tau: float,
+    samples: tuple[str, ...],
+    metric: str | None,
+    names: tuple[str, ...],
+    json_path: str | None,
+) -> None:
     """Print the kinship of the origin models in a score table."""
-    result = compute_kinship(read_scores(scores_spec), resolve_benchmarks(benchmarks), tau)
+    result = kinship_from_options(scores_spec, benchmarks, tau, samples, metric, names)
     report_excluded(result.excluded)
     click.echo(format_kinship(result))
     if json_path:

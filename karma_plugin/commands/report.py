@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from karma_plugin import atomic
-from karma_plugin.benchmarks import resolve_benchmarks
 from karma_plugin.clustering import DEFAULT_CUT
 from karma_plugin.commands._options import (
     benchmarks_option,
@@ -13,7 +12,12 @@ from karma_plugin.commands._options import (
     scores_option,
     tau_option,
 )
-from karma_plugin.kinship import compute_kinship
+from karma_plugin.commands.kinship import (
+    kinship_from_options,
+    metric_option,
+    names_option,
+    samples_option,
+)
 from karma_plugin.report import write_report
 from karma_plugin.score_table import read_scores
 
@@ -22,6 +26,9 @@ from karma_plugin.score_table import read_scores
 @scores_option
 @benchmarks_option
 @tau_option
+@samples_option
+@metric_option
+@names_option
 @click.option(
     "--cut",
     type=float,
@@ -32,12 +39,20 @@ from karma_plugin.score_table import read_scores
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out folder.")
 def command(
-    scores_spec: str, benchmarks: str, tau: float, cut: float, out: str, overwrite: bool
+    scores_spec: str,
+    benchmarks: str,
+    tau: float,
+    samples: tuple[str, ...],
+    metric: str | None,
+    names: tuple[str, ...],
+    cut: float,
+    out: str,
+    overwrite: bool,
 ) -> None:
     """Write a kinship report (PNG figures and report.md) for the models of a score table."""
     atomic.check_new_dir(out, overwrite)  # before any work
     table = read_scores(scores_spec)
-    result = compute_kinship(table, resolve_benchmarks(benchmarks), tau)
+    result = kinship_from_options(scores_spec, benchmarks, tau, samples, metric, names)
     report_excluded(result.excluded)
     report = write_report(table, result, out, overwrite=overwrite, cut=cut)
     for name, c in report.clusterings.items():
