@@ -285,7 +285,7 @@ def grouped_bars(
     names = list(series)
     colors = _series_colors(names)
     width = 0.8 / max(1, len(names))
-    fig = _figure(max(6.0, 1.1 * len(categories) * max(1, len(names)) * 0.45 + 2.5), 4.6)
+    fig = _figure(max(6.0, 0.35 * len(categories) * max(1, len(names)) + 2.0), 4.6)
     ax = fig.add_subplot()
     x = np.arange(len(categories))
     top = 0.0
