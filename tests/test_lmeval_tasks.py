@@ -172,7 +172,9 @@ def _load(include: Path, names: list[str]):
     from lm_eval.tasks import TaskManager
 
     manager = TaskManager(include_path=str(include), include_defaults=False)
-    loaded = manager.load_task_or_group(names)
+    # 0.4.12+ has load(); 0.4.11 only load_task_or_group() (deprecated later).
+    load = getattr(manager, "load", None) or manager.load_task_or_group
+    loaded = load(names)
 
     def walk(node):
         if isinstance(node, dict):
