@@ -9,12 +9,17 @@ from importlib.resources import files
 
 import click
 
-from karma_plugin.benchmarks import resolve_benchmarks
 from karma_plugin.commands._options import (
     benchmarks_option,
     report_excluded,
     scores_option,
     tau_option,
+)
+from karma_plugin.commands.kinship import (
+    kinship_from_options,
+    metric_option,
+    names_option,
+    samples_option,
 )
 
 SAMPLE = "sample"
@@ -55,6 +60,15 @@ def _versions() -> dict[str, str]:
     help="k_score, k_sim, k_score_sim, rlaif (the instance-rating baseline), or all.",
 )
 @tau_option
+@samples_option
+@metric_option
+@names_option
+@click.option(
+    "--report",
+    "with_report",
+    is_flag=True,
+    help="Also write the kinship report (figures and report.md) to the folder OUT-report.",
+)
 @click.option(
     "--test-size",
     type=float,
@@ -93,6 +107,10 @@ def command(
     benchmarks: str,
     strategy: str,
     tau: float,
+    samples: tuple[str, ...],
+    metric: str | None,
+    names: tuple[str, ...],
+    with_report: bool,
     test_size: float,
     seed: int,
     rating: str,
@@ -106,17 +124,19 @@ def command(
     from karma_plugin import atomic
     from karma_plugin.binarize import Options, binarize, parse_strategies, split_tables
     from karma_plugin.hub_folder import write_hub_folder
-    from karma_plugin.kinship import compute_kinship
     from karma_plugin.pool import read_pool
     from karma_plugin.score_table import read_scores
 
     strategies = parse_strategies(strategy)
     atomic.check_new_dir(out, overwrite)
+    report_dir = f"{out.rstrip('/')}-report"
+    if with_report:
+        atomic.check_new_dir(report_dir, overwrite)
     if push_to:
         from karma_plugin.hub_push import check_repo_id
 
         check_repo_id(push_to)  # before the work, not after it
-    kin = compute_kinship(read_scores(scores_spec), resolve_benchmarks(benchmarks), tau)
+    kin = kinship_from_options(scores_spec, benchmarks, tau, samples, metric, names)
     report_excluded(kin.excluded)
     pool = read_pool(sample_pool_path() if dataset == SAMPLE else dataset, rating, split)
     options = Options(strategies, tau, test_size, seed, tuple(exclude_source))
@@ -146,6 +166,11 @@ def command(
     tables = ((config, split_tables(pool, kin, result, config)) for config in result.pairs)
     write_hub_folder(out, tables, doc, overwrite)
     _summary(doc, out)
+    if with_report:
+        from karma_plugin.report import write_report
+
+        write_report(read_scores(scores_spec), kin, report_dir, overwrite)
+        click.echo(f"Wrote {report_dir}/report.md")
     if push_to:
         from karma_plugin.commands.push import run_push
 
