@@ -104,8 +104,10 @@ def one_hot(choice: np.ndarray, n_options: np.ndarray) -> list[np.ndarray]:
 
 def capa(choice: np.ndarray, n_options: np.ndarray, gold: np.ndarray) -> np.ndarray:
     """lm-sim's CAPA (kappa_p) for every pair of rows of a (models, items) choice matrix."""
-    from lmsim.metrics import CAPA
-
+    try:
+        from lmsim.metrics import CAPA
+    except ImportError:
+        raise InputError("--metric capa needs the lm-sim package: pip install lm-sim") from None
     if (n_options < 2).any():
         raise InputError("CAPA needs multiple-choice items with at least 2 options")
     outputs = [one_hot(row, n_options) for row in choice]
