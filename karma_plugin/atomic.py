@@ -12,6 +12,12 @@ from pathlib import Path
 from karma_plugin.errors import InputError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to ``path`` atomically (a temporary file in the same folder, renamed)."""
     target = Path(path)
@@ -20,6 +26,8 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
+        # mkstemp makes the file private (0600); give it the mode a plain open() would.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -50,6 +58,8 @@ def staged_dir(path: str | os.PathLike[str], overwrite: bool) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
+        # mkdtemp makes the folder private (0700); give it the mode a plain mkdir() would.
+        os.chmod(stage, 0o777 & ~_umask())
         yield stage
         if target.exists():
             old = Path(

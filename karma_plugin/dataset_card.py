@@ -68,7 +68,34 @@ def card_metadata(doc: dict[str, Any]) -> dict[str, Any]:
     if _is_hub_id(dataset):
         meta["source_datasets"] = [dataset]
     meta["configs"] = configs
+    if "bytes" in doc:
+        meta["dataset_info"] = dataset_info(doc)
     return meta
+
+
+def dataset_info(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Split sizes per config, as the Hub's own metadata has them.
+
+    Besides informing the viewer, they key ``datasets``' cache: it fingerprints a local
+    folder by its card, not its files, and would otherwise serve one folder's rows for
+    another of the same name.
+    """
+    infos = []
+    for config, sizes in doc["bytes"].items():
+        splits = [
+            {"name": split, "num_bytes": sizes[split], "num_examples": doc["splits"][config][split]}
+            for split in doc["files"][config]
+        ]
+        total = sum(sizes.values())
+        infos.append(
+            {
+                "config_name": config,
+                "splits": splits,
+                "download_size": total,
+                "dataset_size": total,
+            }
+        )
+    return infos
 
 
 def _ranked(doc: dict[str, Any]) -> list[str]:

@@ -136,6 +136,12 @@ def write_hub_folder(
             config: {s: [f"{config}/{n}" for n in names] for s, names in job.result().items()}
             for config, (_, job) in jobs.items()
         }
+        doc["bytes"] = {
+            config: {
+                s: sum((stage / f).stat().st_size for f in names) for s, names in files.items()
+            }
+            for config, files in doc["files"].items()
+        }
         (stage / "kinship.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
         (stage / "README.md").write_text(render_card(doc), encoding="utf-8")
     return Path(out)

@@ -400,3 +400,27 @@ def test_edge_rows_are_counted_not_fatal(runner, tmp_path, write_jsonl):
         "duplicate_model": 1,
     }
     assert pq.read_table(out / "rlaif" / "train_prefs-00000-of-00001.parquet").num_rows == 0
+
+
+def test_output_has_ordinary_permissions(default_out: Path):
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(default_out.stat().st_mode) == 0o777 & ~umask
+    assert stat.S_IMODE((default_out / "kinship.json").stat().st_mode) == 0o666 & ~umask
+
+
+def test_same_named_folders_do_not_share_the_datasets_cache(runner, tmp_path, monkeypatch):
+    # datasets fingerprints a local folder by its card: the card's split sizes keep two
+    # outputs named alike apart.
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    rows = {}
+    for name, test_size in (("a", "0.05"), ("b", "0.5")):
+        out = tmp_path / name / "out"
+        result = run(runner, "--strategy", "k_sim", "--test-size", test_size, "--out", str(out))
+        assert result.exit_code == 0, result.output
+        rows[name] = datasets.load_dataset(str(out), "k_sim", split="test_prefs").num_rows
+    assert rows["a"] < rows["b"]
