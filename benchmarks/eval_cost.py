@@ -44,15 +44,26 @@ def main() -> None:
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
-    from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
     lm = HFLM(
         pretrained=str(model_dir),
         dtype=args.dtype,
         device=args.device,
         batch_size=args.batch_size,
     )
+    generated: list[int] = []
+    original = lm._model_generate
+
+    def counting_generate(context, max_length, stop, **kwargs):
+        # Count the new token ids per row up to the first EOS (re-tokenising decoded text of a
+        # random model over-counts: its byte pieces do not round-trip).
+        out = original(context=context, max_length=max_length, stop=stop, **kwargs)
+        eos = lm.tokenizer.eos_token_id
+        for row in out[:, context.shape[1] :].tolist():
+            generated.append(row.index(eos) if eos in row else len(row))
+        return out
+
+    lm._model_generate = counting_generate
     manager = TaskManager(include_path=str(include), include_defaults=False)
     print(
         f"model: tiny llama31 (random weights) on {args.device}/{args.dtype}, "
@@ -60,16 +71,17 @@ def main() -> None:
     )
     print(f"{'task':22} {'items':>5} {'max_gen_toks':>12} {'items/s':>8} {'gen tok/item':>12}")
     for task in LEAVES:
+        generated.clear()
         start = time.perf_counter()
         out = simple_evaluate(model=lm, tasks=[task], task_manager=manager, log_samples=True)
         seconds = time.perf_counter() - start
         samples = out["samples"][task]
         by_doc = {s["doc_id"]: s for s in samples}
-        tokens = [
-            len(tokenizer(s["resps"][0][0], add_special_tokens=False).input_ids)
-            for s in by_doc.values()
-        ]
-        budget = next(iter(by_doc.values()))["arguments"]["gen_args_0"]["arg_1"]["max_gen_toks"]
+        tokens = generated
+        arguments = next(iter(by_doc.values()))["arguments"]
+        # In memory: [(prompt, gen_kwargs)]; the samples files write {"gen_args_0": {...}}.
+        gen = arguments["gen_args_0"]["arg_1"] if isinstance(arguments, dict) else arguments[0][1]
+        budget = gen["max_gen_toks"]
         print(
             f"{task:22} {len(by_doc):>5} {budget:>12} {len(by_doc) / seconds:>8.2f} "
             f"{sum(tokens) / len(tokens):>12.1f}"
