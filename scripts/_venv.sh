@@ -12,8 +12,16 @@ KARMA_PYTHON="${KARMA_PYTHON:-$(command -v python3.11 || command -v python3)}"
 karma_log() { printf '[karma] %s\n' "$*" >&2; }
 
 karma_deps_hash() {
-  cat "$KARMA_ROOT/pyproject.toml" "$KARMA_ROOT/scripts/constraints.txt" \
-      "$KARMA_ROOT/scripts/_venv.sh" | sha256sum | cut -c1-16
+  # Only what decides the installed packages: pyproject's dependency tables (an edit to its
+  # metadata or tool settings reuses the environment), the constraints and this script.
+  {
+    "$KARMA_PYTHON" -c 'import json, sys, tomllib
+d = tomllib.load(open(sys.argv[1], "rb"))
+print(json.dumps([d["build-system"], d["project"].get("dependencies"),
+                  d["project"].get("optional-dependencies")], sort_keys=True))' \
+      "$KARMA_ROOT/pyproject.toml"
+    cat "$KARMA_ROOT/scripts/constraints.txt" "$KARMA_ROOT/scripts/_venv.sh"
+  } | sha256sum | cut -c1-16
 }
 
 _karma_install() {  # KIND VENV
