@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored():
+    """Undo whatever a test (or a library it drives) left in os.environ.
+
+    The in-process Axolotl tokenization tests were seen to leave HF_HUB_OFFLINE and friends
+    set although they set them through monkeypatch; a later Hub test then ran offline.
+    """
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @pytest.fixture
