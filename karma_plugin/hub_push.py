@@ -189,6 +189,11 @@ def with_retries(
         except (InputError, RemoteError):  # ours pass through untouched
             raise
         except Exception as exc:
+            if type(exc).__name__ == "OfflineModeIsEnabled":  # a setting, not a passing fault
+                raise RemoteError(
+                    f"{what} failed: HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is set; "
+                    "unset it to reach the Hub"
+                ) from exc
             # huggingface_hub files a 401 under RepositoryNotFoundError; it is the token either way.
             if _status(exc) in (401, 403):
                 raise _auth_error(exc, repo_id) from exc

@@ -377,3 +377,12 @@ def test_binarize_push_to_bad_repo_id_fails_before_the_work(env, tmp_path: Path)
     result = karma_build("binarize", "--out", str(out), "--push-to", "bad", env=env, cwd=tmp_path)
     assert result.returncode == 2 and "bad repo id" in result.stderr
     assert not out.exists()
+
+
+def test_offline_mode_is_named_not_retried(folder: Path, hub: HubEmulator, env) -> None:
+    result = push(folder, {**env, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is set" in result.stderr
+    assert "tries" not in result.stderr
+    assert hub.state.repos == {}
