@@ -47,26 +47,34 @@ def task_name(benchmark: str) -> str:
     return f"{TASK_PREFIX}{benchmark}"
 
 
-def find_results_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Results files named by ``paths``: folders are searched recursively for ``results_*.json``;
-    a file is taken as it is (any ``*.json``). Samples files (``samples_*.jsonl``) never match."""
+def find_run_files(
+    paths: Iterable[str | os.PathLike[str]], pattern: str, suffix: str, kind: str
+) -> list[Path]:
+    """Files named by ``paths``: folders are searched recursively for ``pattern``; a file is
+    taken as it is if it ends in ``suffix``. InputError if a path is missing or none is found."""
     found: list[Path] = []
     given = list(paths)
     for spec in given:
         path = Path(spec)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("results_*.json") if p.is_file()))
+            found.extend(sorted(p for p in path.rglob(pattern) if p.is_file()))
         elif path.is_file():
-            if path.suffix != ".json":
-                raise InputError(f"{str(path)!r} is not an lm-eval results file (*.json)")
+            if path.suffix != suffix:
+                raise InputError(f"{str(path)!r} is not an lm-eval {kind} file (*{suffix})")
             found.append(path)
         else:
-            raise InputError(f"results path {str(path)!r} not found")
+            raise InputError(f"{kind} path {str(path)!r} not found")
     unique = list(dict.fromkeys(p.resolve() for p in found))
     if not unique:
         where = ", ".join(repr(str(p)) for p in given) or "(no paths given)"
-        raise InputError(f"no lm-eval results files (results_*.json) found in {where}")
+        raise InputError(f"no lm-eval {kind} files ({pattern}) found in {where}")
     return unique
+
+
+def find_results_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Results files named by ``paths``: folders are searched recursively for ``results_*.json``;
+    a file is taken as it is (any ``*.json``). Samples files (``samples_*.jsonl``) never match."""
+    return find_run_files(paths, "results_*.json", ".json", "results")
 
 
 def load_results(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -34,7 +34,13 @@ import numpy as np
 from karma_plugin.benchmarks import BENCHMARKS
 from karma_plugin.errors import InputError
 from karma_plugin.kinship import Kinship, compute_kinship
-from karma_plugin.lmeval_results import DEFAULT_METRICS, load_results, run_model_name, task_name
+from karma_plugin.lmeval_results import (
+    DEFAULT_METRICS,
+    find_run_files,
+    load_results,
+    run_model_name,
+    task_name,
+)
 from karma_plugin.score_table import ScoreTable
 
 METRICS = ("ec", "capa")
@@ -151,20 +157,7 @@ class _Run:
 
 
 def find_samples_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    found: list[Path] = []
-    given = list(paths)
-    for spec in given:
-        path = Path(spec)
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("samples_*.jsonl") if p.is_file()))
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise InputError(f"samples path {str(path)!r} not found")
-    if not found:
-        where = ", ".join(repr(str(p)) for p in given)
-        raise InputError(f"no lm-eval samples files (samples_*.jsonl) found in {where}")
-    return list(dict.fromkeys(p.resolve() for p in found))
+    return find_run_files(paths, "samples_*.jsonl", ".jsonl", "samples")
 
 
 def _run_model(path: Path, stamp: str, names: Mapping[str, str]) -> str:
