@@ -10,17 +10,9 @@ from importlib.resources import files
 import click
 
 from karma_plugin.commands._options import (
-    benchmarks_option,
     report_excluded,
-    scores_option,
-    tau_option,
 )
-from karma_plugin.commands.kinship import (
-    kinship_from_options,
-    metric_option,
-    names_option,
-    samples_option,
-)
+from karma_plugin.commands.kinship import kinship_from_options, kinship_options
 
 SAMPLE = "sample"
 
@@ -50,8 +42,7 @@ def _versions() -> dict[str, str]:
     "json/jsonl/parquet file or folder, or 'sample' (the small pool shipped in the package).",
 )
 @click.option("--split", default="train", show_default=True, help="Split of the pool to read.")
-@scores_option
-@benchmarks_option
+@kinship_options
 @click.option(
     "--strategy",
     default="all",
@@ -59,10 +50,6 @@ def _versions() -> dict[str, str]:
     metavar="NAME[,NAME]|all",
     help="k_score, k_sim, k_score_sim, rlaif (the instance-rating baseline), or all.",
 )
-@tau_option
-@samples_option
-@metric_option
-@names_option
 @click.option(
     "--report",
     "with_report",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import click
 
@@ -83,13 +84,17 @@ names_option = click.option(
 )
 
 
+def kinship_options(command: Callable) -> Callable:
+    """The options every kinship consumer takes, in this order: the scores, the benchmarks,
+    tau, and the sample-level inputs that may replace the benchmark cosine."""
+    options = (scores_option, benchmarks_option, tau_option)
+    for option in reversed((*options, samples_option, metric_option, names_option)):
+        command = option(command)
+    return command
+
+
 @click.command("kinship")
-@scores_option
-@benchmarks_option
-@tau_option
-@samples_option
-@metric_option
-@names_option
+@kinship_options
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False), help="Also write kinship.json here."
 )

@@ -7,28 +7,15 @@ import click
 from karma_plugin import atomic
 from karma_plugin.clustering import DEFAULT_CUT
 from karma_plugin.commands._options import (
-    benchmarks_option,
     report_excluded,
-    scores_option,
-    tau_option,
 )
-from karma_plugin.commands.kinship import (
-    kinship_from_options,
-    metric_option,
-    names_option,
-    samples_option,
-)
+from karma_plugin.commands.kinship import kinship_from_options, kinship_options
 from karma_plugin.report import write_report
 from karma_plugin.score_table import read_scores
 
 
 @click.command("report")
-@scores_option
-@benchmarks_option
-@tau_option
-@samples_option
-@metric_option
-@names_option
+@kinship_options
 @click.option(
     "--cut",
     type=float,
