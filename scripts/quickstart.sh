@@ -10,5 +10,5 @@ out="${1:-karma-out}"
 echo
 "$venv/bin/karma-build" binarize --strategy all --out "$out" --overwrite
 echo
-echo "Load it:  python -c \"import datasets; print(datasets.load_dataset('$out', 'k_sim'))\""
+echo "Load it:  $venv/bin/python -c \"import datasets; print(datasets.load_dataset('$out', 'k_sim'))\""
 echo "CLI:      $venv/bin/karma-build --help"
