@@ -26,17 +26,14 @@ from axolotl_helpers import (
     load_config,
     write_karma_folder,
 )
+from lmeval_helpers import derived_tasks
 from tiny_models import tiny_llama31, tiny_qwen25  # noqa: F401  (pytest fixtures)
 
 pytest.importorskip("axolotl", reason="needs the `train` extra (axolotl)")
 pytestmark = [pytest.mark.train, pytest.mark.slow]
 
-EVAL_TASK = "karma_smoke_mc"
-_ITEMS = [
-    {"question": "What is the capital of France?", "choices": ["Paris", "Rome"], "answer": 0},
-    {"question": "Which number is larger?", "choices": ["2", "10"], "answer": 1},
-    {"question": "What do plants absorb?", "choices": ["helium", "carbon dioxide"], "answer": 1},
-]
+# A shipped karma task, its dataset swapped for the local fixture in the real Hub schema.
+EVAL_TASK = "karma_arc_easy"
 
 
 @pytest.fixture(scope="module")
@@ -46,23 +43,8 @@ def karma_folder(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def eval_tasks(tmp_path_factory) -> Path:
-    """A local multiple-choice task with local data, so the post-train eval needs no Hub."""
-    folder = tmp_path_factory.mktemp("tasks")
-    data = folder / "items.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in _ITEMS), encoding="utf-8")
-    task = {
-        "task": EVAL_TASK,
-        "dataset_path": "json",
-        "dataset_kwargs": {"data_files": {"test": str(data)}},
-        "test_split": "test",
-        "output_type": "multiple_choice",
-        "doc_to_text": "Question: {{question}}\nAnswer:",
-        "doc_to_choice": "{{choices}}",
-        "doc_to_target": "{{answer}}",
-        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
-    }
-    (folder / f"{EVAL_TASK}.yaml").write_text(yaml.safe_dump(task), encoding="utf-8")
-    return folder
+    """The karma tasks reading local fixture data, so the post-train eval needs no Hub."""
+    return derived_tasks(tmp_path_factory.mktemp("tasks"))
 
 
 def _run_axolotl(cfg: dict, workdir: Path) -> subprocess.CompletedProcess:
@@ -86,11 +68,9 @@ def _losses(log: str) -> list[str]:
 
 
 def _results_files(root: Path) -> list[Path]:
-    try:
-        from karma_plugin.lmeval_results import find_results_files
-    except ImportError:  # written by another helper; lm-eval's own layout until then
-        return sorted(root.rglob("results_*.json"))
-    return [Path(p) for p in find_results_files([root])]
+    from karma_plugin.lmeval_results import find_results_files
+
+    return find_results_files([root])
 
 
 @pytest.mark.parametrize(
@@ -136,7 +116,8 @@ def test_train_two_steps_then_karma_eval(
     files = _results_files(out / "karma_eval")
     assert len(files) == 1, files
     results = json.loads(files[0].read_text(encoding="utf-8"))
-    acc = results["results"][EVAL_TASK]["acc,none"]
+    acc = results["results"][EVAL_TASK]["exact_match,answer-is"]
     assert 0.0 <= acc <= 1.0
+    assert 0.0 <= results["results"][EVAL_TASK]["invalid,answer-is"] <= 1.0
     assert results["n-samples"][EVAL_TASK]["effective"] == 2  # karma_eval_limit
     assert str(out) in results["config"]["model_args"]
