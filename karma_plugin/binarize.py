@@ -13,16 +13,16 @@ import pyarrow.compute as pc
 
 from karma_plugin import pairing
 from karma_plugin.errors import InputError
-from karma_plugin.kinship import Kinship
+from karma_plugin.kinship import DEFAULT_TAU, Kinship
 from karma_plugin.pairing import KARMA_STRATEGIES, STRATEGIES, Selection, Skip
 from karma_plugin.pool import Pool
 
 DEFAULT_TEST_SIZE = 0.05
 DEFAULT_SEED = 42
+# Skip reasons reported even when zero, so every kinship.json lists the same keys.
+_KARMA_SKIPS = ("fewer_than_2_usable_completions", "below_tau", "s_pref_tie")
 _ALWAYS_COUNTED = {
-    "k_score": ("fewer_than_2_usable_completions", "below_tau", "s_pref_tie"),
-    "k_sim": ("fewer_than_2_usable_completions", "below_tau", "s_pref_tie"),
-    "k_score_sim": ("fewer_than_2_usable_completions", "below_tau", "s_pref_tie"),
+    **dict.fromkeys(KARMA_STRATEGIES, _KARMA_SKIPS),
     "rlaif": (
         "fewer_than_2_usable_completions",
         "fewer_than_2_rated_completions",
@@ -35,7 +35,7 @@ _ALWAYS_COUNTED = {
 @dataclass(frozen=True)
 class Options:
     strategies: tuple[str, ...] = STRATEGIES
-    tau: float = 0.1
+    tau: float = DEFAULT_TAU
     test_size: float = DEFAULT_TEST_SIZE
     seed: int = DEFAULT_SEED
     exclude_sources: tuple[str, ...] = ()
@@ -57,7 +57,7 @@ class Result:
     counts: dict[str, dict[str, Any]]
     agreement: dict[str, float | None]
     prompt_ids: np.ndarray  # per pool row
-    flat_model: np.ndarray  # per completion: index into the kinship models (-1: unusable)
+    flat_model: np.ndarray  # per completion: index into the kinship models (-1: not in them)
     dropped: dict[str, Any] = field(default_factory=dict)
 
 
@@ -95,8 +95,9 @@ def _uniforms(digests: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def completion_slots(
     pool: Pool, kin: Kinship, drop_rows: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """The ``(n, K)`` matrix of model indices (-1: unusable) and of flat completion indices."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """The ``(n, K)`` matrices of model indices (-1: unusable) and of flat completion indices,
+    the model index of every completion (-1: not in the table), and what was dropped."""
     known = pa.array([m.strip().lower() for m in kin.models], pa.string())
     lookup = pc.index_in(pc.utf8_lower(pc.utf8_trim_whitespace(pool.model)), value_set=known)
     flat_model = pc.fill_null(lookup, -1).to_numpy().astype(np.int64)
@@ -128,7 +129,7 @@ def completion_slots(
         "empty_response": int((empty & ~drop_rows[row]).sum()),
         "duplicate_model": duplicates,
     }
-    return slots, flat_index, dropped
+    return slots, flat_index, flat_model, dropped
 
 
 def _messages(role: str, content: pa.Array) -> pa.Array:
@@ -282,15 +283,12 @@ def binarize(pool: Pool, kin: Kinship, options: Options) -> Result:
     forced = np.zeros(pool.n_rows, np.int64)
     forced[instruction_blank] = Skip.empty_instruction
     forced[np.isin(source, list(options.exclude_sources))] = Skip.excluded_source
-    slots, flat_index, dropped = completion_slots(pool, kin, forced > 0)
-    flat_model = np.full(len(pool.model), -1, np.int64)
+    slots, flat_index, flat_model, dropped = completion_slots(pool, kin, forced > 0)
     mask = slots >= 0
-    flat_model[flat_index[mask]] = slots[mask]
-    # Names ranked once, so that sorting compares integers, not strings.
-    name_rank = np.argsort(np.argsort(np.array(kin.models, dtype=object), kind="stable"))
-    flat_name = np.where(flat_model >= 0, name_rank[np.maximum(flat_model, 0)], -1)
-
     order = pairing.model_order(kin.models, kin.s_pref, kin.kinship)
+    # Names as their alphabetical rank, so that sorting compares integers, not strings.
+    flat_name = np.where(flat_model >= 0, order.name_rank[np.maximum(flat_model, 0)], -1)
+
     rows_all = np.arange(pool.n_rows)
     pairs, counts, agreement = {}, {}, {}
     for strategy in options.strategies:
