@@ -225,27 +225,29 @@ def _blank(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return blank, lengths
 
 
-def _concat(parts: list) -> pa.Array:
-    """One contiguous array: ``take`` on a chunked string array is many times slower."""
-    chunks = []
-    for part in parts:
-        chunks += part.chunks if isinstance(part, pa.ChunkedArray) else [part]
-    if not chunks:
-        return pa.array([], pa.string())
-    # 32-bit offsets hold 2 GiB of text; past that the column needs 64-bit ones.
-    if sum(c.nbytes for c in chunks) >= 2**31 - 1 or any(
-        pa.types.is_large_string(c.type) for c in chunks
-    ):
-        chunks = [c.cast(pa.large_string()) for c in chunks]
-    return pa.concat_arrays(chunks)
-
-
-def _chunked(parts: list) -> pa.ChunkedArray:
+def _chunks(parts: list) -> list[pa.Array]:
+    """The arrays of ``parts`` (arrays or chunked arrays) in order, all of one string type."""
     chunks = []
     for part in parts:
         chunks += part.chunks if isinstance(part, pa.ChunkedArray) else [part]
     if any(pa.types.is_large_string(c.type) for c in chunks):
         chunks = [c.cast(pa.large_string()) for c in chunks]
+    return chunks
+
+
+def _concat(parts: list) -> pa.Array:
+    """One contiguous array: ``take`` on a chunked string array is many times slower."""
+    chunks = _chunks(parts)
+    if not chunks:
+        return pa.array([], pa.string())
+    # 32-bit offsets hold 2 GiB of text; past that the column needs 64-bit ones.
+    if sum(c.nbytes for c in chunks) >= 2**31 - 1:
+        chunks = [c.cast(pa.large_string()) for c in chunks]
+    return pa.concat_arrays(chunks)
+
+
+def _chunked(parts: list) -> pa.ChunkedArray:
+    chunks = _chunks(parts)
     return pa.chunked_array(chunks, chunks[0].type if chunks else pa.string())
 
 
@@ -275,13 +277,12 @@ def read_pool(spec: str, rating: str = "overall_score", split: str = "train") ->
         if missing:
             raise InputError(f"pool completions lack field(s): {', '.join(sorted(missing))}")
         n_items = len(items)
+        # A null completion list spans no items in the offsets: it counts as an empty one.
         offs = comps.offsets.to_numpy().astype(np.int64)
         offs = offs - offs[0]
         offsets.append(offs[1:] + base)
         base += int(offs[-1])
-        # Null completion lists count as empty ones.
-        text = pc.fill_null(batch.column("instruction"), "")
-        instruction.append(text)
+        instruction.append(pc.fill_null(batch.column("instruction"), ""))
         if "source" in batch.schema.names:
             source.append(pc.fill_null(batch.column("source"), ""))
         else:
@@ -294,7 +295,8 @@ def read_pool(spec: str, rating: str = "overall_score", split: str = "train") ->
         sizes.append(lengths)
         models.append(pc.fill_null(items.field("model"), "").cast(pa.string()))
         ratings.append(_rating(items, names, rating, n_items))
-        overall.append(_rating(items, names, "overall_score", n_items))
+        same = rating == "overall_score"
+        overall.append(ratings[-1] if same else _rating(items, names, "overall_score", n_items))
     if len(offsets) == 1:
         raise InputError(f"pool {spec!r} has no rows")
     return Pool(
