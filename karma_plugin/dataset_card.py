@@ -16,7 +16,7 @@ import yaml
 
 from karma_plugin.kinship_text import markdown_table
 
-SPLITS = ("train_prefs", "test_prefs", "train_sft", "test_sft")
+SPLITS: tuple[str, ...] = ("train_prefs", "test_prefs", "train_sft", "test_sft")
 PRETTY_NAME = "KARMA preference data"
 TAGS = ["dpo", "preference", "alignment", "rlhf", "karma", "kinship", "ultrafeedback"]
 # The Hub's size buckets, by the number of preference pairs of the largest config.

@@ -18,7 +18,6 @@ from tqdm.auto import tqdm
 from karma_plugin import atomic
 from karma_plugin.dataset_card import render_card
 
-SPLITS: tuple[str, ...] = ("train_prefs", "test_prefs", "train_sft", "test_sft")
 MAX_SHARD_BYTES = 500 * 1024 * 1024  # the same default as datasets' push_to_hub
 ROW_GROUP_ROWS = 2_000
 SLICE_ROWS = 8_000  # rows built at a time while writing
@@ -35,18 +34,6 @@ class TableSource(Protocol):
     def nbytes(self) -> int: ...
 
     def slice_table(self, lo: int, hi: int) -> pa.Table: ...
-
-
-class InMemory:
-    """A ready ``pa.Table`` as a TableSource."""
-
-    def __init__(self, table: pa.Table) -> None:
-        self.table = table
-        self.num_rows = table.num_rows
-        self.nbytes = table.nbytes
-
-    def slice_table(self, lo: int, hi: int) -> pa.Table:
-        return self.table.slice(lo, hi - lo)
 
 
 def shard_names(split: str, nbytes: int) -> list[str]:
@@ -107,7 +94,7 @@ def _write_config(folder: Path, splits: dict[str, TableSource]) -> dict[str, lis
 
 def write_hub_folder(
     out: str | os.PathLike[str],
-    configs: Iterable[tuple[str, dict[str, TableSource | pa.Table]]],
+    configs: Iterable[tuple[str, dict[str, TableSource]]],
     doc: dict[str, Any],
     overwrite: bool = False,
 ) -> Path:
@@ -120,12 +107,9 @@ def write_hub_folder(
         jobs = {}
         with ThreadPoolExecutor(max_workers=2) as workers:
             for config, splits in configs:
-                sources = {
-                    s: InMemory(t) if isinstance(t, pa.Table) else t for s, t in splits.items()
-                }
                 jobs[config] = (
-                    {s: t.num_rows for s, t in sources.items()},
-                    workers.submit(_write_config, stage / config, sources),
+                    {s: t.num_rows for s, t in splits.items()},
+                    workers.submit(_write_config, stage / config, splits),
                 )
             with tqdm(total=len(jobs), desc="writing configs", disable=None, leave=False) as bar:
                 for _, job in jobs.values():

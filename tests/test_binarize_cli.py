@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from karma_plugin.cli import main
-from karma_plugin.hub_folder import SPLITS
+from karma_plugin.dataset_card import SPLITS
 from karma_plugin.pairing import STRATEGIES
 
 COLUMNS = [

@@ -8,8 +8,7 @@ import json
 import pytest
 from huggingface_hub import DatasetCard, metadata_load
 
-from karma_plugin.dataset_card import card_metadata, render_card, size_category
-from karma_plugin.hub_folder import SPLITS
+from karma_plugin.dataset_card import SPLITS, card_metadata, render_card, size_category
 from karma_plugin.kinship import compute_kinship
 from karma_plugin.score_table import read_scores
 
