@@ -49,9 +49,6 @@ class Kinship:
     excluded: dict[str, str] = field(default_factory=dict)
     metric: str = "cosine"
 
-    def index(self) -> dict[str, int]:
-        return {m: i for i, m in enumerate(self.models)}
-
     def pairs_below_tau(self) -> list[tuple[str, str, float]]:
         n = len(self.models)
         return [
