@@ -18,7 +18,7 @@ import pytest
 import yaml
 from hub_emulator import HubEmulator
 
-from karma_plugin.hub_folder import SPLITS
+from karma_plugin.dataset_card import SPLITS
 from karma_plugin.pairing import STRATEGIES
 
 TOKEN = "hf_TestSecret_9f8e7d6c5b4a"
