@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
 # Quickstart 2: set up and run the whole test suite (what CI runs).
-# The main environment holds Axolotl 0.19.0's stack (lm-eval 0.4.11); the lm-eval task
-# tests run a second time under lm-eval 0.4.13, the newest release.
+#   main:   Axolotl 0.19.0's pinned stack (lm-eval 0.4.11, huggingface_hub 1.x, datasets 4.x):
+#           lint, then every test.
+#   latest: the newest release of every dependency, as a plain `pip install .` resolves it
+#           (huggingface_hub 2.x, datasets 5.x): every test except Axolotl's.
+# Arguments are passed to each pytest run (e.g. -x, -k NAME).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
 main="$(karma_venv test)"
-lm013="$(karma_venv lm013)"
+latest="$(karma_venv latest)"
 cd "$KARMA_ROOT"
 export AXOLOTL_DO_NOT_TRACK=1 HF_HUB_DISABLE_TELEMETRY=1 DO_NOT_TRACK=1 TOKENIZERS_PARALLELISM=false
+
+versions() {  # VENV: the versions that tell the environments apart
+  "$1/bin/python" -c 'import importlib.metadata as m
+print(", ".join(f"{p} {m.version(p)}" for p in ("lm_eval", "datasets", "huggingface_hub", "transformers")))'
+}
+
+karma_use_tree "$main"
 karma_log "ruff"
-"$main/bin/ruff" check .
-"$main/bin/ruff" format --check .
-karma_log "test suite (lm-eval $("$main/bin/python" -c 'import importlib.metadata as m; print(m.version("lm_eval"))'))"
-"$main/bin/pytest" tests "$@"
-karma_log "lm-eval task tests again under lm-eval $("$lm013/bin/python" -c 'import importlib.metadata as m; print(m.version("lm_eval"))')"
-# The Axolotl tests need the main environment; they ran above.
-"$lm013/bin/pytest" -m lmeval --ignore-glob "tests/test_axolotl_*" tests "$@"
+ruff check .
+ruff format --check .
+karma_log "test suite ($(versions "$main"))"
+pytest tests "$@"
+
+karma_use_tree "$latest"
+karma_log "test suite on the newest releases ($(versions "$latest")); Axolotl's tests need its pins"
+pytest --ignore-glob "tests/test_axolotl_*" tests "$@"
