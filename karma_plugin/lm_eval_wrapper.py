@@ -16,6 +16,30 @@ def tasks_dir() -> str:
     return str(files("karma_plugin.lm_eval_tasks"))
 
 
+# lm-eval 0.4.x's old listing spelling (`--tasks list`) now fails inside lm-eval with a
+# traceback ("Tasks not found: list"); its `ls` subcommand is the working form.
+_LEGACY_LISTINGS = {
+    "list": "tasks",
+    "list_groups": "groups",
+    "list_tags": "tags",
+    "list_subtasks": "subtasks",
+}
+
+
+def with_listing_command(argv: list[str]) -> list[str]:
+    """``--tasks list`` (or ``--tasks=list``, ``list_groups``, ...) becomes ``ls tasks``."""
+    for i, arg in enumerate(argv):
+        if arg == "--tasks" and i + 1 < len(argv):
+            value, rest = argv[i + 1], [*argv[:i], *argv[i + 2 :]]
+        elif arg.startswith("--tasks="):
+            value, rest = arg.partition("=")[2], [*argv[:i], *argv[i + 1 :]]
+        else:
+            continue
+        if value in _LEGACY_LISTINGS:
+            return ["ls", _LEGACY_LISTINGS[value], *rest]
+    return list(argv)
+
+
 def with_include_path(argv: list[str]) -> list[str]:
     if any(a == "--include_path" or a.startswith("--include_path=") for a in argv):
         return list(argv)
@@ -25,7 +49,7 @@ def with_include_path(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
-    sys.argv = [sys.argv[0], *with_include_path(sys.argv[1:])]
+    sys.argv = [sys.argv[0], *with_include_path(with_listing_command(sys.argv[1:]))]
     from lm_eval.__main__ import cli_evaluate
 
     sys.exit(cli_evaluate())

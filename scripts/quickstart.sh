@@ -10,5 +10,7 @@ out="${1:-karma-out}"
 echo
 "$venv/bin/karma-build" binarize --strategy all --out "$out" --overwrite
 echo
+echo "Note: the shipped sample pool is synthetic text in UltraFeedback's schema: the pairs show"
+echo "the mechanics, and the 'agrees with instance ratings' figures mean nothing for it."
 echo "Load it:  $venv/bin/python -c \"import datasets; print(datasets.load_dataset('$out', 'k_sim'))\""
 echo "CLI:      $venv/bin/karma-build --help"

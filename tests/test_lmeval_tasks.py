@@ -143,9 +143,11 @@ def test_tasks_path_command_and_wrapper_argv(runner):
     assert with_include_path(["--include_path=/x"]) == ["--include_path=/x"]
 
 
-def test_wrapper_lists_karma_tasks(tmp_path):
+@pytest.mark.parametrize("listing", [["ls", "tasks"], ["--tasks", "list"], ["--tasks=list"]])
+def test_wrapper_lists_karma_tasks(tmp_path, listing):
+    # `--tasks list` is lm-eval's old spelling; lm-eval itself now fails on it with a traceback.
     out = subprocess.run(
-        [sys.executable, "-m", "karma_plugin.lm_eval_wrapper", "ls", "tasks"],
+        [sys.executable, "-m", "karma_plugin.lm_eval_wrapper", *listing],
         capture_output=True,
         text=True,
         env=offline_env(),
