@@ -189,15 +189,17 @@ def _owner_is_gone(stage: Path) -> bool:
     if doc.get("boot") and me["boot"] and doc["boot"] != me["boot"]:
         return True  # the machine restarted since: every process of that boot is gone
     pid, start = doc["pid"], doc.get("start")
-    if start is not None and me["start"] is not None:  # /proc then and now
-        return _process_start(pid) != start
+    now = _process_start(pid)
+    if now is not None:
+        return start is not None and now != start  # another start time: the pid was reused
+    # Not in /proc (or no /proc): ask the kernel, which also sees what hidepid hides.
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except OSError:
         return False  # it exists (another user's process)
-    return False  # it exists; without start times a reused pid cannot be told apart
+    return False  # it exists, unseen: without its start time a reused pid cannot be told apart
 
 
 def _remove_stage(stage: Path) -> None:
@@ -218,6 +220,10 @@ def _remove_stage(stage: Path) -> None:
         os.rmdir(stage)
 
 
+def _uid() -> int:
+    return os.getuid() if hasattr(os, "getuid") else 0
+
+
 def remove_stale_stages(parent: str | os.PathLike[str]) -> list[Path]:
     """Remove the staging folders in ``parent`` whose owning process is gone; return them."""
     removed = []
@@ -229,7 +235,11 @@ def remove_stale_stages(parent: str | os.PathLike[str]) -> list[Path]:
         if not (entry.name.startswith(".") and entry.name.endswith(_STAGE_SUFFIX)):
             continue
         with contextlib.suppress(OSError):
-            if entry.is_dir(follow_symlinks=False) and _owner_is_gone(Path(entry.path)):
+            if (
+                entry.is_dir(follow_symlinks=False)
+                and entry.stat(follow_symlinks=False).st_uid == _uid()  # others' are theirs
+                and _owner_is_gone(Path(entry.path))
+            ):
                 _remove_stage(Path(entry.path))
                 removed.append(Path(entry.path))
     return removed
@@ -262,8 +272,11 @@ class _Signals:
         with cls.lock:
             if cls.users == 0:
                 previous = signal.getsignal(signal.SIGTERM)
-                if previous is signal.SIG_IGN:
-                    return False  # started with SIGTERM ignored (nohup-like): keep it so
+                if previous is not signal.SIG_DFL:
+                    # Ignored, or a host program's own handler (karma_plugin used as a
+                    # library): theirs to keep. Only the default, which would kill the run
+                    # without any cleanup, is replaced.
+                    return False
                 cls.previous = previous
                 signal.signal(signal.SIGTERM, cls.handler)
             cls.users += 1

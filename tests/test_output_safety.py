@@ -230,6 +230,31 @@ def test_a_foreign_folder_is_never_replaced(tmp_path, overwrite):
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["report"], ["compare", "results"], ["pull", "karma-org/karma-prefs"]],
+    ids=["report", "compare", "pull"],
+)
+def test_every_command_that_writes_a_folder_keeps_the_rules(tmp_path, command):
+    # The checks come first: no score table, results or Hub is needed to be refused.
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("mine")
+    before = snapshot(tmp_path)
+    result = karma_build(*command, "--out", "mine", "--overwrite", cwd=tmp_path)
+    assert_fails(result, 2, "karma-build did not write it")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_link_as_out_is_refused(tool_folder, tmp_path):
+    copy_of(tool_folder, tmp_path / "real")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    before = snapshot(tmp_path)
+    result = karma_build(*BINARIZE, "--out", "link", "--overwrite", cwd=tmp_path)
+    assert_fails(result, 2, "'link' is a symbolic link")
+    assert snapshot(tmp_path) == before
+
+
 def test_a_folder_from_an_earlier_version_says_how_to_go_on(tool_folder, tmp_path):
     # Folders written before the marker existed look like outputs but carry none.
     old = copy_of(tool_folder, tmp_path / "old")
