@@ -147,7 +147,7 @@ def _process_start(pid: int) -> int | None:
     # The command name (field 2) may hold spaces and parentheses: count from the last ')'.
     fields = text.rsplit(")", 1)[-1].split()
     try:
-        return int(fields[19])  # field 22 of proc(5), the third after the name being field 1
+        return int(fields[19])  # fields[0] is field 3 of proc(5); starttime is field 22
     except (IndexError, ValueError):
         return None
 
