@@ -10,7 +10,7 @@ import traceback
 import click
 
 from karma_plugin import __version__, commands
-from karma_plugin.errors import KarmaError
+from karma_plugin.errors import Interrupted, KarmaError
 
 
 class _Group(click.Group):
@@ -19,11 +19,15 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
-        except KarmaError as exc:
+        except (KarmaError, Interrupted) as exc:
             if ctx.find_root().params.get("verbose"):
                 traceback.print_exc(file=sys.stderr)
             click.echo(f"karma-build: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            # Ctrl-C: staging folders went on the way out (output_folder.staged); one line.
+            click.echo("karma-build: error: stopped by SIGINT", err=True)
+            ctx.exit(130)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -182,50 +182,47 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "all"
 
 
-def write_comparison(
-    c: Comparison, out: str | os.PathLike[str], overwrite: bool = False
-) -> list[str]:
-    """``compare.md``, ``compare.csv`` and the bar charts into ``out`` (all or nothing)."""
+def render_comparison(c: Comparison, folder: str | os.PathLike[str]) -> list[str]:
+    """``compare.md``, ``compare.csv`` and the bar charts into ``folder`` (a staging folder
+    from ``output_folder.staged``, published whole); returns the names written."""
     from karma_plugin import plots
 
-    written: list[str] = []
+    stage = Path(folder)
     charts: list[tuple[str, str]] = []
-    with atomic.staged_dir(out, overwrite) as stage:
-        cats = [*c.benchmarks, MEAN]
-        for group in c.groups:
-            name = f"bars_{_slug(group)}.png" if any(c.groups) else "bars.png"
-            series = {
-                col: [c.values[c.rows.index((b, group)), j] for b in cats]
-                for j, col in enumerate(c.columns)
-            }
-            title = f"{group}: " if group else ""
-            plots.grouped_bars(cats, series, f"{title}score per benchmark", "score", stage / name)
-            charts.append((group or "all", name))
-        if len(c.groups) > 1:
-            series = {
-                col: [c.values[c.rows.index((MEAN, g)), j] for g in c.groups]
-                for j, col in enumerate(c.columns)
-            }
-            plots.grouped_bars(
-                list(c.groups),
-                series,
-                "mean score per model and method",
-                "mean score",
-                stage / "bars_mean.png",
-            )
-            charts.append(("mean per model and method", "bars_mean.png"))
-        md = [
-            "# Trained models compared",
-            "",
-            "Bold: the best value of the row (all of them on a tie). `mean`: the mean of the "
-            "benchmarks every column of the group has. — : no result.",
-            "",
-            to_markdown(c),
-            "",
-        ]
-        for title, name in charts:
-            md += [f"![{title}]({name})", ""]
-        atomic.write_text(stage / "compare.md", "\n".join(md))
-        atomic.write_text(stage / "compare.csv", to_csv(c))
-        written = ["compare.md", "compare.csv", *(name for _, name in charts)]
-    return written
+    cats = [*c.benchmarks, MEAN]
+    for group in c.groups:
+        name = f"bars_{_slug(group)}.png" if any(c.groups) else "bars.png"
+        series = {
+            col: [c.values[c.rows.index((b, group)), j] for b in cats]
+            for j, col in enumerate(c.columns)
+        }
+        title = f"{group}: " if group else ""
+        plots.grouped_bars(cats, series, f"{title}score per benchmark", "score", stage / name)
+        charts.append((group or "all", name))
+    if len(c.groups) > 1:
+        series = {
+            col: [c.values[c.rows.index((MEAN, g)), j] for g in c.groups]
+            for j, col in enumerate(c.columns)
+        }
+        plots.grouped_bars(
+            list(c.groups),
+            series,
+            "mean score per model and method",
+            "mean score",
+            stage / "bars_mean.png",
+        )
+        charts.append(("mean per model and method", "bars_mean.png"))
+    md = [
+        "# Trained models compared",
+        "",
+        "Bold: the best value of the row (all of them on a tie). `mean`: the mean of the "
+        "benchmarks every column of the group has. — : no result.",
+        "",
+        to_markdown(c),
+        "",
+    ]
+    for title, name in charts:
+        md += [f"![{title}]({name})", ""]
+    atomic.write_text(stage / "compare.md", "\n".join(md))
+    atomic.write_text(stage / "compare.csv", to_csv(c))
+    return ["compare.md", "compare.csv", *(name for _, name in charts)]

@@ -17,3 +17,14 @@ class RemoteError(KarmaError):
     """A runtime failure outside our control: network, the Hub. Exit 1."""
 
     exit_code = 1
+
+
+class Interrupted(BaseException):
+    """SIGTERM stopped the run (see ``output_folder``). A BaseException, like
+    KeyboardInterrupt, so that no ``except Exception`` on the way swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.exit_code = 128 + signum
+        super().__init__(f"stopped by {signal.Signals(signum).name}")

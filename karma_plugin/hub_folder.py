@@ -15,7 +15,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from karma_plugin import atomic
 from karma_plugin.dataset_card import render_card
 
 MAX_SHARD_BYTES = 500 * 1024 * 1024  # the same default as datasets' push_to_hub
@@ -93,39 +92,37 @@ def _write_config(folder: Path, splits: dict[str, TableSource]) -> dict[str, lis
 
 
 def write_hub_folder(
-    out: str | os.PathLike[str],
+    folder: str | os.PathLike[str],
     configs: Iterable[tuple[str, dict[str, TableSource]]],
     doc: dict[str, Any],
-    overwrite: bool = False,
 ) -> Path:
-    """Write everything into a staging folder, then move it to ``out`` in one rename.
+    """Write everything into ``folder``, an empty staging folder from ``output_folder.staged``
+    (which moves it into place whole once the run succeeds).
 
     Two configs are written at a time. ``doc`` is the kinship.json document; its ``splits``
     and ``files`` are filled in here.
     """
-    with atomic.staged_dir(out, overwrite) as stage:
-        jobs = {}
-        with ThreadPoolExecutor(max_workers=2) as workers:
-            for config, splits in configs:
-                jobs[config] = (
-                    {s: t.num_rows for s, t in splits.items()},
-                    workers.submit(_write_config, stage / config, splits),
-                )
-            with tqdm(total=len(jobs), desc="writing configs", disable=None, leave=False) as bar:
-                for _, job in jobs.values():
-                    job.add_done_callback(lambda _: bar.update())
-                wait([job for _, job in jobs.values()])
-        doc["splits"] = {config: rows for config, (rows, _) in jobs.items()}
-        doc["files"] = {
-            config: {s: [f"{config}/{n}" for n in names] for s, names in job.result().items()}
-            for config, (_, job) in jobs.items()
-        }
-        doc["bytes"] = {
-            config: {
-                s: sum((stage / f).stat().st_size for f in names) for s, names in files.items()
-            }
-            for config, files in doc["files"].items()
-        }
-        (stage / "kinship.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-        (stage / "README.md").write_text(render_card(doc), encoding="utf-8")
-    return Path(out)
+    stage = Path(folder)
+    jobs = {}
+    with ThreadPoolExecutor(max_workers=2) as workers:
+        for config, splits in configs:
+            jobs[config] = (
+                {s: t.num_rows for s, t in splits.items()},
+                workers.submit(_write_config, stage / config, splits),
+            )
+        with tqdm(total=len(jobs), desc="writing configs", disable=None, leave=False) as bar:
+            for _, job in jobs.values():
+                job.add_done_callback(lambda _: bar.update())
+            wait([job for _, job in jobs.values()])
+    doc["splits"] = {config: rows for config, (rows, _) in jobs.items()}
+    doc["files"] = {
+        config: {s: [f"{config}/{n}" for n in names] for s, names in job.result().items()}
+        for config, (_, job) in jobs.items()
+    }
+    doc["bytes"] = {
+        config: {s: sum((stage / f).stat().st_size for f in names) for s, names in files.items()}
+        for config, files in doc["files"].items()
+    }
+    (stage / "kinship.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    (stage / "README.md").write_text(render_card(doc), encoding="utf-8")
+    return stage

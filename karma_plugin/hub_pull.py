@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from karma_plugin import atomic
 from karma_plugin.errors import InputError, RemoteError
 from karma_plugin.hub_push import REPO_TYPE, check_repo_id, with_retries
 
@@ -91,15 +90,13 @@ def pull(
     out: str | os.PathLike[str] | None = None,
     revision: str | None = None,
     check: bool = True,
-    overwrite: bool = False,
 ) -> PullReport:
-    """Load ``configs`` (default: every config in the card); write them to ``out`` as a
-    Hub-ready folder; with ``check``, compare every split with the repo's files."""
+    """Load ``configs`` (default: every config in the card); write them into ``out`` (an empty
+    staging folder from ``output_folder.staged``) as a Hub-ready folder; with ``check``,
+    compare every split with the repo's files."""
     import datasets
 
     check_repo_id(repo_id)
-    if out is not None:
-        atomic.check_new_dir(out, overwrite)
     # Our card lists the configs; the viewer's parquet export adds nothing and may be absent.
     datasets.config.USE_PARQUET_EXPORT = False
     available = _config_names(repo_id, revision)
@@ -131,7 +128,7 @@ def pull(
                 continue
             report.problems += _compare(ds, [p for p in raw if p], f"{config}/{split}")
     if out is not None:
-        _write_folder(out, loaded, doc_path, _download(repo_id, "README.md", revision), overwrite)
+        _write_folder(out, loaded, doc_path, _download(repo_id, "README.md", revision))
     return report
 
 
@@ -140,14 +137,13 @@ def _write_folder(
     loaded: dict[str, Any],
     doc_path: str | None,
     readme: str | None,
-    overwrite: bool,
 ) -> None:
     """The same layout as `binarize` writes, so `load_dataset(out, config)` works offline."""
-    with atomic.staged_dir(out, overwrite) as stage:
-        for config, dsd in loaded.items():
-            (stage / config).mkdir()
-            for split, ds in dsd.items():
-                ds.to_parquet(str(stage / config / f"{split}-00000-of-00001.parquet"))
-        for source, name in ((doc_path, "kinship.json"), (readme, "README.md")):
-            if source:
-                shutil.copyfile(source, stage / name)
+    stage = Path(out)
+    for config, dsd in loaded.items():
+        (stage / config).mkdir()
+        for split, ds in dsd.items():
+            ds.to_parquet(str(stage / config / f"{split}-00000-of-00001.parquet"))
+    for source, name in ((doc_path, "kinship.json"), (readme, "README.md")):
+        if source:
+            shutil.copyfile(source, stage / name)

@@ -7,12 +7,13 @@ nothing); ``render_report`` fills a folder the caller stages (binarize's ``--rep
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from karma_plugin import atomic, clustering, plots
+from karma_plugin import atomic, clustering, output_folder, plots
 from karma_plugin.benchmarks import CATEGORIES
 from karma_plugin.errors import InputError
 from karma_plugin.kinship import Kinship, compute_kinship
@@ -111,9 +112,11 @@ def write_report(
     out: str | os.PathLike[str],
     overwrite: bool = False,
     cut: float = clustering.DEFAULT_CUT,
+    inputs: Iterable[str | os.PathLike[str]] = (),
 ) -> Report:
-    """``render_report`` into a staging folder that replaces ``out`` only when complete."""
-    with atomic.staged_dir(out, overwrite) as stage:
+    """``render_report`` into a staging folder that replaces ``out`` only when complete
+    (``output_folder.staged``: ``inputs`` are the paths the report was made from)."""
+    with output_folder.staged(out, overwrite, inputs) as stage:
         report = render_report(table, kinship, stage, cut)
     report.folder = Path(out)
     return report

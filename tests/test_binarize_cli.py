@@ -13,6 +13,7 @@ import pytest
 
 from karma_plugin.cli import main
 from karma_plugin.dataset_card import SPLITS
+from karma_plugin.output_folder import MARKER
 from karma_plugin.pairing import STRATEGIES
 
 COLUMNS = [
@@ -229,7 +230,12 @@ def test_rating_choice_fine_grained_and_aspects(runner, tmp_path, write_jsonl):
         )
         assert result.exit_code == 0, result.output
         assert read_config(out, "rlaif")[0]["chosen_model"] == chosen
-        assert sorted(p.name for p in out.iterdir()) == ["README.md", "kinship.json", "rlaif"]
+        assert sorted(p.name for p in out.iterdir()) == [
+            MARKER,
+            "README.md",
+            "kinship.json",
+            "rlaif",
+        ]
 
 
 def test_exclude_source(runner, tmp_path, write_jsonl):
@@ -359,15 +365,23 @@ def test_constant_benchmark_and_missing_score_warn_and_go_on(runner, tmp_path, w
 def test_existing_output_needs_overwrite(runner, tmp_path, write_jsonl):
     pool = write_jsonl([row("Q", completion("gpt-4", "A"), completion("bard", "B"))])
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
+    assert run(runner, "--dataset", str(pool), "--out", str(out)).exit_code == 0
+    (out / "k_sim" / "train_prefs-00000-of-00002.parquet").write_text("an older shard")
     result = run(runner, "--dataset", str(pool), "--out", str(out))
     assert result.exit_code == 2
     assert "already exists (use --overwrite" in result.stderr
-    assert (out / "keep.txt").read_text() == "mine"
+    assert (out / "k_sim" / "train_prefs-00000-of-00002.parquet").exists()
     result = run(runner, "--dataset", str(pool), "--out", str(out), "--overwrite")
     assert result.exit_code == 0, result.output
-    assert not (out / "keep.txt").exists() and (out / "kinship.json").exists()
+    assert not (out / "k_sim" / "train_prefs-00000-of-00002.parquet").exists()
+    assert (out / "kinship.json").exists()
+    # A folder karma-build did not write is never replaced (tests/test_output_safety.py).
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "keep.txt").write_text("mine")
+    result = run(runner, "--dataset", str(pool), "--out", str(foreign), "--overwrite")
+    assert result.exit_code == 2 and "karma-build did not write it" in result.stderr
+    assert (foreign / "keep.txt").read_text() == "mine"
 
 
 def test_unknown_strategy_and_bad_test_size(runner, tmp_path):

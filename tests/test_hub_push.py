@@ -19,6 +19,7 @@ import yaml
 from hub_emulator import HubEmulator
 
 from karma_plugin.dataset_card import SPLITS
+from karma_plugin.output_folder import MARKER
 from karma_plugin.pairing import STRATEGIES
 
 TOKEN = "hf_TestSecret_9f8e7d6c5b4a"
@@ -82,7 +83,10 @@ def card_meta(text: str) -> dict:
 
 
 def local_files(folder: Path) -> set[str]:
-    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    """What a push must store: every file but the marker, which stays local."""
+    files = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    assert MARKER in files
+    return files - {MARKER}
 
 
 def test_push_stores_the_folder_in_one_commit(folder: Path, hub: HubEmulator, env) -> None:
@@ -128,6 +132,7 @@ def test_round_trip_with_load_dataset(folder: Path, hub: HubEmulator, env, tmp_p
     result = karma_build("pull", REPO, "--out", str(out), env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Round trip OK" in result.stdout
+    assert (out / MARKER).is_file()  # a folder karma-build wrote: --overwrite may replace it
     for config in STRATEGIES:
         for split in SPLITS:
             [original] = (folder / config).glob(f"{split}-*.parquet")

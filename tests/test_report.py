@@ -12,6 +12,7 @@ from PIL import Image
 from karma_plugin.cli import main
 from karma_plugin.clustering import cluster_models, score_distance
 from karma_plugin.kinship import compute_kinship
+from karma_plugin.output_folder import MARKER
 from karma_plugin.plots import pca
 from karma_plugin.report import write_report
 from karma_plugin.score_table import parse_score_csv, read_scores
@@ -49,7 +50,7 @@ def test_every_figure_is_a_sane_png_and_embedded(paper_report):
             assert image.format == "PNG"
         assert 400 <= width <= 4000 and 300 <= height <= 4000, (name, width, height)
         assert f"]({name})" in md, f"{name} not embedded in report.md"
-    assert sorted(p.name for p in out.iterdir()) == sorted([*FIGURES, "report.md"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([*FIGURES, "report.md", MARKER])
 
 
 def _clusters_in_md(md: str, heading: str) -> list[set[str]]:

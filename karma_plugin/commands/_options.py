@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from karma_plugin.kinship import DEFAULT_TAU
@@ -29,6 +31,21 @@ tau_option = click.option(
     show_default=True,
     help="Kinship threshold: pairs below it are never formed.",
 )
+
+
+def out_options(required: bool = True, help: str = "Output folder.") -> Callable:
+    """``--out`` and ``--overwrite``, alike for every command that writes a folder (the rules
+    live in ``karma_plugin.output_folder``)."""
+    out = click.option(
+        "--out", required=required, default=None, type=click.Path(file_okay=False), help=help
+    )
+    overwrite = click.option(
+        "--overwrite",
+        is_flag=True,
+        help="Replace the --out folder if karma-build wrote it (never the working or home "
+        "folder, nor a folder holding an input of the run).",
+    )
+    return lambda command: out(overwrite(command))
 
 
 def warn(message: str) -> None:

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import shlex
 import sys
+from contextlib import ExitStack
 from importlib.metadata import PackageNotFoundError, version
 from importlib.resources import files
 
 import click
 
 from karma_plugin.commands._options import (
+    out_options,
     report_excluded,
 )
-from karma_plugin.commands.kinship import kinship_from_options, kinship_options
+from karma_plugin.commands.kinship import (
+    kinship_from_options,
+    kinship_inputs,
+    kinship_options,
+)
 
 SAMPLE = "sample"
 
@@ -77,8 +83,7 @@ def _versions() -> dict[str, str]:
     metavar="SOURCE",
     help="Drop instructions from this source (e.g. truthful_qa); repeatable.",
 )
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--overwrite", is_flag=True, help="Replace the output folder if it exists.")
+@out_options()
 @click.option(
     "--push-to",
     default=None,
@@ -108,55 +113,62 @@ def command(
     private: bool,
 ) -> None:
     """Re-binarize a response pool into KARMA preference pairs (no annotation)."""
-    from karma_plugin import atomic
+    from karma_plugin import output_folder
     from karma_plugin.binarize import Options, binarize, parse_strategies, split_tables
     from karma_plugin.hub_folder import write_hub_folder
     from karma_plugin.pool import read_pool
+    from karma_plugin.report import render_report
     from karma_plugin.score_table import read_scores
 
     strategies = parse_strategies(strategy)
-    atomic.check_new_dir(out, overwrite)
-    report_dir = f"{out.rstrip('/')}-report"
-    if with_report:
-        atomic.check_new_dir(report_dir, overwrite)
     if push_to:
         from karma_plugin.hub_push import check_repo_id
 
         check_repo_id(push_to)  # before the work, not after it
-    kin = kinship_from_options(scores_spec, benchmarks, tau, samples, metric, names)
-    report_excluded(kin.excluded)
-    pool = read_pool(sample_pool_path() if dataset == SAMPLE else dataset, rating, split)
-    options = Options(strategies, tau, test_size, seed, tuple(exclude_source))
-    result = binarize(pool, kin, options)
+    pool_spec = sample_pool_path() if dataset == SAMPLE else dataset
+    inputs = [pool_spec, *kinship_inputs(scores_spec, samples)]
+    report_dir = f"{out.rstrip('/')}-report"
+    with ExitStack() as outputs:
+        # Reserved before any work: a refusal or an unwritable parent costs nothing.
+        stage = outputs.enter_context(output_folder.staged(out, overwrite, inputs))
+        report_stage = (
+            outputs.enter_context(output_folder.staged(report_dir, overwrite, inputs))
+            if with_report
+            else None
+        )
+        kin = kinship_from_options(scores_spec, benchmarks, tau, samples, metric, names)
+        report_excluded(kin.excluded)
+        pool = read_pool(pool_spec, rating, split)
+        options = Options(strategies, tau, test_size, seed, tuple(exclude_source))
+        result = binarize(pool, kin, options)
 
-    doc = kin.to_json()
-    doc.update(
-        {
-            "dataset": dataset,
-            "rows": pool.n_rows,
-            "rating": rating,
-            "options": {
-                "strategies": list(strategies),
-                "test_size": test_size,
-                "seed": seed,
-                "exclude_sources": list(exclude_source),
-            },
-            "counts": result.counts,
-            "agreement": result.agreement,
-            "dropped_completions": result.dropped,
-            "versions": _versions(),
-            "command": shlex.join(["karma-build", *sys.argv[1:]])
-            if sys.argv and sys.argv[0].endswith("karma-build")
-            else "karma-build binarize",
-        }
-    )
-    tables = ((config, split_tables(pool, kin, result, config)) for config in result.pairs)
-    write_hub_folder(out, tables, doc, overwrite)
+        doc = kin.to_json()
+        doc.update(
+            {
+                "dataset": dataset,
+                "rows": pool.n_rows,
+                "rating": rating,
+                "options": {
+                    "strategies": list(strategies),
+                    "test_size": test_size,
+                    "seed": seed,
+                    "exclude_sources": list(exclude_source),
+                },
+                "counts": result.counts,
+                "agreement": result.agreement,
+                "dropped_completions": result.dropped,
+                "versions": _versions(),
+                "command": shlex.join(["karma-build", *sys.argv[1:]])
+                if sys.argv and sys.argv[0].endswith("karma-build")
+                else "karma-build binarize",
+            }
+        )
+        tables = ((config, split_tables(pool, kin, result, config)) for config in result.pairs)
+        write_hub_folder(stage, tables, doc)
+        if report_stage is not None:
+            render_report(read_scores(scores_spec), kin, report_stage)
     _summary(doc, out)
     if with_report:
-        from karma_plugin.report import write_report
-
-        write_report(read_scores(scores_spec), kin, report_dir, overwrite)
         click.echo(f"Wrote {report_dir}/report.md")
     if push_to:
         from karma_plugin.commands.push import run_push

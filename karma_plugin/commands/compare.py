@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from karma_plugin import atomic
+from karma_plugin import output_folder
+from karma_plugin.commands._options import out_options
 from karma_plugin.commands.scores import _pairs, parse_metrics
-from karma_plugin.compare import build_comparison, read_entries, to_markdown, write_comparison
+from karma_plugin.compare import build_comparison, read_entries, render_comparison, to_markdown
 
 
 @click.command("compare")
@@ -27,8 +28,7 @@ from karma_plugin.compare import build_comparison, read_entries, to_markdown, wr
     metavar="BENCH=METRIC,FILTER",
     help="Metric key per benchmark (repeatable); defaults as in `karma-build scores`.",
 )
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --out folder.")
+@out_options()
 def command(
     results: tuple[str, ...],
     labels: tuple[str, ...],
@@ -37,9 +37,12 @@ def command(
     overwrite: bool,
 ) -> None:
     """Compare trained models: a Markdown and CSV table (best per row marked) and bar charts."""
-    atomic.check_new_dir(out, overwrite)
-    entries = read_entries(results, _pairs(labels, "--label"), parse_metrics(metrics))
-    comparison = build_comparison(entries)
-    written = write_comparison(comparison, out, overwrite)
+    labelled = _pairs(labels, "--label")
+    inputs = [*results, *(path for _, path in labelled)]
+    # Reserved before any work: a refusal or an unwritable parent costs nothing.
+    with output_folder.staged(out, overwrite, inputs) as stage:
+        entries = read_entries(results, labelled, parse_metrics(metrics))
+        comparison = build_comparison(entries)
+        written = render_comparison(comparison, stage)
     click.echo(to_markdown(comparison))
     click.echo(f"wrote {', '.join(f'{out}/{name}' for name in written)}", err=True)

@@ -19,7 +19,7 @@ from karma_plugin.commands._options import (
 from karma_plugin.errors import InputError
 from karma_plugin.kinship import Kinship, compute_kinship
 from karma_plugin.kinship_text import format_kinship
-from karma_plugin.score_table import read_scores
+from karma_plugin.score_table import PAPER, read_scores
 
 
 def parse_names(values: tuple[str, ...]) -> dict[str, str]:
@@ -82,6 +82,11 @@ names_option = click.option(
     help="Score-table name for a samples run (the model lm-eval recorded, or its folder). "
     "Repeatable.",
 )
+
+
+def kinship_inputs(scores_spec: str, samples: tuple[str, ...]) -> list[str]:
+    """The local paths the kinship options read (never to be replaced by an output)."""
+    return [*samples, *([scores_spec] if scores_spec != PAPER else [])]
 
 
 def kinship_options(command: Callable) -> Callable:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
+from karma_plugin import output_folder
+from karma_plugin.commands._options import out_options
 from karma_plugin.errors import RemoteError
 
 
@@ -17,13 +21,10 @@ from karma_plugin.errors import RemoteError
     help="Config to load (repeatable). Default: every config in the card.",
 )
 @click.option("--revision", default=None, metavar="BRANCH", help="Branch, tag or commit.")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False),
-    default=None,
+@out_options(
+    required=False,
     help="Also write what was loaded as a Hub-ready folder (parquet per config and split).",
 )
-@click.option("--overwrite", is_flag=True, help="Replace the --out folder if it exists.")
 @click.option(
     "--check/--no-check",
     default=True,
@@ -41,7 +42,9 @@ def command(
     """Load ORG/NAME with datasets.load_dataset, config by config (a round-trip check)."""
     from karma_plugin.hub_pull import pull
 
-    report = pull(repo_id, list(configs) or None, out, revision, check, overwrite)
+    # Reserved before any download: a refusal or an unwritable parent costs nothing.
+    with output_folder.staged(out, overwrite) if out else contextlib.nullcontext() as stage:
+        report = pull(repo_id, list(configs) or None, stage, revision, check)
     for config, splits in report.rows.items():
         counts = ", ".join(f"{split} {n}" for split, n in splits.items())
         click.echo(f"  {config:<12} {counts}")

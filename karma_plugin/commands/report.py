@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import click
 
-from karma_plugin import atomic
+from karma_plugin import output_folder
 from karma_plugin.clustering import DEFAULT_CUT
 from karma_plugin.commands._options import (
+    out_options,
     report_excluded,
 )
-from karma_plugin.commands.kinship import kinship_from_options, kinship_options
-from karma_plugin.report import write_report
+from karma_plugin.commands.kinship import kinship_from_options, kinship_inputs, kinship_options
+from karma_plugin.report import render_report
 from karma_plugin.score_table import read_scores
 
 
@@ -23,8 +24,7 @@ from karma_plugin.score_table import read_scores
     show_default=True,
     help="Dendrogram cut height (distance) that defines the clusters listed.",
 )
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --out folder.")
+@out_options()
 def command(
     scores_spec: str,
     benchmarks: str,
@@ -37,11 +37,12 @@ def command(
     overwrite: bool,
 ) -> None:
     """Write a kinship report (PNG figures and report.md) for the models of a score table."""
-    atomic.check_new_dir(out, overwrite)  # before any work
-    table = read_scores(scores_spec)
-    result = kinship_from_options(scores_spec, benchmarks, tau, samples, metric, names)
-    report_excluded(result.excluded)
-    report = write_report(table, result, out, overwrite=overwrite, cut=cut)
+    # Reserved before any work: a refusal or an unwritable parent costs nothing.
+    with output_folder.staged(out, overwrite, kinship_inputs(scores_spec, samples)) as stage:
+        table = read_scores(scores_spec)
+        result = kinship_from_options(scores_spec, benchmarks, tau, samples, metric, names)
+        report_excluded(result.excluded)
+        report = render_report(table, result, stage, cut=cut)
     for name, c in report.clusterings.items():
         click.echo(
             f"{name}: {len(c.clusters)} clusters at {cut:g}: "
