@@ -8,10 +8,14 @@ whose six scores follow one latent ability, within the score ranges seen on lead
 Then it times, each in a fresh process,
   1. `karma-build binarize --scores TABLE --out DIR` (the shipped sample pool, all strategies),
   2. `karma-build kinship --scores TABLE --json FILE`,
+  3. `karma-build kinship --scores TABLE` (the terminal view),
+  4. `karma-build report --scores TABLE --out DIR` (figures and report.md),
 and prints the wall time, the peak RSS of that process (os.wait4) and the sizes of
 kinship.json, the kinship matrix file and README.md (the card).
 
-Targets on a 2-core machine: 10,000 models within 30 s and 2 GB each.
+Targets on a 2-core machine: 10,000 models within 30 s and 2 GB each for 1 to 3. The peak RSS
+is read with os.wait4 from this small parent (a child's peak counts the process it was forked
+from).
 
 Usage: python benchmarks/many_models.py [--models 2000,10000] [--repeat 1] [--timeout 600]
 """
@@ -33,23 +37,26 @@ from karma_plugin.synthetic_scores import synthetic_score_csv
 
 def timed(cmd: list[str], timeout: float) -> tuple[float, float, int | None]:
     """Wall seconds, peak RSS (MiB) and exit code of ``cmd`` (None: killed at ``timeout``)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            wall = time.perf_counter() - start
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            break
-        if time.perf_counter() - start > timeout:
-            proc.kill()
-            _, status, usage = os.wait4(proc.pid, 0)
-            wall, proc.returncode = time.perf_counter() - start, None
-            break
-        time.sleep(0.02)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    # stderr to a file, not a pipe: a full pipe would stall the child.
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=errors)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                wall = time.perf_counter() - start
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                break
+            if time.perf_counter() - start > timeout:
+                proc.kill()
+                _, status, usage = os.wait4(proc.pid, 0)
+                wall, proc.returncode = time.perf_counter() - start, None
+                break
+            time.sleep(0.02)
+        errors.seek(0)
+        err = errors.read().decode(errors="replace")
     if proc.returncode:
-        sys.exit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{err}")
+        print(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{err[-500:]}")
     return wall, usage.ru_maxrss / 1024, proc.returncode
 
 
@@ -72,7 +79,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(dir=args.cache))
     print(
         f"{'models':>7}  {'run':<18} {'wall s':>8} {'peak RSS MiB':>13} "
-        f"{'kinship.json':>13} {'matrix file':>12} {'README.md':>10}"
+        f"{'kinship.json':>13} {'matrix file':>12} {'card|report':>13}"
     )
     try:
         for models in (int(m) for m in args.models.split(",")):
@@ -93,19 +100,28 @@ def main() -> None:
                     json_path.with_name(f"{json_path.stem}_matrix.parquet"),
                     work / "no-card",
                 ),
+                "kinship": ([cli, "kinship", "--scores", str(table)], *(work / "none",) * 3),
+                "report": (
+                    [cli, "report", "--scores", str(table), "--out", str(work / "report")],
+                    *(work / "none",) * 2,
+                    work / "report" / "report.md",
+                ),
             }
             for name, (cmd, doc, matrix, card) in runs.items():
                 walls, peaks, killed = [], [], False
                 for _ in range(args.repeat):
                     shutil.rmtree(out, ignore_errors=True)
+                    shutil.rmtree(work / "report", ignore_errors=True)
                     wall, rss, code = timed(cmd, args.timeout)
                     walls.append(wall)
                     peaks.append(rss)
                     killed = code is None
+                    failed = bool(code)
                 wall_text = f">{args.timeout:.0f}" if killed else f"{min(walls):.2f}"
+                wall_text += " (failed)" if failed else ""
                 print(
                     f"{models:>7}  {name:<18} {wall_text:>8} {max(peaks):>13.0f} "
-                    f"{_size(doc):>13} {_size(matrix):>12} {_size(card):>10}",
+                    f"{_size(doc):>13} {_size(matrix):>12} {_size(card):>13}",
                     flush=True,
                 )
     finally:

@@ -207,3 +207,21 @@ def test_pairs_are_the_same_with_thousands_of_extra_models(tmp_path):
     assert big_doc["kinship"] == small_doc["kinship"]
     assert "all_models" in big_doc and "all_models" not in small_doc
     assert not (small / "kinship_matrix.parquet").exists()
+
+
+def test_matrix_file_with_a_model_called_model_and_an_asymmetric_matrix(tmp_path):
+    """The label column steps aside for a model named "model" (as pandas itself does), and a
+    matrix that is not symmetric (no cosine is, but a sample-level one could be) is written
+    column by column, not row by row."""
+    from karma_plugin.kinship_matrix import write_matrix
+
+    names = ("a", "model", "b, with a comma")
+    matrix = np.arange(9, dtype=float).reshape(3, 3) / 10.0
+    path = write_matrix(tmp_path / "m.parquet", names, matrix)
+    frame = pd.read_parquet(path)
+    assert list(frame.index) == list(names) == list(frame.columns)
+    assert frame.index.name == "model"
+    np.testing.assert_array_equal(frame.to_numpy(), matrix)
+    assert frame.loc["a", "model"] == matrix[0, 1]
+    assert pq.read_schema(path).names[0] == "__index_level_0__"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.parquet"]  # no temporary file left
