@@ -33,7 +33,9 @@ def karma_build(
     )
 
 
-def assert_fails(result: subprocess.CompletedProcess, code: int, *fragments: str) -> str:
+def assert_fails(
+    result: subprocess.CompletedProcess, code: int, *fragments: str
+) -> str:
     """The run exited with ``code`` and said why in exactly one stderr line holding every
     fragment; returns that line (without the prefix)."""
     lines = [line for line in result.stderr.splitlines() if line.strip()]
