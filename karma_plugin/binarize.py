@@ -59,6 +59,7 @@ class Result:
     prompt_ids: np.ndarray  # per pool row
     flat_model: np.ndarray  # per completion: index into the kinship models (-1: not in them)
     dropped: dict[str, Any] = field(default_factory=dict)
+    in_pool: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # usable models
 
 
 def parse_strategies(spec: str) -> tuple[str, ...]:
@@ -285,9 +286,24 @@ def binarize(pool: Pool, kin: Kinship, options: Options) -> Result:
     forced[np.isin(source, list(options.exclude_sources))] = Skip.excluded_source
     slots, flat_index, flat_model, dropped = completion_slots(pool, kin, forced > 0)
     mask = slots >= 0
-    order = pairing.model_order(kin.models, kin.s_pref, kin.kinship)
-    # Names as their alphabetical rank, so that sorting compares integers, not strings.
-    flat_name = np.where(flat_model >= 0, order.name_rank[np.maximum(flat_model, 0)], -1)
+    # The orders over the models that answered in the pool (a handful), not over the whole
+    # score table (thousands, from a leaderboard): the strategies compare only these, and an
+    # order restricted to them ranks them exactly as the full one would.
+    in_pool = np.unique(slots[mask])
+    # A pool without any model of the table still needs one entry: unusable slots read index 0.
+    ordered = in_pool if len(in_pool) else np.zeros(1, np.int64)
+    local = np.full(len(kin.models), -1, np.int64)
+    local[ordered] = np.arange(len(ordered))
+    slots = np.where(mask, local[np.maximum(slots, 0)], -1)
+    order = pairing.model_order(
+        tuple(kin.models[i] for i in ordered),
+        kin.s_pref[ordered],
+        kin.kinship[np.ix_(ordered, ordered)],
+    )
+    # Names as their alphabetical rank, so that sorting compares integers, not strings; only
+    # paired completions are sorted, and their models are all in the pool's order.
+    flat_local = np.where(flat_model >= 0, local[np.maximum(flat_model, 0)], -1)
+    flat_name = np.where(flat_local >= 0, order.name_rank[np.maximum(flat_local, 0)], -1)
 
     rows_all = np.arange(pool.n_rows)
     pairs, counts, agreement = {}, {}, {}
@@ -307,4 +323,4 @@ def binarize(pool: Pool, kin: Kinship, options: Options) -> Result:
         counts[strategy] = _counts(strategy, selection, forced)
         if strategy in KARMA_STRATEGIES:
             agreement[strategy] = _agreement(pool, chosen, rejected)
-    return Result(pairs, counts, agreement, prompt_ids, flat_model, dropped)
+    return Result(pairs, counts, agreement, prompt_ids, flat_model, dropped, in_pool)

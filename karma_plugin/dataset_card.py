@@ -27,6 +27,9 @@ SIZE_BUCKETS = [
     (1_000_000, "100K<n<1M"),
     (10_000_000, "1M<n<10M"),
 ]
+# A leaderboard's table may leave out thousands of models with missing scores: the card names
+# this many, kinship.json all of them.
+MAX_EXCLUDED_LISTED = 30
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 
@@ -108,16 +111,20 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def score_table(doc: dict[str, Any]) -> str:
+    """The listed models' scores and S_pref, best first; with their S_pref rank among all the
+    models when the table was too large to list."""
     benchmarks = doc["benchmarks"]
+    rank = doc.get("all_models", {}).get("s_pref_rank")
     rows = [
         [
             f"`{m}`",
             *(_fmt(doc["scores"][m].get(b), ".4g") for b in benchmarks),
             _fmt(doc["s_pref"][m], ".3f"),
+            *([str(rank[m])] if rank else []),
         ]
         for m in _ranked(doc)
     ]
-    return markdown_table(["model", *benchmarks, "S_pref"], rows)
+    return markdown_table(["model", *benchmarks, "S_pref", *(["rank"] if rank else [])], rows)
 
 
 def kinship_table(doc: dict[str, Any]) -> str:
@@ -173,6 +180,7 @@ def render_card(doc: dict[str, Any]) -> str:
         source = "here, the small UltraFeedback-schema sample shipped with `karma-plugin`"
     else:
         source = f"here, `{dataset}`" if dataset else "UltraFeedback's schema"
+    excluded = sorted(doc.get("excluded", {}).items())
     env = jinja2.Environment(
         keep_trailing_newline=True, autoescape=False, undefined=jinja2.StrictUndefined
     )
@@ -189,7 +197,9 @@ def render_card(doc: dict[str, Any]) -> str:
         skipped_table=skipped_table(doc),
         score_table=score_table(doc),
         kinship_table=kinship_table(doc),
-        excluded=sorted(doc.get("excluded", {}).items()),
+        excluded=excluded[:MAX_EXCLUDED_LISTED],
+        excluded_more=max(0, len(excluded) - MAX_EXCLUDED_LISTED),
+        all_models=doc.get("all_models"),
         below_tau=doc.get("pairs_below_tau", []),
         repo_id=doc.get("repo_id") or "ORG/NAME",
         axolotl_models=models,

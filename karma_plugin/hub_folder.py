@@ -16,6 +16,8 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from karma_plugin.dataset_card import render_card
+from karma_plugin.kinship import Kinship
+from karma_plugin.kinship_matrix import MATRIX_FILE, write_matrix
 
 MAX_SHARD_BYTES = 500 * 1024 * 1024  # the same default as datasets' push_to_hub
 ROW_GROUP_ROWS = 2_000
@@ -95,14 +97,18 @@ def write_hub_folder(
     folder: str | os.PathLike[str],
     configs: Iterable[tuple[str, dict[str, TableSource]]],
     doc: dict[str, Any],
+    matrix: Kinship | None = None,
 ) -> Path:
     """Write everything into ``folder``, an empty staging folder from ``output_folder.staged``
     (which moves it into place whole once the run succeeds).
 
     Two configs are written at a time. ``doc`` is the kinship.json document; its ``splits``
-    and ``files`` are filled in here.
+    and ``files`` are filled in here. ``matrix``: a kinship whose full matrix goes to
+    ``kinship_matrix.parquet`` (a table too large for kinship.json to list).
     """
     stage = Path(folder)
+    if matrix is not None:
+        write_matrix(stage / MATRIX_FILE, matrix.models, matrix.kinship)
     jobs = {}
     with ThreadPoolExecutor(max_workers=2) as workers:
         for config, splits in configs:

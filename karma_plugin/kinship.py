@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -11,6 +11,12 @@ from karma_plugin.errors import InputError
 from karma_plugin.score_table import ScoreTable
 
 DEFAULT_TAU = 0.1
+# Text meant for reading (kinship.json, the card, the terminal, report.md) lists every model
+# of a table up to this size. A larger table (a leaderboard holds thousands of models) lists a
+# selection: the models that occur in the pool, or the top ones by S_pref; its full kinship
+# matrix goes to a parquet file instead (kinship_matrix.py). A 30-column matrix is about the
+# widest that stays legible, and the authors' 16 models are listed in full.
+MAX_LISTED_MODELS = 30
 
 
 def minmax_normalize(values: np.ndarray) -> np.ndarray:
@@ -32,7 +38,8 @@ def cosine_kinship(normalized: np.ndarray) -> np.ndarray:
     unit = np.divide(
         normalized, norms[:, None], out=np.zeros_like(normalized), where=norms[:, None] > 0
     )
-    return np.clip(unit @ unit.T, -1.0, 1.0)
+    kinship = unit @ unit.T
+    return np.clip(kinship, -1.0, 1.0, out=kinship)  # in place: M x M is 800 MB at 10,000 models
 
 
 @dataclass(frozen=True)
@@ -49,52 +56,157 @@ class Kinship:
     excluded: dict[str, str] = field(default_factory=dict)
     metric: str = "cosine"
 
-    def pairs_below_tau(self) -> list[tuple[str, str, float]]:
-        n = len(self.models)
+    def restrict(self, indices: np.ndarray) -> Kinship:
+        """The same results for the models ``indices`` only (normalised over all of them)."""
+        idx = np.asarray(indices, np.int64)
+        return replace(
+            self,
+            models=tuple(self.models[i] for i in idx),
+            scores=self.scores[idx],
+            normalized=self.normalized[idx],
+            s_pref=self.s_pref[idx],
+            kinship=self.kinship[np.ix_(idx, idx)],
+        )
+
+    def pairs_below_tau(self, among: np.ndarray | None = None) -> list[tuple[str, str, float]]:
+        """The pairs below tau among the models ``among`` (indices; all by default), in the
+        order of the matrix's upper triangle."""
+        idx = np.arange(len(self.models)) if among is None else np.asarray(among, np.int64)
+        sub = self.kinship[np.ix_(idx, idx)]
+        rows, cols = np.nonzero(np.triu(sub < self.tau, k=1))
         return [
-            (self.models[i], self.models[j], float(self.kinship[i, j]))
-            for i in range(n)
-            for j in range(i + 1, n)
-            if self.kinship[i, j] < self.tau
+            (self.models[idx[i]], self.models[idx[j]], float(sub[i, j]))
+            for i, j in zip(rows.tolist(), cols.tolist(), strict=True)
         ]
 
-    def to_json(self) -> dict[str, Any]:
-        """The kinship part of ``kinship.json`` (DESIGN.md contract)."""
+    def count_below_tau(self) -> int:
+        """How many pairs of models fall below tau, counted in row blocks (no M x M copy)."""
+        n = len(self.models)
+        block = max(1, 2**23 // max(n, 1))
+        total = 0
+        for lo in range(0, n, block):
+            hi = min(lo + block, n)
+            upper = np.arange(n)[None, :] > np.arange(lo, hi)[:, None]
+            total += int(np.count_nonzero((self.kinship[lo:hi] < self.tau) & upper))
+        return total
+
+    def to_json(
+        self, listing: Listing | None = None, matrix_file: str | None = None
+    ) -> dict[str, Any]:
+        """The kinship part of ``kinship.json`` (DESIGN.md contract).
+
+        A table of more models than ``MAX_LISTED_MODELS`` keeps only the ``listing`` (default:
+        the top ones by S_pref) in the per-model keys; ``all_models`` then says how many there
+        are, what was listed, the pairs below tau among all of them, the score ranges that the
+        normalisation used, the listed models' S_pref ranks and where the full matrix is.
+        """
+        listing = listing or list_models(self)
+        idx = listing.indices
+        names = tuple(self.models[i] for i in idx)
 
         def table(matrix: np.ndarray, cols: tuple[str, ...]) -> dict[str, dict[str, float]]:
             return {
                 m: {c: round(float(v), 10) for c, v in zip(cols, row, strict=True)}
-                for m, row in zip(self.models, matrix, strict=True)
+                for m, row in zip(names, matrix, strict=True)
             }
 
-        return {
-            "models": list(self.models),
+        doc: dict[str, Any] = {
+            "models": list(names),
             "benchmarks": list(self.benchmarks),
-            "scores": table(self.scores, self.benchmarks),
-            "normalized": table(self.normalized, self.benchmarks),
+            "scores": table(self.scores[idx], self.benchmarks),
+            "normalized": table(self.normalized[idx], self.benchmarks),
             "s_pref": {
-                m: round(float(s), 10) for m, s in zip(self.models, self.s_pref, strict=True)
+                m: round(float(s), 10) for m, s in zip(names, self.s_pref[idx], strict=True)
             },
-            "kinship": table(self.kinship, self.models),
+            "kinship": table(self.kinship[np.ix_(idx, idx)], names),
             "kinship_metric": self.metric,
             "tau": self.tau,
-            "pairs_below_tau": [[a, b, round(v, 10)] for a, b, v in self.pairs_below_tau()],
+            "pairs_below_tau": [
+                [a, b, round(v, 10)]
+                for a, b, v in self.pairs_below_tau(None if listing.complete else idx)
+            ],
             "excluded": dict(self.excluded),
         }
+        if listing.complete:
+            return doc
+        rank = np.empty(len(self.models), np.int64)
+        rank[ranked(self)] = np.arange(1, len(self.models) + 1)
+        doc["all_models"] = {
+            "count": len(self.models),
+            "listed": listing.rule,
+            "pairs_below_tau": self.count_below_tau(),
+            "score_range": {
+                b: {"min": float(lo), "max": float(hi)}
+                for b, lo, hi in zip(
+                    self.benchmarks, self.scores.min(axis=0), self.scores.max(axis=0), strict=True
+                )
+            },
+            "s_pref_rank": {m: int(rank[i]) for m, i in zip(names, idx, strict=True)},
+        }
+        if matrix_file:
+            doc["all_models"]["kinship_matrix"] = matrix_file
+        return doc
 
 
-def compute_kinship(
-    table: ScoreTable,
-    benchmarks: tuple[str, ...] | None = None,
-    tau: float = DEFAULT_TAU,
-) -> Kinship:
-    """Normalise, score and relate the models of ``table`` on ``benchmarks``.
+@dataclass(frozen=True)
+class Listing:
+    """The models that text meant for reading shows: indices into ``Kinship.models``, in table
+    order, and a phrase saying which they are ("" when they are all of them)."""
 
-    Models with a missing score on a chosen benchmark are left out, then benchmarks that are
-    constant over the remaining models are dropped; both are recorded in ``excluded``.
-    """
-    if not -1.0 <= tau <= 1.0:
-        raise InputError(f"tau must be between -1 and 1, got {tau}")
+    indices: np.ndarray
+    rule: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return not self.rule
+
+
+def ranked(k: Kinship) -> np.ndarray:
+    """Model indices by S_pref, best first (ties by name)."""
+    return np.lexsort((np.array(k.models, dtype=object), -k.s_pref))
+
+
+def list_models(
+    k: Kinship, in_pool: np.ndarray | None = None, limit: int = MAX_LISTED_MODELS
+) -> Listing:
+    """Every model when there are at most ``limit``; else the models ``in_pool`` (indices of
+    the models that answered in the response pool), or the top ``limit`` by S_pref when there is
+    no pool or none of the table's models is in it. Never more than ``limit`` models."""
+    n = len(k.models)
+    if n <= limit:
+        return Listing(np.arange(n))
+    order = ranked(k)
+    if in_pool is not None and len(in_pool):
+        wanted = np.zeros(n, bool)
+        wanted[np.asarray(in_pool, np.int64)] = True
+        found = int(wanted.sum())
+        top = order[wanted[order]][:limit]
+        rule = (
+            f"the {found} models that occur in the pool"
+            if found <= limit
+            else f"the {limit} models with the highest S_pref of the {found} that occur in the pool"
+        )
+    else:
+        top, rule = order[:limit], f"the {limit} models with the highest S_pref"
+    return Listing(np.sort(top), rule)
+
+
+@dataclass(frozen=True)
+class NormalizedScores:
+    """The complete rows of a score table on the benchmarks that vary, min-max normalised."""
+
+    models: tuple[str, ...]
+    benchmarks: tuple[str, ...]
+    scores: np.ndarray
+    normalized: np.ndarray
+    excluded: dict[str, str]
+
+
+def normalize_scores(
+    table: ScoreTable, benchmarks: tuple[str, ...] | None = None
+) -> NormalizedScores:
+    """Models with a missing score on a chosen benchmark are left out, then benchmarks that are
+    constant over the remaining models are dropped; both are recorded in ``excluded``."""
     chosen = tuple(b for b in (benchmarks or table.benchmarks) if b in table.benchmarks)
     missing_cols = [b for b in (benchmarks or ()) if b not in table.benchmarks]
     excluded: dict[str, str] = {b: "not in the score table" for b in missing_cols}
@@ -121,15 +233,26 @@ def compute_kinship(
     values = values[:, varying]
     if not chosen:
         raise InputError("every chosen benchmark is constant across the models: nothing to compare")
+    return NormalizedScores(models, chosen, values, minmax_normalize(values), excluded)
 
-    normalized = minmax_normalize(values)
+
+def compute_kinship(
+    table: ScoreTable,
+    benchmarks: tuple[str, ...] | None = None,
+    tau: float = DEFAULT_TAU,
+) -> Kinship:
+    """Normalise, score and relate the models of ``table`` on ``benchmarks``
+    (``normalize_scores`` says which models and benchmarks take part)."""
+    if not -1.0 <= tau <= 1.0:
+        raise InputError(f"tau must be between -1 and 1, got {tau}")
+    norm = normalize_scores(table, benchmarks)
     return Kinship(
-        models=models,
-        benchmarks=chosen,
-        scores=values,
-        normalized=normalized,
-        s_pref=preference_scores(normalized),
-        kinship=cosine_kinship(normalized),
+        models=norm.models,
+        benchmarks=norm.benchmarks,
+        scores=norm.scores,
+        normalized=norm.normalized,
+        s_pref=preference_scores(norm.normalized),
+        kinship=cosine_kinship(norm.normalized),
         tau=tau,
-        excluded=excluded,
+        excluded=norm.excluded,
     )

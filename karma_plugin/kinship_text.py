@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from karma_plugin.kinship import Kinship
+import numpy as np
+
+from karma_plugin.kinship import Kinship, Listing, list_models, ranked
 
 
 def _grid(header: list[str], rows: list[list[str]]) -> str:
@@ -17,19 +19,25 @@ def _grid(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def ranked(k: Kinship) -> list[int]:
-    """Model indices by S_pref, best first (ties by name)."""
-    return sorted(range(len(k.models)), key=lambda i: (-k.s_pref[i], k.models[i]))
-
-
-def format_kinship(k: Kinship) -> str:
+def listed_ranked(k: Kinship, listing: Listing) -> list[int]:
+    """The listed models' indices by S_pref, best first (ties by name)."""
     order = ranked(k)
+    return order[np.isin(order, listing.indices)].tolist()
+
+
+def format_kinship(k: Kinship, listing: Listing | None = None) -> str:
+    """The terminal view: every model of a small table; of a large one, ``listing`` (default:
+    the top ones by S_pref) and the count of pairs below tau among all models."""
+    listing = listing or list_models(k)
+    order = listed_ranked(k, listing)
     header = ["model", *k.benchmarks, "s_pref"]
     rows = [
         [k.models[i], *(f"{v:.3f}" for v in k.normalized[i]), f"{k.s_pref[i]:.3f}"] for i in order
     ]
+    shown = "" if listing.complete else f"; shown: {listing.rule}"
     parts = [
-        f"Normalised scores and S_pref ({len(k.models)} models, {len(k.benchmarks)} benchmarks)",
+        f"Normalised scores and S_pref ({len(k.models)} models, "
+        f"{len(k.benchmarks)} benchmarks{shown})",
         _grid(header, rows),
         "",
     ]
@@ -44,8 +52,16 @@ def format_kinship(k: Kinship) -> str:
         _grid(["", *numbers], krows),
         "",
     ]
-    below = k.pairs_below_tau()
-    parts.append(f"Pairs below tau={k.tau:g}: {len(below)}")
+    if listing.complete:
+        below = k.pairs_below_tau()
+        parts.append(f"Pairs below tau={k.tau:g}: {len(below)}")
+    else:
+        below = k.pairs_below_tau(listing.indices)
+        n = len(k.models)
+        parts.append(
+            f"Pairs below tau={k.tau:g}: {k.count_below_tau()} of {n * (n - 1) // 2} "
+            f"({len(below)} among the models shown)"
+        )
     parts += [f"  {a} ~ {b}: {v:.3f}" for a, b, v in sorted(below, key=lambda p: p[2])]
     return "\n".join(parts)
 
@@ -56,14 +72,13 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
-def markdown_scores(k: Kinship) -> str:
-    rows = [
-        [k.models[i], *(f"{v:.4g}" for v in k.scores[i]), f"{k.s_pref[i]:.3f}"] for i in ranked(k)
-    ]
+def markdown_scores(k: Kinship, listing: Listing | None = None) -> str:
+    order = listed_ranked(k, listing or list_models(k))
+    rows = [[k.models[i], *(f"{v:.4g}" for v in k.scores[i]), f"{k.s_pref[i]:.3f}"] for i in order]
     return markdown_table(["model", *k.benchmarks, "S_pref"], rows)
 
 
-def markdown_kinship(k: Kinship) -> str:
-    order = ranked(k)
+def markdown_kinship(k: Kinship, listing: Listing | None = None) -> str:
+    order = listed_ranked(k, listing or list_models(k))
     rows = [[k.models[i], *(f"{k.kinship[i, j]:.2f}" for j in order)] for i in order]
     return markdown_table(["", *(k.models[j] for j in order)], rows)

@@ -52,6 +52,10 @@ class ModelOrder:
 
 
 def model_order(names: tuple[str, ...], s_pref: np.ndarray, kinship: np.ndarray) -> ModelOrder:
+    """The orders over ``names`` that the strategies compare. Every order compares two models
+    (or two pairs) by their own S_pref, kinship and names alone, so the orders over a subset of
+    the models rank that subset exactly as the orders over all of them do: pass the models that
+    occur in the pool, not a whole leaderboard (the pair and partner ranks are M x M)."""
     m = len(names)
     name_rank = np.empty(m, np.int64)
     name_rank[np.argsort(np.array(names, dtype=object), kind="stable")] = np.arange(m)
@@ -66,11 +70,16 @@ def model_order(names: tuple[str, ...], s_pref: np.ndarray, kinship: np.ndarray)
     pair_rank[ii[order], jj[order]] = np.arange(len(order))
     pair_rank[jj[order], ii[order]] = np.arange(len(order))
 
-    partner_rank = np.full((m, m), _NONE, np.int64)
-    for a in range(m):
-        others = np.array([b for b in range(m) if b != a], np.int64)
-        ranked = others[np.lexsort((name_rank[others], -s_pref[others], -kinship[a, others]))]
-        partner_rank[a, ranked] = np.arange(len(ranked))
+    # Row a ranks every b by (-kinship[a, b], -S_pref of b, name); a itself sorts last (its key
+    # is +inf) and is then marked as no partner.
+    closeness = -kinship
+    np.fill_diagonal(closeness, np.inf)
+    ranked = np.lexsort(
+        (np.broadcast_to(name_rank, (m, m)), np.broadcast_to(-s_pref, (m, m)), closeness), axis=1
+    )
+    partner_rank = np.empty((m, m), np.int64)
+    np.put_along_axis(partner_rank, ranked, np.broadcast_to(np.arange(m), (m, m)), axis=1)
+    np.fill_diagonal(partner_rank, _NONE)
     return ModelOrder(s_pref, kinship, score_rank, pair_rank, partner_rank, name_rank)
 
 

@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from karma_plugin.clustering import Clustering
-from karma_plugin.kinship import Kinship
-from karma_plugin.kinship_text import ranked
+from karma_plugin.kinship import Kinship, ranked
 
 DPI = 150
 # Red for the baseline, blue tones for the kinship strategies (the paper's Fig. 5 and 6).
@@ -163,19 +162,28 @@ def place_labels(ax, points: np.ndarray, texts: Sequence[str], **style) -> list:
     return annotations
 
 
-def pca_map(k: Kinship, path: str | os.PathLike[str]) -> Path:
+def pca_map(k: Kinship, path: str | os.PathLike[str], labelled: np.ndarray | None = None) -> Path:
     """Fig. 4: models on the first two principal components of their normalised scores, with
-    the benchmarks' loadings as arrows."""
+    the benchmarks' loadings as arrows. ``labelled``: the models (indices) to mark and name
+    when there are too many to name them all; the others are small grey dots."""
     result = pca(k.normalized)
     xy = result.coords
+    names = list(k.models)
+    if labelled is not None:
+        names = [k.models[i] for i in labelled]
     span = float(max(np.ptp(xy[:, 0]), np.ptp(xy[:, 1]))) or 1.0
     tips = result.loadings * 0.4 * span
     fig = _figure(9.0, 7.0)
     ax = fig.add_subplot()
     ax.axhline(0, color="#bbbbbb", lw=0.8, zorder=0)
     ax.axvline(0, color="#bbbbbb", lw=0.8, zorder=0)
+    if labelled is not None:
+        ax.scatter(xy[:, 0], xy[:, 1], s=4, c="#bbbbbb", linewidths=0, zorder=2)
+        xy, s_pref = xy[labelled], k.s_pref[labelled]
+    else:
+        s_pref = k.s_pref
     dots = ax.scatter(
-        xy[:, 0], xy[:, 1], s=36, c=k.s_pref, cmap="viridis", edgecolor="black", zorder=3
+        xy[:, 0], xy[:, 1], s=36, c=s_pref, cmap="viridis", edgecolor="black", zorder=3
     )
     fig.colorbar(dots, ax=ax, shrink=0.7, label="S_pref")
     for tip in tips:
@@ -185,22 +193,21 @@ def pca_map(k: Kinship, path: str | os.PathLike[str]) -> Path:
             xytext=(0, 0),
             arrowprops={"arrowstyle": "->", "color": "#c0392b", "lw": 0.8, "alpha": 0.6},
         )
-    both = np.vstack([xy, tips, [[0.0, 0.0]]])
+    both = np.vstack([result.coords, tips, [[0.0, 0.0]]])
     lo, hi = both.min(axis=0), both.max(axis=0)
     pad = 0.25 * (hi - lo) + 1e-9
     ax.set_xlim(lo[0] - 0.6 * pad[0], hi[0] + pad[0])
     ax.set_ylim(lo[1] - 0.4 * pad[1], hi[1] + 0.4 * pad[1])
     ax.set_xlabel(f"PC1 ({100 * result.explained[0]:.1f}% of variance)")
     ax.set_ylabel(f"PC2 ({100 * result.explained[1]:.1f}% of variance)")
+    shown = "" if labelled is None else f"; {len(names)} of {len(k.models)} models named"
     ax.set_title(
         f"Origin models on the first two principal components of their normalised scores\n"
-        f"({len(k.benchmarks)} benchmarks; red arrows: benchmark loadings)",
+        f"({len(k.benchmarks)} benchmarks; red arrows: benchmark loadings{shown})",
         fontsize=10,
     )
-    labels = place_labels(
-        ax, np.vstack([xy, tips]), [*k.models, *k.benchmarks], fontsize=8, zorder=4
-    )
-    for ann in labels[len(k.models) :]:
+    labels = place_labels(ax, np.vstack([xy, tips]), [*names, *k.benchmarks], fontsize=8, zorder=4)
+    for ann in labels[len(names) :]:
         ann.set_color("#c0392b")
     return _save(fig, path)
 

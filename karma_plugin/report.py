@@ -16,7 +16,7 @@ import numpy as np
 from karma_plugin import atomic, clustering, output_folder, plots
 from karma_plugin.benchmarks import CATEGORIES
 from karma_plugin.errors import InputError
-from karma_plugin.kinship import Kinship, compute_kinship
+from karma_plugin.kinship import Kinship, Listing, list_models, normalize_scores
 from karma_plugin.kinship_text import markdown_kinship, markdown_scores, markdown_table
 from karma_plugin.score_table import ScoreTable
 
@@ -38,7 +38,8 @@ class Report:
 
 
 def _restrict(table: ScoreTable, models: tuple[str, ...]) -> ScoreTable:
-    rows = [table.models.index(m) for m in models]
+    position = {m: i for i, m in enumerate(table.models)}
+    rows = [position[m] for m in models]
     return ScoreTable(models, table.benchmarks, table.values[rows], table.source)
 
 
@@ -62,14 +63,21 @@ def render_report(
     kinship: Kinship,
     folder: str | os.PathLike[str],
     cut: float = clustering.DEFAULT_CUT,
+    listing: Listing | None = None,
 ) -> Report:
-    """Draw every figure into ``folder`` and write ``folder/report.md``."""
+    """Draw every figure into ``folder`` and write ``folder/report.md``.
+
+    A table of more than ``MAX_LISTED_MODELS`` models is drawn for the ``listing`` only (default:
+    the top ones by S_pref): heatmaps and dendrograms of thousands of leaves are unreadable. The
+    PCA map shows every model and labels the listed ones.
+    """
     if not cut > 0:
         raise InputError(f"the dendrogram cut must be positive, got {cut}")
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     report = Report(folder=out)
-    k = kinship
+    listing = listing or list_models(kinship)
+    k = kinship if listing.complete else kinship.restrict(listing.indices)
 
     def figure(name: str) -> str:
         report.figures.append(name)
@@ -77,32 +85,41 @@ def render_report(
 
     plots.s_pref_bars(k, figure("s_pref.png"))
     plots.kinship_heatmap(k, figure("kinship_heatmap.png"))
-    plots.pca_map(k, figure("pca.png"))
-    explained = plots.pca(k.normalized).explained
+    plots.pca_map(kinship, figure("pca.png"), None if listing.complete else listing.indices)
+    explained = plots.pca(kinship.normalized).explained
 
-    report.clusterings["all"] = _overall_clustering(k, cut)
-    plots.dendrogram(
-        report.clusterings["all"],
-        f"All chosen benchmarks ({k.metric})",
-        figure("dendrogram_all.png"),
-    )
-    # Category dendrograms always come from the benchmark scores of the same models.
-    same_models = _restrict(table, k.models)
+    if len(k.models) >= 2:
+        report.clusterings["all"] = _overall_clustering(k, cut)
+        plots.dendrogram(
+            report.clusterings["all"],
+            f"All chosen benchmarks ({k.metric})",
+            figure("dendrogram_all.png"),
+        )
+    else:
+        report.skipped["all"] = "fewer than 2 models to cluster"
+    # Category dendrograms always come from the benchmark scores of the same models,
+    # normalised over all of them, drawn for the listed ones.
+    same_models = _restrict(table, kinship.models)
     for category, benches in CATEGORIES.items():
         if not any(b in table.benchmarks for b in benches):
             report.skipped[category] = "none of its benchmarks is in the score table"
             continue
         try:
-            ck = compute_kinship(same_models, benches, k.tau)
+            norm = normalize_scores(same_models, benches)
         except InputError as exc:
             report.skipped[category] = str(exc)
             continue
-        distance, name = clustering.score_distance(ck.normalized)
-        c = clustering.cluster_models(ck.models, distance, name, cut)
+        rows = np.flatnonzero(np.isin(norm.models, k.models))
+        if len(rows) < 2:
+            report.skipped[category] = "fewer than 2 of the listed models have its scores"
+            continue
+        distance, name = clustering.score_distance(norm.normalized[rows])
+        c = clustering.cluster_models(tuple(norm.models[i] for i in rows), distance, name, cut)
         report.clusterings[category] = c
         plots.dendrogram(c, CATEGORY_TITLES[category], figure(f"dendrogram_{category}.png"))
 
-    atomic.write_text(out / "report.md", _markdown(table, k, report, cut, explained))
+    text = _markdown(table, kinship, listing, report, cut, explained)
+    atomic.write_text(out / "report.md", text)
     return report
 
 
@@ -113,19 +130,24 @@ def write_report(
     overwrite: bool = False,
     cut: float = clustering.DEFAULT_CUT,
     inputs: Iterable[str | os.PathLike[str]] = (),
+    listing: Listing | None = None,
 ) -> Report:
     """``render_report`` into a staging folder that replaces ``out`` only when complete
     (``output_folder.staged``: ``inputs`` are the paths the report was made from)."""
     with output_folder.staged(out, overwrite, inputs) as stage:
-        report = render_report(table, kinship, stage, cut)
+        report = render_report(table, kinship, stage, cut, listing)
     report.folder = Path(out)
     return report
 
 
 def _markdown(
-    table: ScoreTable, k: Kinship, report: Report, cut: float, explained: np.ndarray
+    table: ScoreTable,
+    k: Kinship,
+    listing: Listing,
+    report: Report,
+    cut: float,
+    explained: np.ndarray,
 ) -> str:
-    below = k.pairs_below_tau()
     lines = [
         "# Kinship report",
         "",
@@ -133,6 +155,23 @@ def _markdown(
         f"benchmarks: {', '.join(k.benchmarks)}. Kinship metric: **{k.metric}**; "
         f"tau = {k.tau:g}.",
     ]
+    if listing.complete:
+        below = k.pairs_below_tau()
+        below_line = f"Pairs below tau = {k.tau:g} (never paired): {len(below)}"
+    else:
+        below = k.pairs_below_tau(listing.indices)
+        n = len(k.models)
+        below_line = (
+            f"Pairs below tau = {k.tau:g} (never paired): {k.count_below_tau()} of "
+            f"{n * (n - 1) // 2} among all models; {len(below)} among the models shown"
+        )
+        lines += [
+            "",
+            f"Too many models to draw: the figures and tables show {listing.rule} "
+            f"(of {n}); S_pref, kinship and the clusters' distances are computed over all "
+            "of them. The PCA map shows every model and labels the ones shown. "
+            "`karma-build kinship --json FILE` writes the full kinship matrix.",
+        ]
     if k.excluded:
         lines += ["", "Left out:", ""]
         lines += [f"- `{name}`: {reason}" for name, reason in k.excluded.items()]
@@ -145,15 +184,15 @@ def _markdown(
         "",
         "![S_pref ranking](s_pref.png)",
         "",
-        markdown_scores(k),
+        markdown_scores(k, listing),
         "",
         "## Kinship matrix",
         "",
         "![Kinship heatmap](kinship_heatmap.png)",
         "",
-        markdown_kinship(k),
+        markdown_kinship(k, listing),
         "",
-        f"Pairs below tau = {k.tau:g} (never paired): {len(below)}"
+        below_line
         + ("" if not below else ": " + "; ".join(f"{a} ~ {b} ({v:.3f})" for a, b, v in below))
         + ".",
         "",

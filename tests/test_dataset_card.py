@@ -5,12 +5,15 @@ from __future__ import annotations
 import copy
 import json
 
+import numpy as np
 import pytest
 from huggingface_hub import DatasetCard, metadata_load
 
 from karma_plugin.dataset_card import SPLITS, card_metadata, render_card, size_category
-from karma_plugin.kinship import compute_kinship
-from karma_plugin.score_table import read_scores
+from karma_plugin.kinship import compute_kinship, list_models
+from karma_plugin.kinship_matrix import MATRIX_FILE
+from karma_plugin.score_table import parse_score_csv, read_scores
+from karma_plugin.synthetic_scores import synthetic_score_csv
 
 
 @pytest.fixture
@@ -96,3 +99,30 @@ def test_size_category(n: int, label: str) -> None:
 def test_card_is_json_safe(doc: dict) -> None:
     # kinship.json round-trips through JSON before a push re-renders the card.
     assert render_card(json.loads(json.dumps(doc))) == render_card(doc)
+
+
+def test_card_of_a_large_table_lists_the_pool_and_points_to_the_matrix(doc: dict) -> None:
+    """2,000 models and 100 left out: the card shows the pool's models with their S_pref rank,
+    their kinship, how many pairs of all models fall below tau, and how to load the matrix."""
+    kin = compute_kinship(parse_score_csv(synthetic_score_csv(2_000, seed=4)))
+    pool = [kin.models.index(m) for m in ("gpt-4", "bard", "alpaca-7b")]
+    listing = list_models(kin, in_pool=np.array(pool))
+    large = {**doc, **kin.to_json(listing, MATRIX_FILE), "repo_id": "me/karma"}
+    large["excluded"] = {f"gone-{i:03d}": "missing score for ifeval" for i in range(100)}
+    text = render_card(json.loads(json.dumps(large)))
+
+    assert "holds 1999 models, too many to list: shown here are\nthe 3 models that occur" in text
+    rank = large["all_models"]["s_pref_rank"]
+    assert "| arc_challenge | S_pref | rank |" in text
+    assert text.split("| `gpt-4` |", 1)[1].splitlines()[0].endswith(f" | {rank['gpt-4']} |")
+    header = next(line for line in text.splitlines() if line.startswith("|  |"))
+    assert header == "|  | gpt-4 | bard | alpaca-7b |"
+    below = large["all_models"]["pairs_below_tau"]
+    assert f"Among all\n1999 models, {below} pair(s) fall below tau." in text
+    assert 'hf_hub_download("me/karma", "kinship_matrix.parquet", repo_type="dataset")' in text
+    assert "`gone-029`" in text and "`gone-030`" not in text
+    assert "- and 70 more (`kinship.json` lists them all)" in text
+    assert len(text) < 20_000
+
+    small = render_card(doc)
+    assert "rank |" not in small and "kinship_matrix" not in small and "too many" not in small

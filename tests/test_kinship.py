@@ -1,8 +1,16 @@
+import json
+
 import numpy as np
 import pytest
 
 from karma_plugin.errors import InputError
-from karma_plugin.kinship import compute_kinship, cosine_kinship, minmax_normalize
+from karma_plugin.kinship import (
+    MAX_LISTED_MODELS,
+    compute_kinship,
+    cosine_kinship,
+    list_models,
+    minmax_normalize,
+)
 from karma_plugin.score_table import ScoreTable, read_scores
 
 # The paper's Table 3 "Average Score" column (S_pref after min-max normalisation).
@@ -93,3 +101,72 @@ def test_too_few_models_is_an_input_error():
 def test_tau_out_of_range():
     with pytest.raises(InputError, match="tau"):
         compute_kinship(read_scores("paper"), tau=2.0)
+
+
+# --- large tables: what kinship.json lists ------------------------------------------------------
+def _random_table(n: int, seed: int = 0) -> ScoreTable:
+    rng = np.random.default_rng(seed)
+    names = tuple(f"m{i:05d}" for i in range(n))
+    return ScoreTable(names, ("ifeval", "mmlu_stem", "mmlu_pro"), rng.normal(size=(n, 3)))
+
+
+def test_pairs_below_tau_counted_in_blocks_and_listed_among_a_subset():
+    # 3,000 models: more than one block of rows.
+    kin = compute_kinship(_random_table(3000), tau=0.6)
+    every = kin.pairs_below_tau()
+    assert 0 < kin.count_below_tau() == len(every)
+    among = np.sort(np.random.default_rng(1).choice(3000, 400, replace=False))
+    inside = set(kin.models[i] for i in among)
+    expected = [p for p in every if p[0] in inside and p[1] in inside]
+    assert kin.pairs_below_tau(among) == expected
+
+
+def test_small_tables_are_listed_whole_and_large_ones_by_rule():
+    small = compute_kinship(_random_table(MAX_LISTED_MODELS))
+    assert list_models(small).complete
+    assert "all_models" not in small.to_json()
+
+    kin = compute_kinship(_random_table(500))
+    top = list_models(kin)
+    assert len(top.indices) == MAX_LISTED_MODELS and not top.complete
+    best = sorted(range(500), key=lambda i: (-kin.s_pref[i], kin.models[i]))[:MAX_LISTED_MODELS]
+    assert top.indices.tolist() == sorted(best)
+    pool = list_models(kin, in_pool=np.array([400, 7, 123]))
+    assert pool.indices.tolist() == [7, 123, 400]
+    assert pool.rule == "the 3 models that occur in the pool"
+    many = list_models(kin, in_pool=np.arange(100, 200))
+    assert len(many.indices) == MAX_LISTED_MODELS and "of the 100 that occur" in many.rule
+    assert set(many.indices) <= set(range(100, 200))
+    assert list_models(kin, in_pool=np.zeros(0, np.int64)).indices.tolist() == sorted(best)
+
+
+def test_large_table_json_holds_the_listing_and_all_models():
+    kin = compute_kinship(_random_table(2000), tau=0.6)
+    listing = list_models(kin, in_pool=np.array([5, 50, 500, 1500]))
+    doc = kin.to_json(listing, "kinship_matrix.parquet")
+    names = [kin.models[i] for i in (5, 50, 500, 1500)]
+    assert doc["models"] == names
+    assert list(doc["kinship"]) == names and list(doc["kinship"][names[0]]) == names
+    assert doc["kinship"][names[1]][names[2]] == round(float(kin.kinship[50, 500]), 10)
+    assert doc["s_pref"][names[3]] == round(float(kin.s_pref[1500]), 10)
+    everything = doc["all_models"]
+    assert everything["count"] == 2000
+    assert everything["listed"] == "the 4 models that occur in the pool"
+    assert everything["pairs_below_tau"] == kin.count_below_tau()
+    assert everything["kinship_matrix"] == "kinship_matrix.parquet"
+    assert everything["score_range"]["ifeval"] == {
+        "min": float(kin.scores[:, 0].min()),
+        "max": float(kin.scores[:, 0].max()),
+    }
+    rank = sorted(range(2000), key=lambda i: (-kin.s_pref[i], kin.models[i])).index(500) + 1
+    assert everything["s_pref_rank"][names[2]] == rank
+    assert len(json.dumps(doc)) < 20_000  # not O(M^2): the full document would be ~100 MB
+
+
+def test_restrict_keeps_the_normalisation_over_all_models():
+    kin = compute_kinship(_random_table(50))
+    part = kin.restrict(np.array([3, 9, 27]))
+    assert part.models == (kin.models[3], kin.models[9], kin.models[27])
+    np.testing.assert_array_equal(part.normalized, kin.normalized[[3, 9, 27]])
+    np.testing.assert_array_equal(part.kinship, kin.kinship[np.ix_([3, 9, 27], [3, 9, 27])])
+    np.testing.assert_array_equal(part.s_pref, kin.s_pref[[3, 9, 27]])

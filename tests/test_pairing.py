@@ -133,3 +133,88 @@ def test_result_does_not_depend_on_completion_order(strategy):
         sel = getattr(pairing, strategy)(slots, ORDER, 0.1)
         chosen.add(picked(sel, slots, 0))
     assert len(chosen) == 1
+
+
+# --- a leaderboard-sized table: orders over the pool's models only ------------------------------
+def _old_partner_rank(names, s_pref, kinship) -> np.ndarray:
+    """The per-model loop that ``model_order`` replaced, kept as the reference."""
+    m = len(names)
+    name_rank = np.empty(m, np.int64)
+    name_rank[np.argsort(np.array(names, dtype=object), kind="stable")] = np.arange(m)
+    ranks = np.full((m, m), np.iinfo(np.int64).max, np.int64)
+    for a in range(m):
+        others = np.array([b for b in range(m) if b != a], np.int64)
+        ranked = others[np.lexsort((name_rank[others], -s_pref[others], -kinship[a, others]))]
+        ranks[a, ranked] = np.arange(len(ranked))
+    return ranks
+
+
+def _tied_models(m: int, seed: int) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """``m`` models whose score vectors repeat, so S_pref and kinship have exact ties."""
+    from karma_plugin.kinship import cosine_kinship, preference_scores
+
+    rng = np.random.default_rng(seed)
+    vectors = rng.integers(0, 4, (m // 3 + 1, 3)).astype(float) / 3.0
+    normalized = vectors[rng.integers(0, len(vectors), m)]
+    names = tuple(f"model-{i:03d}" for i in rng.permutation(m))
+    return names, preference_scores(normalized), cosine_kinship(normalized)
+
+
+def test_partner_rank_matches_the_per_model_loop():
+    names, s_pref, kin = _tied_models(60, seed=1)
+    order = pairing.model_order(names, s_pref, kin)
+    np.testing.assert_array_equal(order.partner_rank, _old_partner_rank(names, s_pref, kin))
+
+
+def _same_order(sub: np.ndarray, full: np.ndarray) -> None:
+    """``sub`` and ``full`` (already restricted to the same items) sort them alike."""
+    np.testing.assert_array_equal(np.argsort(sub, kind="stable"), np.argsort(full, kind="stable"))
+
+
+def test_orders_over_a_subset_rank_it_as_the_full_orders_do():
+    names, s_pref, kin = _tied_models(90, seed=2)
+    full = pairing.model_order(names, s_pref, kin)
+    subset = np.sort(np.random.default_rng(3).choice(90, 14, replace=False))
+    sub = pairing.model_order(
+        tuple(names[i] for i in subset), s_pref[subset], kin[np.ix_(subset, subset)]
+    )
+    _same_order(sub.score_rank, full.score_rank[subset])
+    _same_order(sub.name_rank, full.name_rank[subset])
+    p, q = np.triu_indices(len(subset), k=1)
+    _same_order(sub.pair_rank[p, q], full.pair_rank[subset[p], subset[q]])
+    for a in range(len(subset)):
+        others = np.delete(np.arange(len(subset)), a)
+        _same_order(sub.partner_rank[a, others], full.partner_rank[subset[a], subset[others]])
+
+
+def test_strategies_pick_the_same_pairs_with_orders_over_the_pool_models_only():
+    """What binarize does (orders over the models that answered) against the orders over the
+    whole table, on instructions drawn from 12 of 400 models with ties in S_pref and kinship."""
+    names, s_pref, kin = _tied_models(400, seed=4)
+    rng = np.random.default_rng(5)
+    pool_models = rng.choice(400, 12, replace=False)
+    n, k = 3000, 4
+    slots = np.array([rng.choice(pool_models, k, replace=False) for _ in range(n)], np.int64)
+    slots[rng.random((n, k)) < 0.2] = -1
+    ratings = np.where(rng.random((n, k)) < 0.1, np.nan, rng.integers(1, 6, (n, k)).astype(float))
+    draws = rng.random(n)
+
+    full = pairing.model_order(names, s_pref, kin)
+    present = np.unique(slots[slots >= 0])
+    local = np.full(400, -1, np.int64)
+    local[present] = np.arange(len(present))
+    local_slots = np.where(slots >= 0, local[np.maximum(slots, 0)], -1)
+    sub = pairing.model_order(
+        tuple(names[i] for i in present), s_pref[present], kin[np.ix_(present, present)]
+    )
+    for tau in (0.1, 0.6):
+        for strategy in ("k_score", "k_sim", "k_score_sim"):
+            want = getattr(pairing, strategy)(slots, full, tau)
+            got = getattr(pairing, strategy)(local_slots, sub, tau)
+            for field in ("chosen", "rejected", "reason"):
+                np.testing.assert_array_equal(getattr(got, field), getattr(want, field))
+        want = pairing.rlaif(slots, ratings, full, draws, tau)
+        got = pairing.rlaif(local_slots, ratings, sub, draws, tau)
+        for field in ("chosen", "rejected", "reason"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(want, field))
+        assert (want.reason == 0).sum() > 1000  # pairs were formed, not only skips

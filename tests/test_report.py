@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +12,12 @@ from PIL import Image
 
 from karma_plugin.cli import main
 from karma_plugin.clustering import cluster_models, score_distance
-from karma_plugin.kinship import compute_kinship
+from karma_plugin.kinship import MAX_LISTED_MODELS, compute_kinship
 from karma_plugin.output_folder import MARKER
 from karma_plugin.plots import pca
 from karma_plugin.report import write_report
 from karma_plugin.score_table import parse_score_csv, read_scores
+from karma_plugin.synthetic_scores import synthetic_score_csv
 
 FIGURES = (
     "s_pref.png",
@@ -153,3 +155,38 @@ def test_failed_report_leaves_no_folder(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         write_report(table, compute_kinship(table), tmp_path / "r")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_thousands_of_models_draw_the_top_ones_or_the_pools(tmp_path, runner):
+    """2,000 models: heatmap, bars and dendrograms of the 30 best (or, from binarize, of the
+    pool's models); the PCA map shows all of them; nothing takes minutes or crashes."""
+    table = tmp_path / "leaderboard.csv"
+    table.write_text(synthetic_score_csv(2_000, seed=2), encoding="utf-8")
+    out = tmp_path / "r"
+    start = time.perf_counter()
+    result = runner.invoke(main, ["report", "--scores", str(table), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert time.perf_counter() - start < 60
+    md = (out / "report.md").read_text()
+    assert (
+        f"the figures and tables show the {MAX_LISTED_MODELS} models with the highest S_pref "
+        "(of 1999)" in md
+    )
+    for name in FIGURES:
+        with Image.open(out / name) as image:
+            width, height = image.size
+        assert 400 <= width <= 4000 and 300 <= height <= 4000, (name, width, height)
+    for heading in ("All chosen benchmarks (cosine)", "Knowledge", "Reasoning"):
+        assert sum(map(len, _clusters_in_md(md, heading))) == MAX_LISTED_MODELS, heading
+    score_rows = md.split("## Preference scores")[1].split("## Kinship matrix")[0]
+    assert score_rows.count("\n| org-") + score_rows.count("\n| gpt-4 |") == MAX_LISTED_MODELS
+
+    binarized = tmp_path / "b"
+    result = runner.invoke(
+        main, ["binarize", "--scores", str(table), "--out", str(binarized), "--report"]
+    )
+    assert result.exit_code == 0, result.output
+    md = (tmp_path / "b-report" / "report.md").read_text()
+    assert "show the 16 models that occur in the pool (of 1999)" in md
+    clusters = _clusters_in_md(md, "All chosen benchmarks (cosine)")
+    assert set().union(*clusters) == set(read_scores("paper").models) - {"ultralm-65b"}

@@ -116,6 +116,8 @@ def command(
     from karma_plugin import output_folder
     from karma_plugin.binarize import Options, binarize, parse_strategies, split_tables
     from karma_plugin.hub_folder import write_hub_folder
+    from karma_plugin.kinship import list_models
+    from karma_plugin.kinship_matrix import MATRIX_FILE
     from karma_plugin.pool import read_pool
     from karma_plugin.report import render_report
     from karma_plugin.score_table import read_scores
@@ -142,7 +144,10 @@ def command(
         options = Options(strategies, tau, test_size, seed, tuple(exclude_source))
         result = binarize(pool, kin, options)
 
-        doc = kin.to_json()
+        # A large table lists the models of the pool; its full matrix goes beside kinship.json.
+        listing = list_models(kin, in_pool=result.in_pool)
+        matrix = None if listing.complete else kin
+        doc = kin.to_json(listing, None if listing.complete else MATRIX_FILE)
         doc.update(
             {
                 "dataset": dataset,
@@ -164,9 +169,9 @@ def command(
             }
         )
         tables = ((config, split_tables(pool, kin, result, config)) for config in result.pairs)
-        write_hub_folder(stage, tables, doc)
+        write_hub_folder(stage, tables, doc, matrix)
         if report_stage is not None:
-            render_report(read_scores(scores_spec), kin, report_stage)
+            render_report(read_scores(scores_spec), kin, report_stage, listing=listing)
     _summary(doc, out)
     if with_report:
         click.echo(f"Wrote {report_dir}/report.md")

@@ -17,7 +17,7 @@ from karma_plugin.commands._options import (
     warn,
 )
 from karma_plugin.errors import InputError
-from karma_plugin.kinship import Kinship, compute_kinship
+from karma_plugin.kinship import MAX_LISTED_MODELS, Kinship, compute_kinship, list_models
 from karma_plugin.kinship_text import format_kinship
 from karma_plugin.score_table import PAPER, read_scores
 
@@ -101,7 +101,11 @@ def kinship_options(command: Callable) -> Callable:
 @click.command("kinship")
 @kinship_options
 @click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False), help="Also write kinship.json here."
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    help="Also write kinship.json here; for a table of more than "
+    f"{MAX_LISTED_MODELS} models, also the full kinship matrix as NAME_matrix.parquet beside it.",
 )
 def command(
     scores_spec: str,
@@ -115,7 +119,20 @@ def command(
     """Print the kinship of the origin models in a score table."""
     result = kinship_from_options(scores_spec, benchmarks, tau, samples, metric, names)
     report_excluded(result.excluded)
-    click.echo(format_kinship(result))
-    if json_path:
-        atomic.write_text(json_path, json.dumps(result.to_json(), indent=2) + "\n")
-        click.echo(f"wrote {json_path}")
+    listing = list_models(result)
+    click.echo(format_kinship(result, listing))
+    if not json_path:
+        if not listing.complete:
+            click.echo(
+                f"All {len(result.models)} models: --json FILE also writes their kinship "
+                "matrix beside FILE (pandas.read_parquet reads it)."
+            )
+        return
+    matrix = None
+    if not listing.complete:
+        from karma_plugin.kinship_matrix import matrix_path, write_matrix
+
+        matrix = write_matrix(matrix_path(json_path), result.models, result.kinship)
+    doc = result.to_json(listing, matrix.name if matrix else None)
+    atomic.write_text(json_path, json.dumps(doc, indent=2) + "\n")
+    click.echo(f"wrote {json_path}" + (f" and {matrix}" if matrix else ""))
