@@ -26,9 +26,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from karma_plugin.synthetic_pool import PRINCIPLES, SOURCES, UF_MODELS
+from synthetic_pool import PRINCIPLES, SOURCES, UF_MODELS
 
 WORDS = [
     *("the", "model", "answer", "because", "first", "then", "finally", "important", "idea"),
@@ -112,8 +110,8 @@ def make_pool(path: Path, rows: int, seed: int = 0) -> None:
 
 BASELINE = r"""
 import sys, itertools, numpy as np, pandas as pd
-from karma_plugin.kinship import compute_kinship
-from karma_plugin.score_table import read_scores
+from karma_plugin.core.kinship import compute_kinship
+from karma_plugin.core.score_table import read_scores
 kin = compute_kinship(read_scores("paper"))
 names = kin.models
 sim = {(a, b): kin.kinship[i, j] for i, a in enumerate(names) for j, b in enumerate(names)}
@@ -145,10 +143,10 @@ def selection_only(pool_path: Path) -> tuple[float, float]:
 
     import pandas as pd
 
-    from karma_plugin.binarize import Options, binarize
-    from karma_plugin.kinship import compute_kinship
-    from karma_plugin.pool import read_pool
-    from karma_plugin.score_table import read_scores
+    from karma_plugin.core.binarize import Options, binarize
+    from karma_plugin.core.kinship import compute_kinship
+    from karma_plugin.core.score_table import read_scores
+    from karma_plugin.pools.reader import read_pool
 
     kin = compute_kinship(read_scores("paper"))
     pool = read_pool(str(pool_path))

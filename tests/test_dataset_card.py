@@ -8,12 +8,12 @@ import json
 import numpy as np
 import pytest
 from huggingface_hub import DatasetCard, metadata_load
+from synthetic_scores import synthetic_score_csv
 
-from karma_plugin.dataset_card import SPLITS, card_metadata, render_card, size_category
-from karma_plugin.kinship import compute_kinship, list_models
-from karma_plugin.kinship_matrix import MATRIX_FILE
-from karma_plugin.score_table import parse_score_csv, read_scores
-from karma_plugin.synthetic_scores import synthetic_score_csv
+from karma_plugin.core.kinship import compute_kinship, list_models
+from karma_plugin.core.score_table import parse_score_csv, read_scores
+from karma_plugin.outputs.card import SPLITS, card_metadata, render_card, size_category
+from karma_plugin.outputs.matrix import MATRIX_FILE
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ import pytest
 import yaml
 from hub_emulator import HubEmulator
 
-from karma_plugin.dataset_card import SPLITS
-from karma_plugin.output_folder import MARKER
-from karma_plugin.pairing import STRATEGIES
+from karma_plugin.core.pairing import STRATEGIES
+from karma_plugin.outputs.card import SPLITS
+from karma_plugin.outputs.staging import MARKER
 
 TOKEN = "hf_TestSecret_9f8e7d6c5b4a"
 REPO = "karma-org/karma-prefs"

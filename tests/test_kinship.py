@@ -3,15 +3,15 @@ import json
 import numpy as np
 import pytest
 
-from karma_plugin.errors import InputError
-from karma_plugin.kinship import (
+from karma_plugin.core.kinship import (
     MAX_LISTED_MODELS,
     compute_kinship,
     cosine_kinship,
     list_models,
     minmax_normalize,
 )
-from karma_plugin.score_table import ScoreTable, read_scores
+from karma_plugin.core.score_table import ScoreTable, read_scores
+from karma_plugin.errors import InputError
 
 # The paper's Table 3 "Average Score" column (S_pref after min-max normalisation).
 PAPER_AVERAGE = {

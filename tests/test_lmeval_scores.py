@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from karma_plugin.cli import main
+from karma_plugin.core.score_table import read_scores
 from karma_plugin.errors import InputError
-from karma_plugin.lmeval_results import (
+from karma_plugin.lmeval.results import (
     DEFAULT_METRICS,
     benchmark_scores,
     find_results_files,
@@ -18,7 +19,6 @@ from karma_plugin.lmeval_results import (
     read_score_table,
     run_model_name,
 )
-from karma_plugin.score_table import read_scores
 
 MC = ("mmlu_stem", "mmlu_pro", "hellaswag", "arc_easy", "arc_challenge")
 

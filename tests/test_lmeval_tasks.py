@@ -18,8 +18,8 @@ from lmeval_helpers import LEAVES, derived_tasks, offline_env, punkt_env, shippe
 from tiny_models import tiny_llama31  # noqa: F401  (pytest fixture)
 
 from karma_plugin.cli import main
-from karma_plugin.lm_eval_wrapper import tasks_dir, with_include_path
-from karma_plugin.score_table import read_scores
+from karma_plugin.core.score_table import read_scores
+from karma_plugin.lmeval.wrapper import tasks_dir, with_include_path
 
 pytestmark = pytest.mark.lmeval
 
@@ -147,7 +147,7 @@ def test_tasks_path_command_and_wrapper_argv(runner):
 def test_wrapper_lists_karma_tasks(tmp_path, listing):
     # `--tasks list` is lm-eval's old spelling; lm-eval itself now fails on it with a traceback.
     out = subprocess.run(
-        [sys.executable, "-m", "karma_plugin.lm_eval_wrapper", *listing],
+        [sys.executable, "-m", "karma_plugin.lmeval.wrapper", *listing],
         capture_output=True,
         text=True,
         env=offline_env(),

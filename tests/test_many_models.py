@@ -17,12 +17,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from synthetic_pool import UF_MODELS
+from synthetic_scores import synthetic_score_csv
 
 from karma_plugin.cli import main
-from karma_plugin.kinship import MAX_LISTED_MODELS, compute_kinship
-from karma_plugin.score_table import read_scores
-from karma_plugin.synthetic_pool import UF_MODELS
-from karma_plugin.synthetic_scores import synthetic_score_csv
+from karma_plugin.core.kinship import MAX_LISTED_MODELS, compute_kinship
+from karma_plugin.core.score_table import read_scores
 
 MODELS = 4_000
 # Generous for two shared cores: it takes a few seconds now; the O(M^2) Python loops and
@@ -119,7 +119,7 @@ def test_binarize_thousands_of_models_fast_small_and_loadable(big_table, big_kin
     # The matrix beside the configs is pushed with them, and not taken for a data split.
     import datasets
 
-    from karma_plugin.hub_push import folder_files
+    from karma_plugin.hub.push import folder_files
 
     paths, configs = folder_files(out)
     assert "kinship_matrix.parquet" in paths and configs == sorted(doc["files"])
@@ -213,7 +213,7 @@ def test_matrix_file_with_a_model_called_model_and_an_asymmetric_matrix(tmp_path
     """The label column steps aside for a model named "model" (as pandas itself does), and a
     matrix that is not symmetric (no cosine is, but a sample-level one could be) is written
     column by column, not row by row."""
-    from karma_plugin.kinship_matrix import write_matrix
+    from karma_plugin.outputs.matrix import write_matrix
 
     names = ("a", "model", "b, with a comma")
     matrix = np.arange(9, dtype=float).reshape(3, 3) / 10.0

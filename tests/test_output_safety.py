@@ -21,14 +21,14 @@ from pathlib import Path
 import pytest
 from cli import assert_fails, karma_build, snapshot
 
-from karma_plugin import output_folder
 from karma_plugin.commands.binarize import sample_pool_path
+from karma_plugin.core.score_table import paper_csv_path
 from karma_plugin.errors import InputError
-from karma_plugin.hub_push import folder_files
-from karma_plugin.score_table import paper_csv_path
+from karma_plugin.hub.push import folder_files
+from karma_plugin.outputs import staging
 
-MARKER = output_folder.MARKER
-READ_POOL = "karma_plugin.pool:read_pool"
+MARKER = staging.MARKER
+READ_POOL = "karma_plugin.pools.reader:read_pool"
 
 # Runs `karma-build ARGS` with PAUSE_AT (module:function) wrapped: on its first call the run
 # creates FLAGS/paused, then waits until FLAGS/go exists.
@@ -155,7 +155,7 @@ def assert_complete(out: Path, tool_folder: Path) -> None:
         return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
 
     assert files(out) == files(tool_folder)
-    assert output_folder.marker_id(out) not in (None, output_folder.marker_id(tool_folder))
+    assert staging.marker_id(out) not in (None, staging.marker_id(tool_folder))
     code = "import datasets, sys; print(datasets.load_dataset(sys.argv[1], 'k_sim').num_rows)"
     loaded = subprocess.run(
         [sys.executable, "-c", code, str(out)],
@@ -485,14 +485,14 @@ def test_an_unwritable_parent_is_refused_in_process(tmp_path):
     (tmp_path / "afile").write_text("mine")
     with (
         pytest.raises(InputError, match="cannot write the output folder"),
-        output_folder.staged(tmp_path / "afile" / "out"),
+        staging.staged(tmp_path / "afile" / "out"),
     ):
         raise AssertionError("no staging folder can exist under a file")
     if os.geteuid() == 0:
         return  # root writes through a read-only mode; the file case above stands in
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o555)
-    with pytest.raises(InputError, match="Permission denied"), output_folder.staged(locked / "out"):
+    with pytest.raises(InputError, match="Permission denied"), staging.staged(locked / "out"):
         raise AssertionError("no staging folder can exist here")
 
 
@@ -523,7 +523,7 @@ def test_report_and_compare_folders_are_marked_and_replaceable(tmp_path):
         extra = ["--overwrite"] if attempt == "again" else []
         result = karma_build("report", "--scores", "s.csv", "--out", "r", *extra, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
-        assert output_folder.marker_id(tmp_path / "r")
+        assert staging.marker_id(tmp_path / "r")
         assert (tmp_path / "r" / "report.md").is_file()
     doc = {
         "results": {"karma_ifeval": {"prompt_level_strict_acc,none": 0.5}},
@@ -533,7 +533,7 @@ def test_report_and_compare_folders_are_marked_and_replaceable(tmp_path):
     (tmp_path / "res" / "results_2025-01-01T00-00-00.json").write_text(json.dumps(doc))
     result = karma_build("compare", "res", "--out", "cmp", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert output_folder.marker_id(tmp_path / "cmp")
+    assert staging.marker_id(tmp_path / "cmp")
 
 
 # --- the publish step itself, with and without renameat2 ------------------------------------------
@@ -542,15 +542,15 @@ def test_report_and_compare_folders_are_marked_and_replaceable(tmp_path):
 @pytest.fixture(params=["renameat2", "fallback"])
 def rename(request, monkeypatch):
     if request.param == "renameat2":
-        if output_folder._renameat2_function is None:
+        if staging._renameat2_function is None:
             pytest.skip("no renameat2 in this libc")
     else:
-        monkeypatch.setattr(output_folder, "_renameat2_function", None)
+        monkeypatch.setattr(staging, "_renameat2_function", None)
     return request.param
 
 
 def _made(tmp_path: Path, name: str) -> Path:
-    with output_folder.staged(tmp_path / name) as stage:
+    with staging.staged(tmp_path / name) as stage:
         (stage / "data.txt").write_text(name)
     return tmp_path / name
 
@@ -559,7 +559,7 @@ def test_publish_never_replaces_a_folder_that_appeared(tmp_path, rename):
     out = tmp_path / "out"
     with (
         pytest.raises(InputError, match="appeared while this run worked"),
-        output_folder.staged(out) as stage,
+        staging.staged(out) as stage,
     ):
         (stage / "data.txt").write_text("new")
         out.mkdir()  # empty: a POSIX rename would replace it without a check
@@ -569,14 +569,14 @@ def test_publish_never_replaces_a_folder_that_appeared(tmp_path, rename):
 
 def test_publish_swaps_only_the_checked_folder(tmp_path, rename):
     out = _made(tmp_path, "out")
-    with output_folder.staged(out, overwrite=True) as stage:
+    with staging.staged(out, overwrite=True) as stage:
         (stage / "data.txt").write_text("new")
     assert (out / "data.txt").read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
     with (
         pytest.raises(InputError, match="changed while this run worked"),
-        output_folder.staged(out, overwrite=True) as stage,
+        staging.staged(out, overwrite=True) as stage,
     ):
         (stage / "data.txt").write_text("newer")
         os.rename(out, tmp_path / "aside")
@@ -588,7 +588,7 @@ def test_publish_swaps_only_the_checked_folder(tmp_path, rename):
 def test_stale_means_provably_dead(tmp_path):
     """A staging folder goes only when its owner is provably gone: a pid reused by another
     process does not keep it, an owner that cannot be judged never loses it."""
-    me = output_folder._owner()
+    me = staging._owner()
 
     def stage(name: str, owner: dict | str | None) -> Path:
         folder = tmp_path / f".{name}.0123456789ab.tmp"
@@ -596,7 +596,7 @@ def test_stale_means_provably_dead(tmp_path):
         (folder / "part.parquet").write_bytes(b"x")
         if owner is not None:
             text = owner if isinstance(owner, str) else json.dumps(owner)
-            (folder / output_folder._OWNER).write_text(text)
+            (folder / staging._OWNER).write_text(text)
         return folder
 
     gone = [
@@ -611,6 +611,6 @@ def test_stale_means_provably_dead(tmp_path):
     ]
     if me["start"] is None:
         gone = gone[1:]  # without /proc a reused pid cannot be told apart
-    removed = output_folder.remove_stale_stages(tmp_path)
+    removed = staging.remove_stale_stages(tmp_path)
     assert sorted(removed) == sorted(gone)
     assert all(not p.exists() for p in gone) and all(p.is_dir() for p in kept)

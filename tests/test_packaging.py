@@ -69,4 +69,4 @@ def test_data_and_console_scripts_ship(wheel, wheel_names):
     name = next(n for n in wheel_names if n.endswith("entry_points.txt"))
     scripts = wheel.read(name).decode()
     assert "karma-build = karma_plugin.cli:main" in scripts
-    assert "karma-lm-eval = karma_plugin.lm_eval_wrapper:main" in scripts
+    assert "karma-lm-eval = karma_plugin.lmeval.wrapper:main" in scripts

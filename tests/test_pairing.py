@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from karma_plugin import pairing
-from karma_plugin.pairing import Skip
+from karma_plugin.core import pairing
+from karma_plugin.core.pairing import Skip
 
 NAMES = ("a", "b", "c", "d", "e")
 S_PREF = np.array([0.9, 0.8, 0.5, 0.5, 0.1])
@@ -151,7 +151,7 @@ def _old_partner_rank(names, s_pref, kinship) -> np.ndarray:
 
 def _tied_models(m: int, seed: int) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
     """``m`` models whose score vectors repeat, so S_pref and kinship have exact ties."""
-    from karma_plugin.kinship import cosine_kinship, preference_scores
+    from karma_plugin.core.kinship import cosine_kinship, preference_scores
 
     rng = np.random.default_rng(seed)
     vectors = rng.integers(0, 4, (m // 3 + 1, 3)).astype(float) / 3.0

@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from synthetic_scores import synthetic_score_csv
 
 from karma_plugin.cli import main
-from karma_plugin.clustering import cluster_models, score_distance
-from karma_plugin.kinship import MAX_LISTED_MODELS, compute_kinship
-from karma_plugin.output_folder import MARKER
-from karma_plugin.plots import pca
-from karma_plugin.report import write_report
-from karma_plugin.score_table import parse_score_csv, read_scores
-from karma_plugin.synthetic_scores import synthetic_score_csv
+from karma_plugin.core.clustering import cluster_models, score_distance
+from karma_plugin.core.kinship import MAX_LISTED_MODELS, compute_kinship
+from karma_plugin.core.score_table import parse_score_csv, read_scores
+from karma_plugin.outputs.staging import MARKER
+from karma_plugin.report.document import write_report
+from karma_plugin.report.figures import pca
 
 FIGURES = (
     "s_pref.png",
@@ -145,12 +145,12 @@ def test_small_table_and_existing_folder(tmp_path, runner):
 
 
 def test_failed_report_leaves_no_folder(tmp_path, monkeypatch):
-    import karma_plugin.plots as plots
+    from karma_plugin.report import figures
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(plots, "pca_map", broken)
+    monkeypatch.setattr(figures, "pca_map", broken)
     table = parse_score_csv("model,ifeval,mmlu_pro\na,1,2\nb,2,1\nc,3,3\n")
     with pytest.raises(RuntimeError):
         write_report(table, compute_kinship(table), tmp_path / "r")

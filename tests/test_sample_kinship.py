@@ -11,7 +11,7 @@ from lmeval_samples import ifeval_line, mc_task, write_run
 from lmsim.metrics import CAPA, EC
 
 from karma_plugin.cli import main
-from karma_plugin.sample_kinship import (
+from karma_plugin.lmeval.samples import (
     error_consistency,
     one_hot,
     read_samples,

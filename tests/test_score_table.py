@@ -3,9 +3,14 @@ import math
 import numpy as np
 import pytest
 
-from karma_plugin.benchmarks import BENCHMARKS, resolve_benchmarks
+from karma_plugin.core.benchmarks import BENCHMARKS, resolve_benchmarks
+from karma_plugin.core.score_table import (
+    format_score_csv,
+    parse_score,
+    parse_score_csv,
+    read_scores,
+)
 from karma_plugin.errors import InputError
-from karma_plugin.score_table import format_score_csv, parse_score, parse_score_csv, read_scores
 
 
 def test_parse_score_scales():

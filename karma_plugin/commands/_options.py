@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import click
 
-from karma_plugin.kinship import DEFAULT_TAU
+from karma_plugin.core.kinship import DEFAULT_TAU
 
 scores_option = click.option(
     "--scores",
@@ -35,7 +35,7 @@ tau_option = click.option(
 
 def out_options(required: bool = True, help: str = "Output folder.") -> Callable:
     """``--out`` and ``--overwrite``, alike for every command that writes a folder (the rules
-    live in ``karma_plugin.output_folder``)."""
+    live in ``karma_plugin.outputs.staging``)."""
     out = click.option(
         "--out", required=required, default=None, type=click.Path(file_okay=False), help=help
     )

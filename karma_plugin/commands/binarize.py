@@ -113,18 +113,18 @@ def command(
     private: bool,
 ) -> None:
     """Re-binarize a response pool into KARMA preference pairs (no annotation)."""
-    from karma_plugin import output_folder
-    from karma_plugin.binarize import Options, binarize, parse_strategies, split_tables
-    from karma_plugin.hub_folder import write_hub_folder
-    from karma_plugin.kinship import list_models
-    from karma_plugin.kinship_matrix import MATRIX_FILE
-    from karma_plugin.pool import read_pool
-    from karma_plugin.report import render_report
-    from karma_plugin.score_table import read_scores
+    from karma_plugin.core.binarize import Options, binarize, parse_strategies, split_tables
+    from karma_plugin.core.kinship import list_models
+    from karma_plugin.core.score_table import read_scores
+    from karma_plugin.outputs import staging
+    from karma_plugin.outputs.dataset_folder import write_hub_folder
+    from karma_plugin.outputs.matrix import MATRIX_FILE
+    from karma_plugin.pools.reader import read_pool
+    from karma_plugin.report.document import render_report
 
     strategies = parse_strategies(strategy)
     if push_to:
-        from karma_plugin.hub_push import check_repo_id
+        from karma_plugin.hub.push import check_repo_id
 
         check_repo_id(push_to)  # before the work, not after it
     pool_spec = sample_pool_path() if dataset == SAMPLE else dataset
@@ -132,9 +132,9 @@ def command(
     report_dir = f"{out.rstrip('/')}-report"
     with ExitStack() as outputs:
         # Reserved before any work: a refusal or an unwritable parent costs nothing.
-        stage = outputs.enter_context(output_folder.staged(out, overwrite, inputs))
+        stage = outputs.enter_context(staging.staged(out, overwrite, inputs))
         report_stage = (
-            outputs.enter_context(output_folder.staged(report_dir, overwrite, inputs))
+            outputs.enter_context(staging.staged(report_dir, overwrite, inputs))
             if with_report
             else None
         )

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import click
 
-from karma_plugin import output_folder
 from karma_plugin.commands._options import out_options
 from karma_plugin.commands.scores import _pairs, parse_metrics
-from karma_plugin.compare import build_comparison, read_entries, render_comparison, to_markdown
+from karma_plugin.outputs import staging
+from karma_plugin.report.compare import (
+    build_comparison,
+    read_entries,
+    render_comparison,
+    to_markdown,
+)
 
 
 @click.command("compare")
@@ -40,7 +45,7 @@ def command(
     labelled = _pairs(labels, "--label")
     inputs = [*results, *(path for _, path in labelled)]
     # Reserved before any work: a refusal or an unwritable parent costs nothing.
-    with output_folder.staged(out, overwrite, inputs) as stage:
+    with staging.staged(out, overwrite, inputs) as stage:
         entries = read_entries(results, labelled, parse_metrics(metrics))
         comparison = build_comparison(entries)
         written = render_comparison(comparison, stage)

@@ -7,8 +7,6 @@ from collections.abc import Callable
 
 import click
 
-from karma_plugin import atomic
-from karma_plugin.benchmarks import resolve_benchmarks
 from karma_plugin.commands._options import (
     benchmarks_option,
     report_excluded,
@@ -16,10 +14,12 @@ from karma_plugin.commands._options import (
     tau_option,
     warn,
 )
+from karma_plugin.core.benchmarks import resolve_benchmarks
+from karma_plugin.core.kinship import MAX_LISTED_MODELS, Kinship, compute_kinship, list_models
+from karma_plugin.core.score_table import PAPER, read_scores
 from karma_plugin.errors import InputError
-from karma_plugin.kinship import MAX_LISTED_MODELS, Kinship, compute_kinship, list_models
-from karma_plugin.kinship_text import format_kinship
-from karma_plugin.score_table import PAPER, read_scores
+from karma_plugin.outputs import atomic
+from karma_plugin.report.text import format_kinship
 
 
 def parse_names(values: tuple[str, ...]) -> dict[str, str]:
@@ -53,7 +53,7 @@ def kinship_from_options(
         return compute_kinship(table, keys, tau)
     if not samples:
         raise InputError(f"--metric {chosen} needs --samples DIR (lm-eval --log_samples output)")
-    from karma_plugin.sample_kinship import kinship_with_samples
+    from karma_plugin.lmeval.samples import kinship_with_samples
 
     return kinship_with_samples(table, keys, tau, samples, chosen, parse_names(names), warn=warn)
 
@@ -130,7 +130,7 @@ def command(
         return
     matrix = None
     if not listing.complete:
-        from karma_plugin.kinship_matrix import matrix_path, write_matrix
+        from karma_plugin.outputs.matrix import matrix_path, write_matrix
 
         matrix = write_matrix(matrix_path(json_path), result.models, result.kinship)
     doc = result.to_json(listing, matrix.name if matrix else None)

@@ -6,9 +6,9 @@ import contextlib
 
 import click
 
-from karma_plugin import output_folder
 from karma_plugin.commands._options import out_options
 from karma_plugin.errors import RemoteError
+from karma_plugin.outputs import staging
 
 
 @click.command("pull")
@@ -40,10 +40,10 @@ def command(
     check: bool,
 ) -> None:
     """Load ORG/NAME with datasets.load_dataset, config by config (a round-trip check)."""
-    from karma_plugin.hub_pull import pull
+    from karma_plugin.hub.pull import pull
 
     # Reserved before any download: a refusal or an unwritable parent costs nothing.
-    with output_folder.staged(out, overwrite) if out else contextlib.nullcontext() as stage:
+    with staging.staged(out, overwrite) if out else contextlib.nullcontext() as stage:
         report = pull(repo_id, list(configs) or None, stage, revision, check)
     for config, splits in report.rows.items():
         counts = ", ".join(f"{split} {n}" for split, n in splits.items())

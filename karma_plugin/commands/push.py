@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from karma_plugin.hub_push import DEFAULT_RETRIES
+from karma_plugin.hub.push import DEFAULT_RETRIES
 
 repo_id_option = click.option(
     "--repo-id", required=True, metavar="ORG/NAME", help="Dataset repo on the Hugging Face Hub."
@@ -32,7 +32,7 @@ retries_option = click.option(
 
 def run_push(folder: str, repo_id: str, **options: object) -> None:
     """Push and report; shared with `binarize --push-to`."""
-    from karma_plugin.hub_push import PushPlan, push_folder
+    from karma_plugin.hub.push import PushPlan, push_folder
 
     result = push_folder(folder, repo_id, echo=click.echo, **options)  # type: ignore[arg-type]
     if isinstance(result, PushPlan):

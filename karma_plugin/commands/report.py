@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import click
 
-from karma_plugin import output_folder
-from karma_plugin.clustering import DEFAULT_CUT
 from karma_plugin.commands._options import (
     out_options,
     report_excluded,
 )
 from karma_plugin.commands.kinship import kinship_from_options, kinship_inputs, kinship_options
-from karma_plugin.report import render_report
-from karma_plugin.score_table import read_scores
+from karma_plugin.core.clustering import DEFAULT_CUT
+from karma_plugin.core.score_table import read_scores
+from karma_plugin.outputs import staging
+from karma_plugin.report.document import render_report
 
 
 @click.command("report")
@@ -38,7 +38,7 @@ def command(
 ) -> None:
     """Write a kinship report (PNG figures and report.md) for the models of a score table."""
     # Reserved before any work: a refusal or an unwritable parent costs nothing.
-    with output_folder.staged(out, overwrite, kinship_inputs(scores_spec, samples)) as stage:
+    with staging.staged(out, overwrite, kinship_inputs(scores_spec, samples)) as stage:
         table = read_scores(scores_spec)
         result = kinship_from_options(scores_spec, benchmarks, tau, samples, metric, names)
         report_excluded(result.excluded)

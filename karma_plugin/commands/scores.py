@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from karma_plugin.benchmarks import BENCHMARKS, canonical_benchmark
 from karma_plugin.commands._options import warn
+from karma_plugin.core.benchmarks import BENCHMARKS, canonical_benchmark
+from karma_plugin.core.score_table import format_score_csv, write_scores
 from karma_plugin.errors import InputError
-from karma_plugin.lmeval_results import DEFAULT_METRICS, read_score_table
-from karma_plugin.score_table import format_score_csv, write_scores
+from karma_plugin.lmeval.results import DEFAULT_METRICS, read_score_table
 
 
 def _pairs(values: tuple[str, ...], option: str) -> list[tuple[str, str]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from karma_plugin.lm_eval_wrapper import tasks_dir
+from karma_plugin.lmeval.wrapper import tasks_dir
 
 
 @click.command("tasks-path")

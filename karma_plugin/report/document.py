@@ -13,12 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from karma_plugin import atomic, clustering, output_folder, plots
-from karma_plugin.benchmarks import CATEGORIES
+from karma_plugin.core import clustering
+from karma_plugin.core.benchmarks import CATEGORIES
+from karma_plugin.core.kinship import Kinship, Listing, list_models, normalize_scores
+from karma_plugin.core.score_table import ScoreTable
 from karma_plugin.errors import InputError
-from karma_plugin.kinship import Kinship, Listing, list_models, normalize_scores
-from karma_plugin.kinship_text import markdown_kinship, markdown_scores, markdown_table
-from karma_plugin.score_table import ScoreTable
+from karma_plugin.outputs import atomic, staging
+from karma_plugin.report import figures
+from karma_plugin.report.text import markdown_kinship, markdown_scores, markdown_table
 
 CATEGORY_TITLES = {
     "knowledge": "Knowledge",
@@ -83,14 +85,14 @@ def render_report(
         report.figures.append(name)
         return str(out / name)
 
-    plots.s_pref_bars(k, figure("s_pref.png"))
-    plots.kinship_heatmap(k, figure("kinship_heatmap.png"))
-    plots.pca_map(kinship, figure("pca.png"), None if listing.complete else listing.indices)
-    explained = plots.pca(kinship.normalized).explained
+    figures.s_pref_bars(k, figure("s_pref.png"))
+    figures.kinship_heatmap(k, figure("kinship_heatmap.png"))
+    figures.pca_map(kinship, figure("pca.png"), None if listing.complete else listing.indices)
+    explained = figures.pca(kinship.normalized).explained
 
     if len(k.models) >= 2:
         report.clusterings["all"] = _overall_clustering(k, cut)
-        plots.dendrogram(
+        figures.dendrogram(
             report.clusterings["all"],
             f"All chosen benchmarks ({k.metric})",
             figure("dendrogram_all.png"),
@@ -116,7 +118,7 @@ def render_report(
         distance, name = clustering.score_distance(norm.normalized[rows])
         c = clustering.cluster_models(tuple(norm.models[i] for i in rows), distance, name, cut)
         report.clusterings[category] = c
-        plots.dendrogram(c, CATEGORY_TITLES[category], figure(f"dendrogram_{category}.png"))
+        figures.dendrogram(c, CATEGORY_TITLES[category], figure(f"dendrogram_{category}.png"))
 
     text = _markdown(table, kinship, listing, report, cut, explained)
     atomic.write_text(out / "report.md", text)
@@ -133,8 +135,8 @@ def write_report(
     listing: Listing | None = None,
 ) -> Report:
     """``render_report`` into a staging folder that replaces ``out`` only when complete
-    (``output_folder.staged``: ``inputs`` are the paths the report was made from)."""
-    with output_folder.staged(out, overwrite, inputs) as stage:
+    (``staging.staged``: ``inputs`` are the paths the report was made from)."""
+    with staging.staged(out, overwrite, inputs) as stage:
         report = render_report(table, kinship, stage, cut, listing)
     report.folder = Path(out)
     return report

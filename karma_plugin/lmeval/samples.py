@@ -31,17 +31,17 @@ from typing import Any
 
 import numpy as np
 
-from karma_plugin.benchmarks import BENCHMARKS
+from karma_plugin.core.benchmarks import BENCHMARKS
+from karma_plugin.core.kinship import Kinship, compute_kinship
+from karma_plugin.core.score_table import ScoreTable
 from karma_plugin.errors import InputError
-from karma_plugin.kinship import Kinship, compute_kinship
-from karma_plugin.lmeval_results import (
+from karma_plugin.lmeval.results import (
     DEFAULT_METRICS,
     find_run_files,
     load_results,
     run_model_name,
     task_name,
 )
-from karma_plugin.score_table import ScoreTable
 
 METRICS = ("ec", "capa")
 LETTERS = "ABCDEFGHIJ"

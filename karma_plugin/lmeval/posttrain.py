@@ -2,7 +2,7 @@
 
 Used by the Axolotl plugin after training and runnable by hand:
 
-    python -m karma_plugin.posttrain_eval --model OUTPUT_DIR [--limit 50] [--tasks karma]
+    python -m karma_plugin.lmeval.posttrain --model OUTPUT_DIR [--limit 50] [--tasks karma]
 
 Results go to `OUTPUT_DIR/karma_eval/<model name>/results_<timestamp>.json`, the layout that
 `lm_eval --output_path OUTPUT_DIR/karma_eval` writes and that `karma-build compare` reads.
@@ -87,7 +87,7 @@ def request_to_argv(request: EvalRequest) -> list[str]:
     """The command line that runs `request` in a fresh Python process."""
     import json
 
-    module = "karma_plugin.posttrain_eval"
+    module = "karma_plugin.lmeval.posttrain"
     return [sys.executable, "-m", module, "--request", json.dumps(asdict(request))]
 
 
@@ -95,7 +95,7 @@ def _parse(argv: list[str] | None) -> EvalRequest:
     import json
 
     parser = argparse.ArgumentParser(
-        prog="python -m karma_plugin.posttrain_eval",
+        prog="python -m karma_plugin.lmeval.posttrain",
         description="Evaluate a checkpoint on the karma lm-eval tasks.",
     )
     parser.add_argument("--request", help="all settings as one JSON object (used by the plugin)")

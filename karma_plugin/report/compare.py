@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from karma_plugin import atomic
-from karma_plugin.benchmarks import BENCHMARKS
+from karma_plugin.core.benchmarks import BENCHMARKS
 from karma_plugin.errors import InputError
-from karma_plugin.kinship_text import markdown_table
-from karma_plugin.lmeval_results import Run, read_runs
+from karma_plugin.lmeval.results import Run, read_runs
+from karma_plugin.outputs import atomic
+from karma_plugin.report.text import markdown_table
 
 # Columns named like the paper's strategies come first, in the paper's order.
 STRATEGY_ORDER = ("baseline", "rlaif", "k_score", "k_sim", "k_score_sim")
@@ -184,8 +184,8 @@ def _slug(text: str) -> str:
 
 def render_comparison(c: Comparison, folder: str | os.PathLike[str]) -> list[str]:
     """``compare.md``, ``compare.csv`` and the bar charts into ``folder`` (a staging folder
-    from ``output_folder.staged``, published whole); returns the names written."""
-    from karma_plugin import plots
+    from ``staging.staged``, published whole); returns the names written."""
+    from karma_plugin.report import figures
 
     stage = Path(folder)
     charts: list[tuple[str, str]] = []
@@ -197,14 +197,14 @@ def render_comparison(c: Comparison, folder: str | os.PathLike[str]) -> list[str
             for j, col in enumerate(c.columns)
         }
         title = f"{group}: " if group else ""
-        plots.grouped_bars(cats, series, f"{title}score per benchmark", "score", stage / name)
+        figures.grouped_bars(cats, series, f"{title}score per benchmark", "score", stage / name)
         charts.append((group or "all", name))
     if len(c.groups) > 1:
         series = {
             col: [c.values[c.rows.index((MEAN, g)), j] for g in c.groups]
             for j, col in enumerate(c.columns)
         }
-        plots.grouped_bars(
+        figures.grouped_bars(
             list(c.groups),
             series,
             "mean score per model and method",

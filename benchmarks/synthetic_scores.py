@@ -15,7 +15,7 @@ import io
 
 import numpy as np
 
-from karma_plugin.score_table import paper_csv_path
+from karma_plugin.core.score_table import paper_csv_path
 
 # (low, high, format) per column of the authors' table: the ranges of open leaderboards.
 RANGES = (

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from karma_plugin.core.score_table import ScoreTable
 from karma_plugin.errors import InputError
-from karma_plugin.score_table import ScoreTable
 
 DEFAULT_TAU = 0.1
 # Text meant for reading (kinship.json, the card, the terminal, report.md) lists every model

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from karma_plugin import atomic
-from karma_plugin.benchmarks import BENCHMARKS, canonical_benchmark
+from karma_plugin.core.benchmarks import BENCHMARKS, canonical_benchmark
 from karma_plugin.errors import InputError
+from karma_plugin.outputs import atomic
 
 PAPER = "paper"
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from karma_plugin.core.pairing import STRATEGIES
 from karma_plugin.errors import InputError, RemoteError
-from karma_plugin.pairing import STRATEGIES
 
 REPO_TYPE = "dataset"
 KEEP = frozenset({".gitattributes"})  # every Hub repo starts with it; it is not data
@@ -115,7 +115,7 @@ def summarize_paths(paths: list[str], limit: int = 6) -> str:
 def card_for_repo(folder: str | os.PathLike[str], repo_id: str) -> bytes | None:
     """The card with ``repo_id`` in its loading snippets, when README.md is the card that
     `binarize` rendered from kinship.json, untouched; ``None`` (push it as it is) otherwise."""
-    from karma_plugin.dataset_card import render_card
+    from karma_plugin.outputs.card import render_card
 
     root = Path(folder)
     try:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from karma_plugin.kinship import cosine_kinship
+from karma_plugin.core.kinship import cosine_kinship
 
 DEFAULT_CUT = 0.4
 LINKAGE_METHOD = "average"

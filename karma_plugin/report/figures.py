@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from karma_plugin.clustering import Clustering
-from karma_plugin.kinship import Kinship, ranked
+from karma_plugin.core.clustering import Clustering
+from karma_plugin.core.kinship import Kinship, ranked
 
 DPI = 150
 # Red for the baseline, blue tones for the kinship strategies (the paper's Fig. 5 and 6).

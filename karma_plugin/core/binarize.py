@@ -11,11 +11,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from karma_plugin import pairing
+from karma_plugin.core import pairing
+from karma_plugin.core.kinship import DEFAULT_TAU, Kinship
+from karma_plugin.core.pairing import KARMA_STRATEGIES, STRATEGIES, Selection, Skip
 from karma_plugin.errors import InputError
-from karma_plugin.kinship import DEFAULT_TAU, Kinship
-from karma_plugin.pairing import KARMA_STRATEGIES, STRATEGIES, Selection, Skip
-from karma_plugin.pool import Pool
+from karma_plugin.pools.reader import Pool
 
 DEFAULT_TEST_SIZE = 0.05
 DEFAULT_SEED = 42

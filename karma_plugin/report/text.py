@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from karma_plugin.kinship import Kinship, Listing, list_models, ranked
+from karma_plugin.core.kinship import Kinship, Listing, list_models, ranked
 
 
 def _grid(header: list[str], rows: list[list[str]]) -> str:

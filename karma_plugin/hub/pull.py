@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from karma_plugin.errors import InputError, RemoteError
-from karma_plugin.hub_push import REPO_TYPE, check_repo_id, with_retries
+from karma_plugin.hub.push import REPO_TYPE, check_repo_id, with_retries
 
 
 @dataclass
@@ -92,7 +92,7 @@ def pull(
     check: bool = True,
 ) -> PullReport:
     """Load ``configs`` (default: every config in the card); write them into ``out`` (an empty
-    staging folder from ``output_folder.staged``) as a Hub-ready folder; with ``check``,
+    staging folder from ``staging.staged``) as a Hub-ready folder; with ``check``,
     compare every split with the repo's files."""
     import datasets
 
