@@ -47,9 +47,14 @@ def command(
         click.echo(f"  {config:<12} {counts}")
     if report.problems:
         for problem in report.problems:
-            click.echo(f"karma-build: round trip: {problem}", err=True)
-        raise RemoteError(f"{repo_id} did not load back as it was pushed")
+            click.echo(f"  round trip: {problem}")
+        n = len(report.problems)
+        kept = f"; {out} was not written" if out else ""
+        raise RemoteError(
+            f"{repo_id} did not load back as it was pushed "
+            f"({n} problem{'s' if n > 1 else ''} listed above){kept}"
+        )
     if check:
         click.echo(f"Round trip OK: every split of {repo_id} loads with the rows of its files.")
-    if out:
-        click.echo(f"Wrote {out}")
+    if report.written:
+        click.echo(f"Wrote {out} ({', '.join(report.rows)} at commit {report.commit})")
