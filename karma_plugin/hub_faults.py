@@ -152,6 +152,8 @@ def reason(exc: BaseException) -> str:
 
 
 def _why_unreachable(exc: BaseException) -> str:
+    if isinstance(exc, RuntimeError):  # huggingface_hub 1.x's closed client, see above
+        return "the connection failed"
     text = re.sub(r"^\[Errno -?\d+\]\s*", "", (str(exc).strip().splitlines() or [""])[0])
     return text.lower() if text else type(exc).__name__
 
@@ -178,7 +180,8 @@ def _not_found(exc: BaseException, what: str, repo_id: str) -> InputError:
         return InputError(f"{what} failed: {repo_id} has no such revision ({reason(exc)})")
     if isinstance(exc, RepositoryNotFoundError):
         return InputError(f"{what} failed: there is no dataset repo {repo_id} on the Hub")
-    return InputError(f"{what} failed: not found on the Hub ({reason(exc)})")
+    # Not the Hub's own "no such repo/revision/file": a wrong HF_ENDPOINT answers like this.
+    return InputError(f"{what} failed: not found at {endpoint()} ({reason(exc)})")
 
 
 def retry_wait() -> float:
