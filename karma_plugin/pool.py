@@ -166,7 +166,9 @@ def _load_with_datasets(spec: str, split: str) -> pa.Table:
         elif spec.startswith((".", "/", "~")) or spec.count("/") > 1:
             raise InputError(f"pool {spec!r} not found")
         else:
-            ds = datasets.load_dataset(spec, split=split)
+            from karma_plugin.hub_pull import load_hub_dataset
+
+            ds = load_hub_dataset(spec, split=split)  # Hub faults: one line of its own
     except InputError:
         raise
     except (datasets.exceptions.DatasetGenerationError, pa.ArrowInvalid) as exc:
