@@ -31,8 +31,31 @@ tau_option = click.option(
 )
 
 
+_WARNINGS = "karma_plugin.warnings"
+
+
 def warn(message: str) -> None:
-    click.echo(f"karma-build: warning: {message}", err=True)
+    """Say ``message`` once, when the command has succeeded (see ``flush_warnings``).
+
+    A warning printed as it arises would stand in front of an unrelated error found later
+    (the left-out models are known long before a bad pool is), and a failed run must print one
+    line only.
+    """
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        click.echo(f"karma-build: warning: {message}", err=True)
+        return
+    ctx.find_root().meta.setdefault(_WARNINGS, {})[message] = None
+
+
+def flush_warnings(ctx: click.Context) -> None:
+    """Print the warnings gathered so far, each once, and forget them."""
+    for message in ctx.find_root().meta.pop(_WARNINGS, {}):
+        click.echo(f"karma-build: warning: {message}", err=True)
+
+
+def drop_warnings(ctx: click.Context) -> None:
+    ctx.find_root().meta.pop(_WARNINGS, None)
 
 
 def report_excluded(excluded: dict[str, str]) -> None:
