@@ -10,6 +10,7 @@ import traceback
 import click
 
 from karma_plugin import __version__, commands
+from karma_plugin.commands._options import drop_warnings, flush_warnings
 from karma_plugin.errors import Interrupted, KarmaError
 
 
@@ -18,16 +19,21 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
         except (KarmaError, Interrupted) as exc:
+            # An error run says one thing: the warnings gathered on the way are dropped.
+            drop_warnings(ctx)
             if ctx.find_root().params.get("verbose"):
                 traceback.print_exc(file=sys.stderr)
             click.echo(f"karma-build: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             # Ctrl-C: staging folders went on the way out (output_folder.staged); one line.
+            drop_warnings(ctx)
             click.echo("karma-build: error: stopped by SIGINT", err=True)
             ctx.exit(130)
+        flush_warnings(ctx)
+        return result
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
