@@ -18,6 +18,7 @@ from karma_plugin.commands import (
     scores,
     tasks_path,
 )
+from karma_plugin.commands._options import drop_warnings, flush_warnings
 from karma_plugin.errors import Interrupted, KarmaError
 
 # In the order of the flow: scores -> kinship -> binarize -> report -> push/pull -> compare.
@@ -50,16 +51,21 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
         except (KarmaError, Interrupted) as exc:
+            # An error run says one thing: the warnings gathered on the way are dropped.
+            drop_warnings(ctx)
             if ctx.find_root().meta.get("karma.verbose"):
                 traceback.print_exc(file=sys.stderr)
             click.echo(f"karma-build: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             # Ctrl-C: staging folders went on the way out (staging.staged); one line.
+            drop_warnings(ctx)
             click.echo("karma-build: error: stopped by SIGINT", err=True)
             ctx.exit(130)
+        flush_warnings(ctx)
+        return result
 
 
 @click.group(

@@ -18,15 +18,19 @@ ERROR_PREFIX = "karma-build: error: "
 def karma_build(
     *args: str | os.PathLike[str],
     cwd: str | os.PathLike[str],
-    env: dict[str, str] | None = None,
+    env: dict[str, str | None] | None = None,
     timeout: float = 300,
 ) -> subprocess.CompletedProcess:
-    """Run ``python -m karma_plugin ARGS`` (the installed package) and capture its output."""
+    """Run ``python -m karma_plugin ARGS`` (the installed package) and capture its output.
+
+    The run is offline (HF_HUB_OFFLINE=1) unless ``env`` says otherwise; a ``None`` value in
+    ``env`` unsets that variable."""
     base = {k: v for k, v in os.environ.items() if k != "KARMA_TEST_HUB_TOKEN"}
+    merged = {**base, "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "karma_plugin", *map(str, args)],
         cwd=cwd,
-        env={**base, "HF_HUB_OFFLINE": "1", **(env or {})},
+        env={k: v for k, v in merged.items() if v is not None},
         capture_output=True,
         text=True,
         timeout=timeout,

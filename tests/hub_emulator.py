@@ -3,8 +3,10 @@
 It speaks the subset of the Hub API that ``huggingface_hub`` and ``datasets`` use to create a
 dataset repo, commit to it (preupload, LFS batch/upload/verify, NDJSON commit), branch, open a
 PR, list and download (see ../shared/notes/hub-protocol.md). It keeps every commit, so tests
-assert on what was stored, and it can inject faults: fail commits with a 5xx (a number of times
-or always) or refuse the token with 401.
+assert on what was stored, and it can inject faults on any request, reads as well as commits
+(``HubState.inject``): an HTTP status (5xx, 429, 401...) a number of times or always, or a
+connection dropped in the middle of the answer. ``closed_port_endpoint()`` gives an endpoint
+where nothing listens (an unreachable Hub).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import itertools
 import json
 import re
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +32,25 @@ GITATTRIBUTES = b"*.parquet filter=lfs diff=lfs merge=lfs -text\n"
 
 def git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+DROP = "drop"  # a Fault answer: close the socket in the middle of the response
+
+
+@dataclass
+class Fault:
+    """Answer requests matching ``method`` and the ``path`` pattern with ``answer`` (an HTTP
+    status, or DROP), ``times`` times (-1: always). ``hits`` counts the requests it answered."""
+
+    method: str  # "GET", "HEAD", "POST", "PUT", or "*"
+    path: str  # a regular expression the whole request path must match
+    answer: int | str
+    times: int = -1
+    hits: int = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        wanted = self.method in ("*", method)
+        return self.times != 0 and wanted and re.fullmatch(self.path, path) is not None
 
 
 @dataclass
@@ -66,12 +88,34 @@ class HubState:
         self.repos: dict[str, Repo] = {}
         self.lfs_objects: dict[str, bytes] = {}
         self.requests: list[tuple[str, str]] = []
-        self.commit_attempts = 0
-        self.fail_commits = 0  # fail the next N commit requests; -1 forever
-        self.fail_status = 503
         self.reject_token = False
+        self.faults: list[Fault] = []
         self.lock = threading.RLock()
         self._counter = itertools.count(1)
+
+    def inject(self, path: str, answer: int | str, times: int = -1, method: str = "*") -> Fault:
+        """Answer requests whose path matches ``path`` (a regex) with ``answer``: a status
+        (500, 503, 429, 401...) or DROP (the connection closes mid-response); ``times`` times,
+        -1 for always. The fault is checked before the token, as a proxy in front would."""
+        fault = Fault(method, path, answer, times)
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def count(self, method: str, path: str) -> int:
+        """How many requests matching ``method`` and the ``path`` regex arrived (faults too)."""
+        with self.lock:
+            return sum(m == method and re.fullmatch(path, p) is not None for m, p in self.requests)
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.matches(method, path):
+                    fault.hits += 1
+                    if fault.times > 0:
+                        fault.times -= 1
+                    return fault
+        return None
 
     def new_oid(self, salt: str) -> str:
         return hashlib.sha1(f"{next(self._counter)}:{salt}".encode()).hexdigest()
@@ -144,10 +188,14 @@ class _Handler(BaseHTTPRequestHandler):
         path = url.path
         with self.state.lock:
             self.state.requests.append((method, path))
+        body = self._body() if method in ("POST", "PUT") else b""
+        fault = self.state.take_fault(method, path)
+        if fault is not None:
+            self._inject(fault)
+            return
         # LFS content transfers carry no auth header, as on the Hub.
         if not path.startswith("/lfs-") and not self._authorized():
             return
-        body = self._body() if method in ("POST", "PUT") else b""
         for pattern, route_method, handler in ROUTES:
             match = re.fullmatch(pattern, path)
             if match and (route_method == method or (method, route_method) == ("HEAD", "GET")):
@@ -155,6 +203,25 @@ class _Handler(BaseHTTPRequestHandler):
                     handler(self, body, *match.groups())
                 return
         self._error(404, f"emulator: no route for {method} {path}")
+
+    def _inject(self, fault: Fault) -> None:
+        if fault.answer != DROP:
+            self._error(int(fault.answer), f"emulator: injected {fault.answer}")
+            return
+        # Hang up in the middle of the answer, as when a proxy or the Hub's edge resets the
+        # connection: the client sees it drop (httpx: RemoteProtocolError). A GET gets its
+        # headers and part of the promised body; a HEAD, which has no body, half its headers.
+        self.close_connection = True
+        if self.command == "HEAD":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: appl")
+        else:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "4096")
+            self.end_headers()
+            self.wfile.write(b'{"partial": ')
+        self.wfile.flush()
+        self.connection.shutdown(socket.SHUT_RDWR)
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -307,12 +374,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "emulator: LFS object was never uploaded")
 
     def commit(self, body: bytes, repo_id: str, revision: str) -> None:
-        self.state.commit_attempts += 1
-        if self.state.fail_commits:
-            if self.state.fail_commits > 0:
-                self.state.fail_commits -= 1
-            self._error(self.state.fail_status, "emulator: injected commit failure")
-            return
         repo = self._repo(repo_id)
         if repo is None:
             return
@@ -478,6 +539,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 _REPO = r"/api/datasets/([^/]+/[^/]+)"
+# Request paths, for HubState.inject and HubState.count.
+COMMIT = r"/api/datasets/[^/]+/[^/]+/commit/.+"
+REPO_INFO = r"/api/datasets/[^/]+/[^/]+(?:/revision/.+)?"
+RESOLVE = r"/datasets/[^/]+/[^/]+/resolve/.+"
 ROUTES: list[tuple[str, str, Any]] = [
     (r"/api/whoami-v2", "GET", _Handler.whoami),
     (r"/api/repos/create", "POST", _Handler.create_repo),
@@ -495,6 +560,14 @@ ROUTES: list[tuple[str, str, Any]] = [
     (r"/lfs-upload/([0-9a-f]{64})", "PUT", _Handler.lfs_upload),
     (r"/lfs-verify/([0-9a-f]{64})", "POST", _Handler.lfs_verify),
 ]
+
+
+def closed_port_endpoint() -> str:
+    """An endpoint on 127.0.0.1 where nothing listens: connecting is refused at once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
 
 
 class HubEmulator:

@@ -70,3 +70,55 @@ def test_data_and_console_scripts_ship(wheel, wheel_names):
     scripts = wheel.read(name).decode()
     assert "karma-build = karma_plugin.cli:main" in scripts
     assert "karma-lm-eval = karma_plugin.lmeval.wrapper:main" in scripts
+
+
+def _imported_modules() -> dict[str, set[str]]:
+    """Top-level modules the shipped Python imports (anywhere, lazily too) -> files."""
+    import ast
+
+    found: dict[str, set[str]] = {}
+    for folder in ("karma_plugin", "lm_eval_tasks", "axolotl_configs"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                for name in names:
+                    found.setdefault(name.split(".")[0], set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def test_every_import_is_a_declared_dependency():
+    """A module the package imports must come from a distribution pyproject.toml names (in the
+    dependencies or an extra), not from whatever another package happens to pull in: that is
+    how `import httpx` broke on huggingface_hub 2.x, which ships httpx2 instead."""
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    specs = project["dependencies"] + [
+        r for extra in project["optional-dependencies"].values() for r in extra
+    ]
+
+    def norm(name: str) -> str:
+        return name.lower().replace("-", "_").replace(".", "_")
+
+    declared = {norm(Requirement(s).name) for s in specs}
+    installed = packages_distributions()
+    third_party = {
+        module: paths
+        for module, paths in _imported_modules().items()
+        if module not in sys.stdlib_module_names
+        and module not in {"karma_plugin", "__future__", "lm_eval_tasks", "axolotl_configs"}
+    }
+    undeclared = {
+        module: sorted(paths)
+        for module, paths in third_party.items()
+        if not {norm(d) for d in installed.get(module, [module])} & declared
+    }
+    assert not undeclared, f"imported but not declared in pyproject.toml: {undeclared}"

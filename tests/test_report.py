@@ -145,7 +145,7 @@ def test_small_table_and_existing_folder(tmp_path, runner):
 
 
 def test_failed_report_leaves_no_folder(tmp_path, monkeypatch):
-    from karma_plugin.report import figures
+    from karma_plugin.report.document import figures
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")

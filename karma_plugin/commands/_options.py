@@ -48,10 +48,40 @@ def out_options(required: bool = True, help: str = "Output folder.") -> Callable
     return lambda command: out(overwrite(command))
 
 
+_WARNINGS = "karma_plugin.warnings"
+
+
 def warn(message: str) -> None:
-    click.echo(f"karma-build: warning: {message}", err=True)
+    """Say ``message`` once, when the command has succeeded (see ``flush_warnings``).
+
+    A warning printed as it arises would stand in front of an unrelated error found later
+    (the left-out models are known long before a bad pool is), and a failed run must print one
+    line only.
+    """
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        click.echo(f"karma-build: warning: {message}", err=True)
+        return
+    ctx.find_root().meta.setdefault(_WARNINGS, {})[message] = None
+
+
+def flush_warnings(ctx: click.Context) -> None:
+    """Print the warnings gathered so far, each once, and forget them."""
+    for message in ctx.find_root().meta.pop(_WARNINGS, {}):
+        click.echo(f"karma-build: warning: {message}", err=True)
+
+
+def drop_warnings(ctx: click.Context) -> None:
+    ctx.find_root().meta.pop(_WARNINGS, None)
+
+
+MAX_EXCLUSION_WARNINGS = 10  # a leaderboard table can leave out thousands of models
 
 
 def report_excluded(excluded: dict[str, str]) -> None:
-    for name, reason in excluded.items():
+    items = list(excluded.items())
+    for name, reason in items[:MAX_EXCLUSION_WARNINGS]:
         warn(f"left out {name}: {reason}")
+    if len(items) > MAX_EXCLUSION_WARNINGS:
+        more = len(items) - MAX_EXCLUSION_WARNINGS
+        warn(f"left out {more} more (kinship.json lists every one under 'excluded')")

@@ -42,17 +42,23 @@ def command(
     """Load ORG/NAME with datasets.load_dataset, config by config (a round-trip check)."""
     from karma_plugin.hub.pull import pull
 
-    # Reserved before any download: a refusal or an unwritable parent costs nothing.
+    # Reserved before any download: a refusal or an unwritable parent costs nothing. A failed
+    # round trip raises inside the block, so the staging folder is dropped, never published.
     with staging.staged(out, overwrite) if out else contextlib.nullcontext() as stage:
         report = pull(repo_id, list(configs) or None, stage, revision, check)
-    for config, splits in report.rows.items():
-        counts = ", ".join(f"{split} {n}" for split, n in splits.items())
-        click.echo(f"  {config:<12} {counts}")
-    if report.problems:
-        for problem in report.problems:
-            click.echo(f"karma-build: round trip: {problem}", err=True)
-        raise RemoteError(f"{repo_id} did not load back as it was pushed")
+        for config, splits in report.rows.items():
+            counts = ", ".join(f"{split} {n}" for split, n in splits.items())
+            click.echo(f"  {config:<12} {counts}")
+        if report.problems:
+            for problem in report.problems:
+                click.echo(f"  round trip: {problem}")
+            n = len(report.problems)
+            kept = f"; {out} was not written" if out else ""
+            raise RemoteError(
+                f"{repo_id} did not load back as it was pushed "
+                f"({n} problem{'s' if n > 1 else ''} listed above){kept}"
+            )
     if check:
         click.echo(f"Round trip OK: every split of {repo_id} loads with the rows of its files.")
-    if out:
-        click.echo(f"Wrote {out}")
+    if report.written:
+        click.echo(f"Wrote {out} ({', '.join(report.rows)} at commit {report.commit})")

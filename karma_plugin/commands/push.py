@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from karma_plugin.hub.push import DEFAULT_RETRIES
+from karma_plugin.errors import RemoteError
+from karma_plugin.hub.faults import DEFAULT_RETRIES
 
 repo_id_option = click.option(
     "--repo-id", required=True, metavar="ORG/NAME", help="Dataset repo on the Hugging Face Hub."
@@ -43,6 +44,12 @@ def run_push(folder: str, repo_id: str, **options: object) -> None:
                 "--overwrite or --create-pr)"
             )
         click.echo("Dry run: nothing was committed.")
+        if result.remote_error:
+            # The local plan is printed; the comparison the user asked for is not: exit 1.
+            raise RemoteError(
+                f"dry run not compared with {repo_id}: {result.remote_error} "
+                "(the plan above lists the local files only)"
+            )
         return
     plan = result.plan
     if not result.changed:

@@ -45,7 +45,8 @@ class ScoreTable:
 def parse_score(text: str) -> float:
     """``"86.40%"`` -> 0.864, ``"0.6371"`` -> 0.6371, ``"85.37"`` -> 85.37, ``""`` -> NaN.
 
-    Percent strings become fractions so that a column mixing ``"64%"`` and ``0.64`` agrees.
+    Percent strings become fractions; a column may not mix them with plain numbers (see
+    ``parse_score_csv``).
     """
     cell = text.strip()
     if cell in ("", "-", "N/A", "NA", "nan", "NaN", "None", "null"):
@@ -71,12 +72,18 @@ def read_scores(spec: str | os.PathLike[str] = PAPER) -> ScoreTable:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"score table {str(path)!r} is not UTF-8 text: {exc.reason}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read score table {str(path)!r}: {exc.strerror}") from None
     return parse_score_csv(text, source=PAPER if str(spec) == PAPER else str(path))
 
 
 def parse_score_csv(text: str, source: str = "") -> ScoreTable:
     """Parse CSV text: a model column first, then benchmark columns in any order or naming."""
-    rows = [r for r in csv.reader(io.StringIO(text.lstrip("\ufeff"))) if any(c.strip() for c in r)]
+    try:
+        lines = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+        rows = [r for r in lines if any(c.strip() for c in r)]
+    except csv.Error as exc:
+        raise InputError(f"score table {source!r} is not a CSV table: {exc}") from None
     if len(rows) < 2:
         raise InputError(f"score table {source!r} has no model rows")
     header, body = rows[0], rows[1:]
@@ -95,6 +102,9 @@ def parse_score_csv(text: str, source: str = "") -> ScoreTable:
     order = {key: idx for idx, key in columns.items()}
     models: list[str] = []
     values = np.full((len(body), len(benchmarks)), np.nan)
+    # Per benchmark, the first percent cell and the first plain number seen: (model, cell).
+    percent: dict[str, tuple[str, str]] = {}
+    plain: dict[str, tuple[str, str]] = {}
     for r, row in enumerate(body, start=2):
         model = row[0].strip()
         if not model:
@@ -111,6 +121,18 @@ def parse_score_csv(text: str, source: str = "") -> ScoreTable:
                 raise InputError(
                     f"score table {source!r}: {model!r} has a non-numeric {bench} score {cell!r}"
                 ) from None
+            if not np.isnan(values[len(models) - 1, j]):
+                seen = percent if cell.strip().endswith("%") else plain
+                seen.setdefault(bench, (model, cell.strip()))
+    for bench in benchmarks:
+        # "85.37%" beside 72.54 (or 0.72) has no one reading: 72.54 may be a percent or not.
+        if bench in percent and bench in plain:
+            (pm, pc), (nm, nc) = percent[bench], plain[bench]
+            raise InputError(
+                f"score table {source!r}: column {header[order[bench]].strip()!r} ({bench}) "
+                f"mixes percent strings ({pm}: {pc!r}) and plain numbers ({nm}: {nc!r}); "
+                "write the whole column on one scale"
+            )
     return ScoreTable(tuple(models), benchmarks, values, source)
 
 

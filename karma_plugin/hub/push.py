@@ -11,54 +11,72 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from karma_plugin.core.pairing import STRATEGIES
 from karma_plugin.errors import InputError, RemoteError
+from karma_plugin.hub.faults import DEFAULT_RETRIES, status, with_retries
 
 REPO_TYPE = "dataset"
 KEEP = frozenset({".gitattributes"})  # every Hub repo starts with it; it is not data
-DEFAULT_RETRIES = 5
-MAX_WAIT_S = 30.0
-T = TypeVar("T")
 
 
 @dataclass
 class PushPlan:
-    """What a push will do; ``--dry-run`` prints it and stops."""
+    """What a push will do; ``--dry-run`` prints it and stops.
+
+    The local side (files, sizes, configs, card) is always known; the remote side
+    (``repo_exists`` onwards) is ``None`` or empty until it was read, and stays so when a dry
+    run could not read it (``remote_error`` says why).
+    """
 
     repo_id: str
     revision: str
     endpoint: str
-    repo_exists: bool
-    branch_exists: bool
+    configs: list[str]
     additions: list[tuple[str, int]]  # (path in repo, size in bytes)
-    deletions: list[str]
+    contents: dict[str, bytes] = field(default_factory=dict)  # files pushed not as on disk
+    repo_exists: bool | None = None
+    branch_exists: bool | None = None
+    deletions: list[str] = field(default_factory=list)
     existing: list[str] = field(default_factory=list)  # files there now (not .gitattributes)
     head: str | None = None  # the revision's commit now, when it exists
-    contents: dict[str, bytes] = field(default_factory=dict)  # files pushed not as on disk
+    remote_error: str | None = None
+
+    @property
+    def compared(self) -> bool:
+        return self.repo_exists is not None
 
     def describe(self) -> str:
         target = f"{self.repo_id}@{self.revision}"
-        lines = [f"Would commit to {target} ({self.endpoint}):"]
-        if not self.repo_exists:
+        if self.compared:
+            lines = [f"Would commit to {target} ({self.endpoint}):"]
+        else:
+            lines = [f"Would commit to {target} ({self.endpoint}), not compared with it:"]
+        if self.repo_exists is False:
             lines.append(f"  create dataset repo {self.repo_id}")
-        elif not self.branch_exists:
+        elif self.repo_exists and not self.branch_exists:
             lines.append(f"  create branch {self.revision}")
+        lines.append(f"  configs: {', '.join(self.configs)}")
+        card = "README.md" in self.contents
+        lines.append(
+            "  card: README.md, "
+            + ("rendered again with this repo id" if card else "pushed as it is (edited by hand)")
+        )
         total = sum(size for _, size in self.additions)
         lines.append(f"  add {len(self.additions)} files ({_human(total)}):")
-        lines += [
-            f"    + {path} ({_human(size)})"
-            + (" (card rendered for this repo id)" if path in self.contents else "")
-            for path, size in self.additions
-        ]
+        lines += [f"    + {path} ({_human(size)})" for path, size in self.additions]
         if self.deletions:
             lines.append(f"  delete {len(self.deletions)} stale files:")
             lines += [f"    - {path}" for path in self.deletions]
+        if not self.compared:
+            lines.append(
+                "  not compared: whether the repo or branch exists, what it holds, and which "
+                "stale files a push would delete"
+            )
         return "\n".join(lines)
 
 
@@ -136,77 +154,6 @@ def _human(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-# --- errors and retries -------------------------------------------------------------------------
-def _status(exc: BaseException) -> int | None:
-    response = getattr(exc, "response", None)
-    return getattr(response, "status_code", None)
-
-
-def _is_transient(exc: BaseException) -> bool:
-    import httpx
-
-    status = _status(exc)
-    if status is not None:
-        return status == 429 or status >= 500
-    return isinstance(exc, httpx.TransportError | ConnectionError | TimeoutError)
-
-
-def _reason(exc: BaseException) -> str:
-    """One short line, from the status and the server's message; never headers or tokens."""
-    status = _status(exc)
-    server = getattr(exc, "server_message", None)
-    if status is not None:
-        detail = (server or "").strip().splitlines()
-        return f"HTTP {status}" + (f" ({detail[0]})" if detail else "")
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}" + (f": {text[0]}" if text else "")
-
-
-def _auth_error(exc: BaseException, repo_id: str) -> RemoteError:
-    return RemoteError(
-        f"the Hub refused the token ({_reason(exc)}): check HF_TOKEN or `hf auth login`; "
-        f"pushing to {repo_id} needs a token with write access to {repo_id.split('/')[0]}"
-    )
-
-
-def with_retries(
-    call: Callable[[], T],
-    what: str,
-    repo_id: str,
-    retries: int = DEFAULT_RETRIES,
-    wait_s: float | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> T:
-    """Run ``call``; retry network errors, 429 and 5xx with exponential backoff.
-
-    Anything else, and the last transient failure, becomes one ``RemoteError`` line.
-    ``KARMA_HUB_RETRY_WAIT`` sets the first wait (seconds; doubled each time, at most 30).
-    """
-    base = wait_s if wait_s is not None else float(os.environ.get("KARMA_HUB_RETRY_WAIT", "2"))
-    for attempt in range(retries + 1):
-        try:
-            return call()
-        except (InputError, RemoteError):  # ours pass through untouched
-            raise
-        except Exception as exc:
-            if type(exc).__name__ == "OfflineModeIsEnabled":  # a setting, not a passing fault
-                raise RemoteError(
-                    f"{what} failed: HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is set; "
-                    "unset it to reach the Hub"
-                ) from exc
-            # huggingface_hub files a 401 under RepositoryNotFoundError; it is the token either way.
-            if _status(exc) in (401, 403):
-                raise _auth_error(exc, repo_id) from exc
-            if not _is_transient(exc):
-                raise RemoteError(f"{what} failed: {_reason(exc)}") from exc
-            if attempt == retries:
-                raise RemoteError(
-                    f"{what} failed after {retries + 1} tries: {_reason(exc)}"
-                ) from exc
-            sleep(min(MAX_WAIT_S, base * 2**attempt))
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 # --- the push -----------------------------------------------------------------------------------
 def _token() -> str:
     from huggingface_hub import get_token
@@ -226,7 +173,7 @@ def _remote_state(api: Any, repo_id: str, revision: str) -> tuple[bool, str | No
     try:
         api.repo_info(repo_id, repo_type=REPO_TYPE)
     except RepositoryNotFoundError as exc:
-        if _status(exc) == 401:
+        if status(exc) != 404:  # the Hub answers 401 for a repo the token may not see
             raise
         return False, None, []
     try:
@@ -234,6 +181,26 @@ def _remote_state(api: Any, repo_id: str, revision: str) -> tuple[bool, str | No
         return True, head, api.list_repo_files(repo_id, repo_type=REPO_TYPE, revision=head)
     except RevisionNotFoundError:
         return True, None, api.list_repo_files(repo_id, repo_type=REPO_TYPE)
+
+
+def local_plan(
+    folder: str | os.PathLike[str], repo_id: str, revision: str, endpoint: str
+) -> PushPlan:
+    """What the folder would add, read from disk alone (no network)."""
+    local, configs = folder_files(folder)
+    root = Path(folder)
+    card = card_for_repo(folder, repo_id)
+    contents = {"README.md": card} if card is not None else {}
+    return PushPlan(
+        repo_id=repo_id,
+        revision=revision,
+        endpoint=endpoint,
+        configs=configs,
+        additions=[
+            (p, len(contents[p]) if p in contents else (root / p).stat().st_size) for p in local
+        ],
+        contents=contents,
+    )
 
 
 def plan_push(
@@ -244,30 +211,23 @@ def plan_push(
     retries: int | None = DEFAULT_RETRIES,
 ) -> PushPlan:
     """Compare the folder with the remote; ``retries=None`` reads the remote once, unguarded."""
-    local, configs = folder_files(folder)
+    plan = local_plan(folder, repo_id, revision, api.endpoint)
     if retries is None:
         exists, head, remote = _remote_state(api, repo_id, revision)
     else:
         exists, head, remote = with_retries(
-            lambda: _remote_state(api, repo_id, revision), "reading the repo", repo_id, retries
+            lambda: _remote_state(api, repo_id, revision),
+            "reading the repo",
+            repo_id,
+            retries,
+            access="write",
         )
-    root = Path(folder)
-    card = card_for_repo(folder, repo_id)
-    contents = {"README.md": card} if card is not None else {}
-    return PushPlan(
-        repo_id=repo_id,
-        revision=revision,
-        endpoint=api.endpoint,
-        repo_exists=exists,
-        branch_exists=head is not None,
-        additions=[
-            (p, len(contents[p]) if p in contents else (root / p).stat().st_size) for p in local
-        ],
-        deletions=stale_paths(remote, local, configs),
-        existing=[p for p in remote if p not in KEEP] if head else [],
-        head=head,
-        contents=contents,
-    )
+    plan.repo_exists = exists
+    plan.branch_exists = head is not None
+    plan.head = head
+    plan.deletions = stale_paths(remote, [p for p, _ in plan.additions], plan.configs)
+    plan.existing = [p for p in remote if p not in KEEP] if head else []
+    return plan
 
 
 def check_repo_id(repo_id: str) -> str:
@@ -307,9 +267,14 @@ def push_folder(
     revision = revision or "main"
     token = None if dry_run else _token()
     api = HfApi(token=token) if token else HfApi()
-    plan = plan_push(folder, repo_id, api, revision, retries)
     if dry_run:
-        return plan
+        try:
+            return plan_push(folder, repo_id, api, revision, retries)
+        except RemoteError as exc:  # the local side is worth showing without the Hub
+            plan = local_plan(folder, repo_id, revision, api.endpoint)
+            plan.remote_error = str(exc)
+            return plan
+    plan = plan_push(folder, repo_id, api, revision, retries)
     if plan.existing and not (overwrite or create_pr):
         raise InputError(
             f"{repo_id}@{revision} already holds {len(plan.existing)} files "
@@ -322,6 +287,7 @@ def push_folder(
             "creating the repo",
             repo_id,
             retries,
+            access="write",
         )
         echo(f"Created {'private ' if private else ''}dataset repo {repo_id}")
     elif private:
@@ -332,6 +298,7 @@ def push_folder(
             "creating the branch",
             repo_id,
             retries,
+            access="write",
         )
         echo(f"Created branch {revision}")
 
@@ -349,7 +316,9 @@ def push_folder(
         )
         return info, fresh
 
-    info, fresh = with_retries(commit, "the commit", repo_id, retries)
+    total = _human(sum(size for _, size in plan.additions))
+    echo(f"Uploading {len(plan.additions)} files ({total}) to {repo_id}@{revision} ...")
+    info, fresh = with_retries(commit, "the commit", repo_id, retries, access="write")
     # huggingface_hub skips an empty commit and answers with the current head.
     changed = info.oid != fresh.head
     return PushResult(str(info.commit_url), getattr(info, "pr_url", None), fresh, changed)

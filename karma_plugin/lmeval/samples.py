@@ -24,7 +24,7 @@ import dataclasses
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -184,43 +184,60 @@ def _as_correct(value: Any, path: Path, line: int, metric: str) -> bool:
     raise InputError(f"{str(path)!r} line {line}: {metric!r} is not a number or boolean")
 
 
+def _sample_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, sample) for every non-blank line; InputError naming the file and line
+    for anything that is not an lm-eval sample (not UTF-8, not JSON, cut short, no doc_id)."""
+    try:
+        with path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise InputError(f"{str(path)!r} line {number} is not UTF-8 text") from None
+                if not text.strip():
+                    continue
+                try:
+                    row = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise InputError(
+                        f"{str(path)!r} line {number} is not JSON: {exc.msg}"
+                    ) from None
+                doc_id = row.get("doc_id") if isinstance(row, dict) else None
+                if isinstance(doc_id, bool) or not isinstance(doc_id, int):
+                    raise InputError(f"{str(path)!r} line {number} is not an lm-eval sample")
+                yield number, row
+    except OSError as exc:
+        raise InputError(f"cannot read {str(path)!r}: {exc.strerror}") from None
+
+
 def _read_task_file(path: Path, bench: str) -> dict[int, dict[str, Any]]:
     """doc_id -> {correct, choice, n_options, gold, doc_hash} for the headline filter."""
     metric, filter_name = DEFAULT_METRICS[bench].split(",", 1)
     items: dict[int, dict[str, Any]] = {}
-    with path.open(encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{str(path)!r} line {number} is not JSON: {exc.msg}") from None
-            if not isinstance(row, dict) or "doc_id" not in row:
-                raise InputError(f"{str(path)!r} line {number} is not an lm-eval sample")
-            if row.get("filter") != filter_name:
-                continue
-            if metric not in row:
-                raise InputError(f"{str(path)!r} line {number} has no {metric!r}")
-            doc_id = int(row["doc_id"])
-            if doc_id in items:
-                raise InputError(
-                    f"{str(path)!r}: doc_id {doc_id} appears twice for filter {filter_name!r}"
-                )
-            doc = row.get("doc") if isinstance(row.get("doc"), dict) else {}
-            options = doc.get("mc_options")
-            n_options = len(options) if isinstance(options, list) else 0
-            letters = LETTERS[:n_options]
-            resps = row.get("filtered_resps") or [""]
-            answer = str(resps[0]).strip() if n_options else ""
-            target = str(row.get("target", "")).strip()
-            items[doc_id] = {
-                "correct": _as_correct(row[metric], path, number, metric),
-                "choice": letters.index(answer) if answer and answer in letters else -1,
-                "n_options": n_options,
-                "gold": letters.index(target) if n_options and target in letters else -1,
-                "doc_hash": row.get("doc_hash"),
-            }
+    for number, row in _sample_lines(path):
+        if row.get("filter") != filter_name:
+            continue
+        if metric not in row:
+            raise InputError(f"{str(path)!r} line {number} has no {metric!r}")
+        doc_id = row["doc_id"]
+        if doc_id in items:
+            raise InputError(
+                f"{str(path)!r}: doc_id {doc_id} appears twice for filter {filter_name!r}"
+            )
+        doc = row.get("doc") if isinstance(row.get("doc"), dict) else {}
+        options = doc.get("mc_options")
+        n_options = len(options) if isinstance(options, list) else 0
+        letters = LETTERS[:n_options]
+        resps = row.get("filtered_resps") or [""]
+        answer = str(resps[0]).strip() if n_options and isinstance(resps, list) else ""
+        target = str(row.get("target", "")).strip()
+        items[doc_id] = {
+            "correct": _as_correct(row[metric], path, number, metric),
+            "choice": letters.index(answer) if answer and answer in letters else -1,
+            "n_options": n_options,
+            "gold": letters.index(target) if n_options and target in letters else -1,
+            "doc_hash": row.get("doc_hash"),
+        }
     if not items:
         raise InputError(f"{str(path)!r} has no lines for filter {filter_name!r}")
     return items

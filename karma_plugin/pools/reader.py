@@ -1,13 +1,16 @@
 """Read a response pool in UltraFeedback's schema into flat Arrow columns.
 
-A local parquet file is streamed with column projection (only the fields KARMA uses are
-decoded, not the critiques and rationales). Anything else (json, jsonl, a folder, a Hub
-dataset id) goes through ``datasets.load_dataset``, the same code that fetches
-``openbmb/UltraFeedback``.
+A local parquet file (or a folder of them) is streamed with column projection (only the fields
+KARMA uses are decoded, not the critiques and rationales). Local json/jsonl files and Hub
+dataset ids go through ``datasets.load_dataset``, the same code that fetches
+``openbmb/UltraFeedback``. A folder is split into files as ``datasets`` splits it and is read
+whole: one mixing json and parquet files is refused. The shape is checked once, up front
+(``pool_schema``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 from collections.abc import Iterator
@@ -22,8 +25,8 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from karma_plugin.errors import InputError, RemoteError
+from karma_plugin.pools.schema import ASPECTS, check_schema, check_utf8, without_json
 
-ASPECTS = ("helpfulness", "honesty", "instruction_following", "truthfulness")
 RATINGS = ("overall_score", "fine-grained_score", "aspects")
 _LOCAL_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 _BATCH_ROWS = 16_384
@@ -82,14 +85,9 @@ class Pool:
         return [hashlib.sha256(s.encode("utf-8")).digest() for s in self.instruction.to_pylist()]
 
 
-def _parquet_columns(handle: Any, rating: str) -> list[str]:
+def _parquet_columns(handle: Any, spec: str, rating: str) -> list[str]:
     """Leaf paths to decode: the critiques and rationales are never read."""
-    schema = handle.schema_arrow
-    if "instruction" not in schema.names or "completions" not in schema.names:
-        raise InputError(_missing_message(schema))
-    kind = schema.field("completions").type
-    if not pa.types.is_list(kind) and not pa.types.is_large_list(kind):
-        raise InputError("pool column 'completions' is not a list of completions")
+    check_schema(handle.schema_arrow, spec, rating)
     fields = ["model", "response", "overall_score"]
     if rating == "fine-grained_score":
         fields.append("fine-grained_score")
@@ -111,26 +109,111 @@ def _parquet_columns(handle: Any, rating: str) -> list[str]:
     return paths
 
 
-def _missing_message(schema: pa.Schema) -> str:
-    return (
-        "pool is not in UltraFeedback's schema: it needs columns 'instruction' and "
-        f"'completions' (found: {', '.join(schema.names) or 'none'})"
-    )
+def _first_byte(path: Path) -> bytes:
+    """The first byte that is not whitespace (or a byte-order mark); b"" for a blank file."""
+    with path.open("rb") as handle:
+        chunk = handle.read(1 << 16).removeprefix(b"\xef\xbb\xbf")
+        while chunk:
+            if text := chunk.lstrip():
+                return text[:1]
+            chunk = handle.read(1 << 16)
+    return b""
+
+
+def _split_files(folder: Path, split: str) -> list[Path]:
+    """The files of ``split`` in ``folder``, found as ``datasets.load_dataset(folder)`` finds
+    them (train*, test*, ...; every file when no name says a split; hidden files skipped)."""
+    from datasets.data_files import DataFilesDict, EmptyDatasetError, get_data_patterns
+
+    base = str(folder.resolve())
+    try:
+        files = DataFilesDict.from_patterns(get_data_patterns(base), base_path=base)
+    except EmptyDatasetError:
+        raise InputError(f"pool folder {str(folder)!r} holds no data files") from None
+    if split not in files:
+        found = ", ".join(sorted(map(str, files))) or "none"
+        raise InputError(f"pool folder {str(folder)!r} has no split {split!r} (found: {found})")
+    return [Path(f) for f in files[split] if not f.lower().endswith(".md")]  # cards, notes
+
+
+def _local_files(path: Path, split: str) -> tuple[str, list[Path]]:
+    """The pool files at ``path`` (a file or a folder) and their one format, json or parquet.
+
+    A folder mixing formats is refused: ``datasets`` would read only its commoner format, that
+    is half the pool, without a word.
+    """
+    if not path.is_file() and not path.is_dir():
+        raise InputError(f"pool {str(path)!r} is neither a file nor a folder")
+    files = [path] if path.is_file() else _split_files(path, split)
+    first: dict[str, Path] = {}
+    for file in files:
+        builder = _LOCAL_BUILDERS.get(file.suffix.lower())
+        if builder is None:
+            where = "pool file" if file == path else f"pool folder {str(path)!r} holds"
+            raise InputError(f"{where} {str(file)!r}: expected .json, .jsonl or .parquet")
+        first.setdefault(builder, file)
+        try:
+            start = _first_byte(file)
+        except OSError as exc:
+            raise InputError(f"cannot read pool file {str(file)!r}: {exc.strerror}") from None
+        if not start:
+            raise InputError(f"pool file {str(file)!r} is empty")
+        # pyarrow's json reader crashes the process on a first line such as `null`.
+        if builder == "json" and start not in (b"{", b"["):
+            raise InputError(
+                f"pool file {str(file)!r} does not hold JSON objects (one per line, or an "
+                "array of them)"
+            )
+    if len(first) > 1:
+        raise InputError(
+            f"pool folder {str(path)!r} mixes json and parquet files ({first['json'].name}, "
+            f"{first['parquet'].name}); it is read whole or not at all: keep one format in it"
+        )
+    return next(iter(first)), files
+
+
+@contextlib.contextmanager
+def _datasets_quiet() -> Iterator[None]:
+    """datasets logs a failed load (and notes such as a missing card) on stderr before it
+    raises; the error is ours to report, in one line."""
+    from datasets.utils import logging
+
+    level = logging.get_verbosity()
+    logging.set_verbosity(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logging.set_verbosity(level)
 
 
 def iter_batches(
     spec: str, split: str = "train", rating: str = "aspects"
-) -> Iterator[pa.RecordBatch]:
-    """Record batches of the pool at ``spec`` (a path or a Hub dataset id)."""
+) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """Record batches of the pool at ``spec`` (a path or a Hub dataset id), each with the file
+    (or dataset) it comes from, for messages. The schema is checked before the first batch."""
     path = Path(spec)
-    if path.is_file() and path.suffix == ".parquet":
-        yield from _parquet_row_groups(path, rating)
-        return
-    table = _load_with_datasets(spec, split)
-    if "instruction" not in table.schema.names or "completions" not in table.schema.names:
-        raise InputError(_missing_message(table.schema))
+    if path.exists():
+        builder, files = _local_files(path, split)
+        if builder == "parquet":
+            for file in files:
+                for batch in _parquet_row_groups(file, rating):
+                    yield str(file), batch
+            return
+        with _datasets_quiet():
+            table = _load_with_datasets(spec, split, files)
+    elif path.suffix.lower() in _LOCAL_BUILDERS:
+        # data/pool.jsonl is a missing file, not a Hub dataset to look for.
+        raise InputError(f"pool {spec!r} not found")
+    else:
+        with _datasets_quiet():
+            table = _load_with_datasets(spec, split)
+    table = without_json(table, spec)
+    check_schema(table.schema, spec, rating)
     keep = [n for n in ("instruction", "source", "completions") if n in table.schema.names]
-    yield from table.select(keep).to_batches(max_chunksize=_BATCH_ROWS)
+    table = table.select(keep)
+    check_utf8(table, spec)
+    for batch in table.to_batches(max_chunksize=_BATCH_ROWS):
+        yield spec, batch
 
 
 def _parquet_row_groups(path: Path, rating: str) -> Iterator[pa.RecordBatch]:
@@ -138,11 +221,13 @@ def _parquet_row_groups(path: Path, rating: str) -> Iterator[pa.RecordBatch]:
     import pyarrow.parquet as pq
 
     def read(group: int) -> pa.Table:
-        return pq.ParquetFile(path).read_row_group(group, columns=columns, use_threads=False)
+        table = pq.ParquetFile(path).read_row_group(group, columns=columns, use_threads=False)
+        check_utf8(table, str(path))  # here, in the decoding threads
+        return table
 
     try:
         handle = pq.ParquetFile(path)
-        columns = _parquet_columns(handle, rating)
+        columns = _parquet_columns(handle, str(path), rating)
         with ThreadPoolExecutor(max_workers=2) as workers:
             for table in workers.map(read, range(handle.num_row_groups)):
                 yield from table.to_batches()
@@ -150,23 +235,21 @@ def _parquet_row_groups(path: Path, rating: str) -> Iterator[pa.RecordBatch]:
         raise InputError(f"cannot read parquet pool {str(path)!r}: {exc}") from None
 
 
-def _load_with_datasets(spec: str, split: str) -> pa.Table:
+def _load_with_datasets(spec: str, split: str, files: list[Path] | None = None) -> pa.Table:
+    """The pool through ``datasets``: local json ``files``, else the Hub dataset ``spec``."""
     import datasets
 
-    path = Path(spec)
     datasets.disable_progress_bars()
     try:
-        if path.is_file():
-            builder = _LOCAL_BUILDERS.get(path.suffix.lower())
-            if builder is None:
-                raise InputError(f"pool file {spec!r}: expected .json, .jsonl or .parquet")
-            ds = datasets.load_dataset(builder, data_files={split: str(path)}, split=split)
-        elif path.is_dir():
-            ds = datasets.load_dataset(str(path), split=split)
+        if files is not None:
+            data_files = {split: [str(f) for f in files]}
+            ds = datasets.load_dataset("json", data_files=data_files, split=split)
         elif spec.startswith((".", "/", "~")) or spec.count("/") > 1:
             raise InputError(f"pool {spec!r} not found")
         else:
-            ds = datasets.load_dataset(spec, split=split)
+            from karma_plugin.hub.pull import load_hub_dataset
+
+            ds = load_hub_dataset(spec, split=split)  # Hub faults: one line of its own
     except InputError:
         raise
     except (datasets.exceptions.DatasetGenerationError, pa.ArrowInvalid) as exc:
@@ -251,6 +334,19 @@ def _chunked(parts: list) -> pa.ChunkedArray:
     return pa.chunked_array(chunks, chunks[0].type if chunks else pa.string())
 
 
+def _text(values: pa.Array) -> pa.Array:
+    """Text with nulls as empty strings (a column of nulls only has Arrow's null type)."""
+    if pa.types.is_null(values.type):
+        values = values.cast(pa.string())
+    return pc.fill_null(values, "") if values.null_count else values
+
+
+def _place(offsets: np.ndarray, flat: int, first_row: int) -> str:
+    """'row R, completion C' (counted from 1) of flat item ``flat`` of a batch."""
+    row = int(np.searchsorted(offsets, flat, side="right")) - 1
+    return f"row {first_row + row + 1}, completion {flat - int(offsets[row]) + 1}"
+
+
 def read_pool(spec: str, rating: str = "overall_score", split: str = "train") -> Pool:
     """Load the pool at ``spec`` and flatten the fields KARMA needs."""
     if rating not in RATINGS:
@@ -259,6 +355,7 @@ def read_pool(spec: str, rating: str = "overall_score", split: str = "train") ->
     offsets, models, empties, sizes = [np.zeros(1, np.int64)], [], [], []
     ratings, overall = [], []
     base = 0
+    where, first_row = "", 0  # the file a batch comes from and its first row there
     # disable=None: a bar on a terminal, silence in logs and pipes.
     batches = tqdm(
         iter_batches(spec, split, rating),
@@ -267,38 +364,46 @@ def read_pool(spec: str, rating: str = "overall_score", split: str = "train") ->
         disable=None,
         leave=False,
     )
-    for batch in batches:
+    for origin, batch in batches:
+        if origin != where:
+            where, first_row = origin, 0
         comps = batch.column("completions")
         if isinstance(comps, pa.ChunkedArray):
             comps = comps.combine_chunks()
         items = comps.flatten()
         names = {f.name for f in items.type}
-        missing = {"model", "response"} - names
-        if missing:
-            raise InputError(f"pool completions lack field(s): {', '.join(sorted(missing))}")
         n_items = len(items)
         # A null completion list spans no items in the offsets: it counts as an empty one.
         offs = comps.offsets.to_numpy().astype(np.int64)
         offs = offs - offs[0]
+        if items.null_count:
+            at = _place(offs, pc.index(items.is_null(), True).as_py(), first_row)
+            raise InputError(f"pool {where!r}: {at} is null, not a completion")
+        model = items.field("model")
+        if model.null_count:
+            at = _place(offs, pc.index(model.is_null(), True).as_py(), first_row)
+            raise InputError(f"pool {where!r}: {at} has no 'model'")
         offsets.append(offs[1:] + base)
         base += int(offs[-1])
-        instruction.append(pc.fill_null(batch.column("instruction"), ""))
+        instruction.append(_text(batch.column("instruction")))
         if "source" in batch.schema.names:
-            source.append(pc.fill_null(batch.column("source"), ""))
+            source.append(_text(batch.column("source")))
         else:
             source.append(pa.array([""] * batch.num_rows))
-        resp = items.field("response")
-        resp = pc.fill_null(resp, "") if resp.null_count else resp
+        resp = _text(items.field("response"))
         response.append(resp)
         blank, lengths = _blank(resp)
         empties.append(blank)
         sizes.append(lengths)
-        models.append(pc.fill_null(items.field("model"), "").cast(pa.string()))
+        models.append(model.cast(pa.string()))
         ratings.append(_rating(items, names, rating, n_items))
         same = rating == "overall_score"
         overall.append(ratings[-1] if same else _rating(items, names, "overall_score", n_items))
+        first_row += batch.num_rows
     if len(offsets) == 1:
         raise InputError(f"pool {spec!r} has no rows")
+    if all(blank.all() for blank in empties):
+        raise InputError(f"pool {spec!r} has no response: every 'response' is null or empty")
     return Pool(
         instruction=_concat(instruction),
         source=_concat(source),

@@ -1,0 +1,226 @@
+"""The shape of a response pool, checked once, before any row is used.
+
+Every check names the file and the column or field at fault, so that a pool that cannot be
+read as UltraFeedback's schema ends in one clear line instead of a traceback deep in the
+pairing code: text instructions, lists of completions with a text ``model`` and ``response``,
+ratings as numbers or text, and UTF-8 text throughout.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from karma_plugin.errors import InputError
+
+ASPECTS = ("helpfulness", "honesty", "instruction_following", "truthfulness")
+
+
+def _kind(t: pa.DataType) -> str:
+    """A reader's word for an Arrow type, for error messages."""
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "text"
+    if pa.types.is_integer(t):
+        return "integers"
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "numbers"
+    if pa.types.is_boolean(t):
+        return "booleans"
+    if pa.types.is_struct(t) or pa.types.is_map(t):
+        return "objects"
+    if _is_list(t):
+        return f"lists of {_kind(t.value_type)}"
+    if pa.types.is_null(t):
+        return "only nulls"
+    return str(t)
+
+
+def _is_list(t: pa.DataType) -> bool:
+    return pa.types.is_list(t) or pa.types.is_large_list(t)
+
+
+def _is_text(t: pa.DataType) -> bool:
+    """Text, or nulls only (a column whose every value is null has Arrow's null type)."""
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)
+
+
+def _is_rating(t: pa.DataType) -> bool:
+    # Ratings come as numbers or as text such as "4" and "N/A" (UltraFeedback's aspects).
+    return (
+        _is_text(t) or pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+    )
+
+
+def _missing_message(schema: pa.Schema, spec: str) -> str:
+    return (
+        f"pool {spec!r} is not in UltraFeedback's schema: it needs columns 'instruction' and "
+        f"'completions' (found: {', '.join(schema.names) or 'none'})"
+    )
+
+
+def check_schema(schema: pa.Schema, spec: str, rating: str) -> None:
+    """InputError naming the column or field if the pool cannot be read as UltraFeedback's
+    schema: text instructions, lists of completions with a text 'model' and 'response', and
+    ratings (the ones ``rating`` reads) as numbers or text."""
+    if "instruction" not in schema.names or "completions" not in schema.names:
+        raise InputError(_missing_message(schema, spec))
+    for column in ("instruction", "source"):
+        if column in schema.names and not _is_text(schema.field(column).type):
+            kind = _kind(schema.field(column).type)
+            raise InputError(f"pool {spec!r}: column {column!r} holds {kind}, expected text")
+    completions = schema.field("completions").type
+    if pa.types.is_null(completions) or (
+        _is_list(completions) and pa.types.is_null(completions.value_type)
+    ):
+        raise InputError(f"pool {spec!r}: no row has a completion")
+    if not _is_list(completions) or not pa.types.is_struct(completions.value_type):
+        raise InputError(
+            f"pool {spec!r}: column 'completions' holds {_kind(completions)}, expected lists "
+            "of completions (objects with 'model' and 'response')"
+        )
+    fields = {f.name: f.type for f in completions.value_type}
+    missing = [name for name in ("model", "response") if name not in fields]
+    if missing:
+        names = ", ".join(repr(m) for m in missing)
+        raise InputError(f"pool {spec!r}: the completions have no field {names}")
+    if pa.types.is_null(fields["model"]):
+        raise InputError(f"pool {spec!r}: no completion has a 'model'")
+    if not _is_text(fields["model"]):
+        raise InputError(
+            f"pool {spec!r}: completions field 'model' holds {_kind(fields['model'])}, "
+            "expected text (the model's name)"
+        )
+    if not _is_text(fields["response"]):
+        kind = _kind(fields["response"])
+        raise InputError(f"pool {spec!r}: completions field 'response' holds {kind}, expected text")
+    scores = ["overall_score"] + (["fine-grained_score"] if rating == "fine-grained_score" else [])
+    for name in scores:
+        if name in fields and not _is_rating(fields[name]):
+            kind = _kind(fields[name])
+            raise InputError(
+                f"pool {spec!r}: completions field {name!r} holds {kind}, expected numbers"
+            )
+    if rating == "aspects" and "annotations" in fields:
+        _check_annotations(fields["annotations"], spec)
+
+
+def _check_annotations(annotations: pa.DataType, spec: str) -> None:
+    where = f"pool {spec!r}: completions field 'annotations"
+    if pa.types.is_null(annotations):
+        return
+    if not pa.types.is_struct(annotations):
+        raise InputError(f"{where}' holds {_kind(annotations)}, expected objects (one per aspect)")
+    for aspect in (f for f in annotations if f.name in ASPECTS):
+        if pa.types.is_null(aspect.type):
+            continue
+        if not pa.types.is_struct(aspect.type):
+            kind = _kind(aspect.type)
+            raise InputError(
+                f"{where}.{aspect.name}' holds {kind}, expected objects with a 'Rating'"
+            )
+        rated = {f.name: f.type for f in aspect.type}
+        if "Rating" in rated and not _is_rating(rated["Rating"]):
+            kind = _kind(rated["Rating"])
+            raise InputError(f"{where}.{aspect.name}.Rating' holds {kind}, expected numbers")
+
+
+# datasets (4.8 and 5.x alike) stores a list of objects whose keys differ from row to row (a
+# completion without 'overall_score', say) as JSON text, in pyarrow's arrow.json extension
+# type. Parsed back into structs, a missing key reads as null, as pyarrow's own json reader
+# reads it.
+def _holds_json(t: pa.DataType) -> bool:
+    if isinstance(t, pa.BaseExtensionType):
+        return t.extension_name == "arrow.json" or _holds_json(t.storage_type)
+    if _is_list(t):
+        return _holds_json(t.value_type)
+    if pa.types.is_struct(t):
+        return any(_holds_json(f.type) for f in t)
+    return False
+
+
+def _from_json(values: pa.Array, spec: str, name: str) -> pa.Array:
+    """``values`` with every arrow.json part parsed into ordinary Arrow types."""
+    t = values.type
+    if isinstance(t, pa.BaseExtensionType) and t.extension_name == "arrow.json":
+        return _parse_json_text(values.storage, spec, name)
+    if _is_list(t) and _holds_json(t):
+        inner = _from_json(values.values, spec, name)
+        mask = values.is_null() if values.null_count else None
+        return type(values).from_arrays(values.offsets, inner, mask=mask)
+    if pa.types.is_struct(t) and _holds_json(t):
+        children = [_from_json(values.field(i), spec, f"{name}.{f.name}") for i, f in enumerate(t)]
+        mask = values.is_null() if values.null_count else None
+        return pa.StructArray.from_arrays(children, names=[f.name for f in t], mask=mask)
+    return values
+
+
+def _parse_json_text(text: pa.Array, spec: str, name: str) -> pa.Array:
+    import pyarrow.json as pj
+
+    if len(text) == 0:
+        return pa.nulls(0)
+    big = pa.large_string()
+    # One JSON object per value ({"v": value}), so that arrays and scalars parse too.
+    lines = pc.binary_join_element_wise(
+        pa.scalar('{"v":', big),
+        pc.fill_null(text.cast(big), "null"),
+        pa.scalar("}", big),
+        pa.scalar("", big),
+    )
+    whole = pa.LargeListArray.from_arrays(pa.array([0, len(lines)], pa.int64()), lines)
+    data = pc.binary_join(whole, pa.scalar("\n", big))[0].as_buffer()
+    options = pj.ReadOptions(block_size=min(len(data) + 1, 2**31 - 1))  # one type for all rows
+    try:
+        parsed = pj.read_json(pa.BufferReader(data), read_options=options)
+    except pa.ArrowInvalid as exc:
+        what = _field_label(name)
+        # "JSON parse error: Column(/v/model) changed from string to number in row 6"
+        change = re.search(r"changed from (\w+) to (\w+)", str(exc))
+        kinds = f"{change[1]} and {change[2]} values" if change else "values of other types"
+        raise InputError(f"pool {spec!r}: {what} mixes {kinds}") from None
+    return parsed.column("v").combine_chunks()
+
+
+def _field_label(name: str) -> str:
+    """``completions.model`` -> "completions field 'model'", ``source`` -> "column 'source'"."""
+    column, *field = name.split(".")
+    return f"{column} field {'.'.join(field)!r}" if field else f"column {column!r}"
+
+
+def _not_utf8(values: pa.Array, name: str) -> str | None:
+    """The first text field (dotted name) in ``values`` that is not valid UTF-8, if any."""
+    t = values.type
+    if _is_list(t):
+        return _not_utf8(values.flatten(), name)
+    if pa.types.is_struct(t):
+        found = (_not_utf8(values.field(i), f"{name}.{f.name}") for i, f in enumerate(t))
+        return next((f for f in found if f), None)
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        try:
+            values.validate(full=True)
+        except pa.ArrowInvalid:
+            return name
+    return None
+
+
+def check_utf8(table: pa.Table, spec: str) -> None:
+    """InputError naming the field if any text in ``table`` is not UTF-8.
+
+    Neither pyarrow's json nor its parquet reader checks it: a bad byte would surface later
+    as a UnicodeDecodeError, or be written into the dataset.
+    """
+    for name, column in zip(table.schema.names, table.columns, strict=True):
+        for chunk in column.chunks:
+            if bad := _not_utf8(chunk, name):
+                raise InputError(f"pool {spec!r}: {_field_label(bad)} is not UTF-8 text")
+
+
+def without_json(table: pa.Table, spec: str) -> pa.Table:
+    """``table`` with every arrow.json column or field parsed (see above)."""
+    for index, name in enumerate(table.schema.names):
+        if _holds_json(table.schema.field(name).type):
+            column = _from_json(table.column(name).combine_chunks(), spec, name)
+            table = table.set_column(index, name, column)
+    return table

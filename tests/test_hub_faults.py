@@ -1,0 +1,478 @@
+"""Hub faults through the real CLI, on whichever huggingface_hub is installed (1.x and 2.x).
+
+Each test drives `karma-build` in a subprocess against the Hub emulation (or a closed port for
+an unreachable Hub) and checks what a user sees: the exit code, one stderr line without a
+traceback (progress bars and retry notes are not switched off in the environment: the tool
+must keep them off stderr itself), how long an unreachable Hub takes, how many tries reached
+the server, and that no local file was touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from cli import assert_fails, karma_build, snapshot
+from hub_emulator import (
+    COMMIT,
+    DROP,
+    REPO_INFO,
+    RESOLVE,
+    Commit,
+    HubEmulator,
+    closed_port_endpoint,
+)
+
+TOKEN = "hf_TestSecret_faults_0123"
+REPO = "karma-org/karma-prefs"
+POOL = "pools/uf-sample"
+CONFIGS = ("k_score", "k_sim")
+# An unreachable Hub must fail in seconds. Python and the clients take a few seconds to start
+# on a loaded machine; five retries with the default backoff (2 s doubling) would take 60 s.
+UNREACHABLE_S = 20.0
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Hub-ready folder with two configs, from `karma-build binarize` on the sample pool."""
+    out = tmp_path_factory.mktemp("binarize") / "out"
+    result = karma_build("binarize", "--strategy", ",".join(CONFIGS), "--out", out, cwd=out.parent)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def scores(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The authors' table without its model that has no scores (it is left out with a warning,
+    which would stand in front of the errors these tests read)."""
+    from karma_plugin.core.score_table import paper_csv_path
+
+    lines = Path(paper_csv_path()).read_text(encoding="utf-8-sig").splitlines()
+    path = tmp_path_factory.mktemp("scores") / "scores.csv"
+    path.write_text("\n".join(line for line in lines if not line.endswith(",,,,,,")) + "\n")
+    return path
+
+
+@pytest.fixture
+def hub():
+    with HubEmulator(TOKEN) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def env(hub: HubEmulator, tmp_path: Path) -> dict[str, str | None]:
+    """Online (HF_HUB_OFFLINE unset) against the emulator, with a fresh cache; progress bars
+    left as a user has them."""
+    hf = [k for k in os.environ if k.startswith(("HF_", "HUGGINGFACE_", "TRANSFORMERS_"))]
+    return {
+        **dict.fromkeys(hf),
+        "HF_HUB_OFFLINE": None,
+        "HF_ENDPOINT": hub.endpoint,
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_TOKEN": TOKEN,
+        "HF_HOME": str(tmp_path / "hf_home"),
+        "HF_UPDATE_DOWNLOAD_COUNTS": "0",
+        "KARMA_HUB_RETRY_WAIT": "0.01",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+
+
+@pytest.fixture
+def unreachable(env: dict[str, str | None]) -> dict[str, str | None]:
+    """Nothing listens at the endpoint, and retries wait as long as they do for a user."""
+    return {**env, "HF_ENDPOINT": closed_port_endpoint(), "KARMA_HUB_RETRY_WAIT": None}
+
+
+@pytest.fixture
+def work(tmp_path: Path) -> Path:
+    """The user's working folder, with a file of theirs in it."""
+    path = tmp_path / "work"
+    path.mkdir()
+    (path / "notes.txt").write_text("mine\n")
+    return path
+
+
+def run(*args: object, env: dict[str, str | None], cwd: Path) -> tuple[object, float]:
+    start = time.monotonic()
+    result = karma_build(*map(str, args), env=env, cwd=cwd, timeout=600)
+    return result, time.monotonic() - start
+
+
+def seed_repo(hub: HubEmulator, repo_id: str, files: dict[str, bytes]) -> None:
+    """A repo holding ``files`` in one commit (parquet through LFS, as a push stores it)."""
+    repo = hub.state.create_repo(repo_id)
+    parent = repo.refs["main"]
+    oid = hub.state.new_oid(repo_id)
+    stored = {**repo.commits[parent].files, **files}
+    lfs = {p for p in files if p.endswith(".parquet")}
+    repo.commits[oid] = Commit(oid, parent, "seeded", stored, lfs)
+    repo.refs["main"] = oid
+
+
+def seed_pushed(hub: HubEmulator, folder: Path) -> None:
+    """REPO as `karma-build push` leaves it: the folder's files, the card rendered for REPO."""
+    from karma_plugin.hub.push import card_for_repo
+
+    files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*.*")}
+    files["README.md"] = card_for_repo(folder, REPO)
+    seed_repo(hub, REPO, files)
+
+
+def seed_pool(hub: HubEmulator) -> None:
+    from karma_plugin.commands.binarize import sample_pool_path
+
+    seed_repo(hub, POOL, {"train.jsonl": Path(sample_pool_path()).read_bytes()})
+
+
+def card_meta(text: str) -> dict:
+    match = re.match(r"^---\n(.*?)\n---\n", text, re.S)
+    assert match, "the card has no YAML header"
+    return yaml.safe_load(match.group(1))
+
+
+def push(folder: Path, env, cwd: Path, *extra: str):
+    return run("push", folder, "--repo-id", REPO, *extra, env=env, cwd=cwd)
+
+
+# --- push ---------------------------------------------------------------------------------------
+def test_push_5xx_then_success(folder: Path, hub: HubEmulator, env, work: Path) -> None:
+    before = snapshot(folder, work)
+    reads = hub.state.inject(REPO_INFO, 503, times=2)
+    commits = hub.state.inject(COMMIT, 500, times=2)
+    result, _ = push(folder, env, work)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no progress bar, no retry note
+    assert (reads.hits, commits.hits) == (2, 2)
+    assert hub.state.count("POST", COMMIT) == 3
+    stored = hub.repo(REPO).files()
+    assert stored["kinship.json"] == (folder / "kinship.json").read_bytes()
+    assert snapshot(folder, work) == before
+
+
+def test_push_always_5xx(folder: Path, hub: HubEmulator, env, work: Path) -> None:
+    before = snapshot(folder, work)
+    hub.state.inject(COMMIT, 503)
+    result, _ = push(folder, env, work, "--retries", "3")
+    assert_fails(result, 1, "the commit failed after 4 tries", "HTTP 503")
+    assert hub.state.count("POST", COMMIT) == 4
+    assert set(hub.repo(REPO).files()) == {".gitattributes"}  # nothing half-pushed
+    assert snapshot(folder, work) == before
+
+
+def test_push_dropped_connection_is_retried(
+    folder: Path, hub: HubEmulator, env, work: Path
+) -> None:
+    read = hub.state.inject(REPO_INFO, DROP, times=1)
+    commit = hub.state.inject(COMMIT, DROP, times=1)
+    result, _ = push(folder, env, work)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert (read.hits, commit.hits) == (1, 1)
+    assert "README.md" in hub.repo(REPO).files()
+
+
+def test_push_dropped_connection_for_good(folder: Path, hub: HubEmulator, env, work) -> None:
+    hub.state.inject(REPO_INFO, DROP)
+    result, _ = push(folder, env, work, "--retries", "2")
+    assert_fails(result, 1, "reading the repo failed after 3 tries", "RemoteProtocolError")
+    assert hub.state.count("GET", REPO_INFO) == 3
+    assert hub.state.repos == {}
+
+
+def test_push_unreachable_hub_fails_at_once(folder: Path, unreachable, work: Path) -> None:
+    before = snapshot(folder, work)
+    result, elapsed = push(folder, unreachable, work)
+    message = assert_fails(result, 1, "cannot reach the Hub at http://127.0.0.1:", "refused")
+    assert "tries" not in message  # not retried
+    assert elapsed < UNREACHABLE_S, elapsed
+    assert snapshot(folder, work) == before
+
+
+def test_push_refused_token(folder: Path, hub: HubEmulator, env, work: Path) -> None:
+    hub.state.reject_token = True
+    result, _ = push(folder, env, work)
+    assert_fails(result, 1, "the Hub refused the token (HTTP 401", "HF_TOKEN", "write access")
+    assert hub.state.count("GET", REPO_INFO) == 1  # a refused token is not retried
+    assert TOKEN not in result.stdout + result.stderr
+    assert hub.state.repos == {}
+
+
+# --- push --dry-run without the Hub -------------------------------------------------------------
+@pytest.mark.parametrize("where", ["unreachable", "offline"])
+def test_dry_run_lists_the_local_plan_without_the_hub(
+    folder: Path, env, unreachable, work: Path, where: str
+) -> None:
+    before = snapshot(folder, work)
+    run_env = unreachable if where == "unreachable" else {**env, "HF_HUB_OFFLINE": "1"}
+    result, elapsed = push(folder, run_env, work, "--dry-run")
+    reason = "cannot reach the Hub" if where == "unreachable" else "HF_HUB_OFFLINE"
+    assert_fails(result, 1, f"dry run not compared with {REPO}", reason, "local files only")
+    assert elapsed < UNREACHABLE_S, elapsed
+    out = result.stdout
+    assert f"Would commit to {REPO}@main" in out and "not compared with it" in out
+    assert f"configs: {', '.join(CONFIGS)}" in out
+    assert "card: README.md, rendered again with this repo id" in out
+    for path in sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.*")):
+        if not path.startswith("."):  # the tool's marker is never pushed
+            assert f"+ {path} (" in out, path
+    assert "Dry run: nothing was committed." in out
+    assert "create dataset repo" not in out  # unknown without the Hub, so not claimed
+    assert snapshot(folder, work) == before
+
+
+# --- pull ---------------------------------------------------------------------------------------
+def test_pull_5xx_then_success(folder: Path, hub: HubEmulator, env, work: Path) -> None:
+    seed_pushed(hub, folder)
+    info = hub.state.inject(REPO_INFO, 503, times=2)
+    download = hub.state.inject(RESOLVE, 502, times=1, method="GET")
+    result, _ = run("pull", REPO, "--config", "k_sim", env=env, cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "Round trip OK" in result.stdout
+    assert (info.hits, download.hits) == (2, 1)
+
+
+def test_pull_always_5xx(folder: Path, hub: HubEmulator, env, work: Path) -> None:
+    seed_pushed(hub, folder)
+    before = snapshot(work)
+    hub.state.inject(REPO_INFO, 500)
+    result, _ = run("pull", REPO, "--out", work / "pulled", env=env, cwd=work)
+    assert_fails(result, 1, f"reading {REPO} failed after 6 tries", "HTTP 500")
+    assert hub.state.count("GET", REPO_INFO) == 6
+    assert snapshot(work) == before
+
+
+def test_pull_dropped_connection_is_retried(
+    folder: Path, hub: HubEmulator, env, work: Path
+) -> None:
+    seed_pushed(hub, folder)
+    dropped = hub.state.inject(RESOLVE, DROP, times=1)
+    result, _ = run("pull", REPO, "--config", "k_score", env=env, cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert dropped.hits == 1 and "Round trip OK" in result.stdout
+
+
+def test_pull_dropped_connection_for_good(folder: Path, hub: HubEmulator, env, work) -> None:
+    seed_pushed(hub, folder)
+    hub.state.inject(REPO_INFO, DROP)
+    result, _ = run("pull", REPO, env=env, cwd=work)
+    assert_fails(result, 1, f"reading {REPO} failed after 6 tries", "RemoteProtocolError")
+    assert hub.state.count("GET", REPO_INFO) == 6
+
+
+def test_pull_unreachable_hub_fails_at_once(unreachable, work: Path) -> None:
+    before = snapshot(work)
+    result, elapsed = run("pull", REPO, "--out", work / "pulled", env=unreachable, cwd=work)
+    message = assert_fails(result, 1, "cannot reach the Hub at http://127.0.0.1:", "refused")
+    assert "tries" not in message
+    assert elapsed < UNREACHABLE_S, elapsed
+    assert snapshot(work) == before
+
+
+def test_pull_refused_token(folder: Path, hub: HubEmulator, env, work: Path) -> None:
+    seed_pushed(hub, folder)
+    hub.state.reject_token = True
+    result, _ = run("pull", REPO, env=env, cwd=work)
+    assert_fails(result, 1, "the Hub refused the token (HTTP 401", "HF_TOKEN", "read access")
+    assert hub.state.count("GET", REPO_INFO) == 1
+
+
+def test_pull_missing_token(folder: Path, hub: HubEmulator, env, work: Path) -> None:
+    seed_pushed(hub, folder)
+    result, _ = run("pull", REPO, env={**env, "HF_TOKEN": None}, cwd=work)
+    assert_fails(result, 1, "the Hub asks for a token (HTTP 401", "private, gated or missing")
+
+
+def test_pull_missing_repo_is_input(hub: HubEmulator, env, work: Path) -> None:
+    result, _ = run("pull", "karma-org/nothing-here", env=env, cwd=work)
+    assert_fails(result, 2, "there is no dataset repo karma-org/nothing-here on the Hub")
+    assert hub.state.count("GET", REPO_INFO) == 1
+
+
+def test_pull_missing_revision_is_input(folder: Path, hub: HubEmulator, env, work) -> None:
+    seed_pushed(hub, folder)
+    result, _ = run("pull", REPO, "--revision", "v9", env=env, cwd=work)
+    assert_fails(result, 2, f"{REPO} has no such revision")
+
+
+def test_pull_one_config_writes_a_folder_of_that_config(
+    folder: Path, hub: HubEmulator, env, work: Path
+) -> None:
+    seed_pushed(hub, folder)
+    out = work / "pulled"
+    result, _ = run("pull", REPO, "--config", "k_sim", "--out", out, env=env, cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.*")) == [
+        ".karma-build",  # the tool's marker: a folder it wrote
+        "README.md",
+        "k_sim/test_prefs-00000-of-00001.parquet",
+        "k_sim/test_sft-00000-of-00001.parquet",
+        "k_sim/train_prefs-00000-of-00001.parquet",
+        "k_sim/train_sft-00000-of-00001.parquet",
+        "kinship.json",
+    ]
+    for path in out.glob("k_sim/*.parquet"):  # the repo's own files, byte for byte
+        assert path.read_bytes() == (folder / "k_sim" / path.name).read_bytes()
+    doc = json.loads((out / "kinship.json").read_text())
+    for key in ("files", "splits", "bytes", "counts", "agreement"):
+        assert list(doc[key]) == ["k_sim"], key
+    card = (out / "README.md").read_text()
+    assert [c["config_name"] for c in card_meta(card)["configs"]] == ["k_sim"]
+    assert [i["config_name"] for i in card_meta(card)["dataset_info"]] == ["k_sim"]
+    # Rendered again for the one config, body included: tables and loading snippets.
+    assert "| `k_sim`" in card and "| `k_score`" not in card
+    assert f'load_dataset("{REPO}", "k_sim")' in card
+    assert f'load_dataset("{REPO}", "k_score")' not in card
+
+    # The folder loads offline, as the README promises, and holds the pushed rows.
+    code = (
+        "import datasets, json, sys\n"
+        "ds = datasets.load_dataset(sys.argv[1], 'k_sim', split='train_prefs')\n"
+        "print(ds.num_rows)\n"
+    )
+    offline = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    offline.update(HF_HUB_OFFLINE="1", HF_HOME=str(work / "hf_home_offline"))
+    loaded = subprocess.run(
+        [sys.executable, "-c", code, str(out)],
+        env=offline,
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    rows = pq.read_metadata(folder / "k_sim" / "train_prefs-00000-of-00001.parquet").num_rows
+    assert int(loaded.stdout.strip().splitlines()[-1]) == rows
+
+
+def test_pull_hand_edited_card_keeps_its_text_and_lists_one_config(
+    folder: Path, hub: HubEmulator, env, work: Path
+) -> None:
+    seed_pushed(hub, folder)
+    files = hub.repo(REPO).commits[hub.repo(REPO).refs["main"]].files
+    files["README.md"] += b"\nA note the maintainers added by hand.\n"
+    out = work / "pulled"
+    result, _ = run("pull", REPO, "--config", "k_score", "--out", out, env=env, cwd=work)
+    assert result.returncode == 0, result.stderr
+    card = (out / "README.md").read_text()
+    assert "A note the maintainers added by hand." in card
+    assert [c["config_name"] for c in card_meta(card)["configs"]] == ["k_score"]
+
+
+@pytest.mark.parametrize("name", ["..", "a/b", "/etc", ".hidden", "k_sim/../../x"])
+def test_pull_refuses_a_config_name_that_is_not_a_folder_name(
+    folder: Path, hub: HubEmulator, env, work: Path, name: str
+) -> None:
+    seed_pushed(hub, folder)
+    files = hub.repo(REPO).commits[hub.repo(REPO).refs["main"]].files
+    card = files["README.md"].decode()
+    files["README.md"] = card.replace("config_name: k_score", f"config_name: '{name}'").encode()
+    before = snapshot(work)
+    result, _ = run("pull", REPO, "--out", work / "pulled", env=env, cwd=work)
+    assert_fails(result, 2, f"the card of {REPO} names a config", "not a plain folder name")
+    assert snapshot(work) == before
+
+
+def test_pull_refuses_kinship_files_outside_their_config(
+    folder: Path, hub: HubEmulator, env, work: Path
+) -> None:
+    seed_pushed(hub, folder)
+    files = hub.repo(REPO).commits[hub.repo(REPO).refs["main"]].files
+    doc = json.loads(files["kinship.json"])
+    doc["files"]["k_sim"]["train_prefs"] = ["k_sim/../../../escape.parquet"]
+    files["kinship.json"] = json.dumps(doc).encode()
+    result, _ = run("pull", REPO, "--config", "k_sim", env=env, cwd=work)
+    assert_fails(result, 2, "kinship.json of", "not a file of that config's folder")
+
+
+def test_pull_leaves_the_parquet_export_setting_alone(
+    folder: Path, hub: HubEmulator, env, work: Path
+) -> None:
+    """`pull` pins one commit instead of switching datasets' USE_PARQUET_EXPORT for the
+    whole process (a program that imports it keeps its own setting)."""
+    seed_pushed(hub, folder)
+    code = (
+        "import datasets\n"
+        "from karma_plugin.hub.pull import pull\n"
+        f"report = pull({REPO!r}, ['k_sim'])\n"
+        "assert not report.problems, report.problems\n"
+        "print(datasets.config.USE_PARQUET_EXPORT)\n"
+    )
+    child = {k: v for k, v in env.items() if v is not None}
+    base = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**base, **child},
+        cwd=work,  # not the clone: the installed package is the one under test
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "True"
+    # Nothing asked the dataset viewer; every read named the commit the revision resolved to.
+    head = hub.repo(REPO).refs["main"]
+    reads = [p for _, p in hub.state.requests if "/resolve/" in p]
+    assert reads and all(f"/resolve/{head}/" in p for p in reads), reads
+
+
+# --- binarize --dataset ORG/NAME ----------------------------------------------------------------
+def test_binarize_hub_pool_unreachable(unreachable, scores: Path, work: Path) -> None:
+    before = snapshot(work)
+    result, elapsed = run(
+        "binarize", "--dataset", POOL, "--scores", scores, "--out", work / "out",
+        env=unreachable, cwd=work,
+    )  # fmt: skip
+    message = assert_fails(result, 1, f"reading {POOL} failed", "cannot reach the Hub")
+    assert "tries" not in message
+    assert elapsed < UNREACHABLE_S, elapsed
+    assert snapshot(work) == before
+
+
+def test_binarize_hub_pool_always_500(hub: HubEmulator, env, scores: Path, work: Path) -> None:
+    seed_pool(hub)
+    before = snapshot(work)
+    hub.state.inject(REPO_INFO, 500)
+    result, _ = run(
+        "binarize", "--dataset", POOL, "--scores", scores, "--out", work / "out",
+        env=env, cwd=work,
+    )  # fmt: skip
+    assert_fails(result, 1, f"reading {POOL} failed after 6 tries", "HTTP 500")
+    assert hub.state.count("GET", REPO_INFO) == 6
+    assert snapshot(work) == before
+
+
+def test_binarize_hub_pool_5xx_then_success(
+    hub: HubEmulator, env, scores: Path, work: Path
+) -> None:
+    seed_pool(hub)
+    info = hub.state.inject(REPO_INFO, 503, times=2)
+    result, _ = run(
+        "binarize", "--dataset", POOL, "--strategy", "k_sim", "--scores", scores,
+        "--out", work / "out", env=env, cwd=work,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert info.hits == 2
+    assert f"from {POOL}" in result.stdout
+    assert (work / "out" / "k_sim").is_dir()
+
+
+def test_binarize_hub_pool_offline_without_cache(env, scores: Path, work: Path) -> None:
+    before = snapshot(work)
+    result, elapsed = run(
+        "binarize", "--dataset", POOL, "--scores", scores, "--out", work / "out",
+        env={**env, "HF_HUB_OFFLINE": "1"}, cwd=work,
+    )  # fmt: skip
+    assert_fails(result, 1, "HF_HUB_OFFLINE", "local cache")
+    assert elapsed < UNREACHABLE_S, elapsed
+    assert snapshot(work) == before
