@@ -185,7 +185,7 @@ def _slug(text: str) -> str:
 def render_comparison(c: Comparison, folder: str | os.PathLike[str]) -> list[str]:
     """``compare.md``, ``compare.csv`` and the bar charts into ``folder`` (a staging folder
     from ``staging.staged``, published whole); returns the names written."""
-    from karma_plugin.report.document import figures
+    from karma_plugin.report import figures
 
     stage = Path(folder)
     charts: list[tuple[str, str]] = []
