@@ -1,0 +1,36 @@
+"""The click group itself: commands it lists, --verbose on either side, the old plugin path."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import warnings
+
+from cli import karma_build
+
+from karma_plugin.cli import COMMANDS, main
+
+
+def test_every_command_module_is_registered() -> None:
+    assert sorted(main.commands) == sorted(m.command.name for m in COMMANDS)
+
+
+def test_verbose_is_accepted_after_the_command_too(tmp_path) -> None:
+    for args in (["-v", "kinship", "--tau", "7"], ["kinship", "--tau", "7", "--verbose"]):
+        result = karma_build(*args, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" in result.stderr, args  # the detail --verbose promises
+        assert result.stderr.strip().splitlines()[-1].startswith("karma-build: error: tau")
+    quiet = karma_build("kinship", "--tau", "7", cwd=tmp_path)
+    assert quiet.returncode == 2 and "Traceback" not in quiet.stderr
+
+
+def test_the_old_axolotl_plugin_path_still_loads_with_a_deprecation_warning() -> None:
+    from karma_plugin.integrations.axolotl import KarmaEvalPlugin
+
+    sys.modules.pop("karma_plugin.axolotl_plugin", None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = importlib.import_module("karma_plugin.axolotl_plugin")
+    assert old.KarmaEvalPlugin is KarmaEvalPlugin
+    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
