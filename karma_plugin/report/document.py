@@ -202,8 +202,13 @@ def _markdown(
         "",
         f"The first two principal components of the normalised scores explain "
         f"{100 * explained[0]:.1f}% and {100 * explained[1]:.1f}% of the variance "
-        f"({100 * (explained[0] + explained[1]):.1f}% together). Nearby models have similar "
-        "score profiles; red arrows are the benchmarks' loadings.",
+        f"({100 * (explained[0] + explained[1]):.1f}% together); red arrows are the benchmarks' "
+        "loadings. Distance on this map is Euclidean: it grows with the difference in overall "
+        "strength as well as in the shape of the profile. Kinship is a cosine: it compares only "
+        "the direction of the score vectors, not their size. So two models can have kinship near "
+        "1 and lie far apart here (a weak and a strong model with the same profile shape), while "
+        "models that lie close together are alike in both. Read kinship from the heatmap and the "
+        "dendrograms; read overall strength and what drives the spread from this map.",
         "",
         "![PCA map](pca.png)",
         "",
