@@ -148,7 +148,7 @@ def test_table2_layout_from_unlabelled_results(tmp_path, runner):
         ("duplicate", "labels must be unique"),
         ("two_models", "holds runs of several models"),
         ("no_column", "has no column after the last '/'"),
-        ("bad_pair", "--label expects KEY=VALUE"),
+        ("bad_pair", "--label expects NAME=PATH"),
         ("missing", "not found"),
         ("nothing", "nothing to compare"),
     ],

@@ -241,7 +241,7 @@ def test_cli_bad_options(tmp_path, runner):
     for args, message in (
         (["--metric", "nope=exact_match,x"], "unknown benchmark"),
         (["--metric", "arc_easy=exact_match"], "METRIC,FILTER"),
-        (["--name", "justaname"], "KEY=VALUE"),
+        (["--name", "justaname"], "--name expects RUN=MODEL"),
     ):
         result = runner.invoke(main, ["scores", str(path), *args])
         assert result.exit_code == 2

@@ -6,7 +6,9 @@ from collections.abc import Callable
 
 import click
 
+from karma_plugin.core.benchmarks import BENCHMARKS, canonical_benchmark
 from karma_plugin.core.kinship import DEFAULT_TAU
+from karma_plugin.errors import InputError
 
 scores_option = click.option(
     "--scores",
@@ -31,6 +33,41 @@ tau_option = click.option(
     show_default=True,
     help="Kinship threshold: pairs below it are never formed.",
 )
+
+
+def key_value_pairs(
+    _ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    """Callback of a repeatable ``KEY=VALUE`` option (``--name RUN=MODEL``, ``--label
+    NAME=PATH``...): the pairs, stripped, in the order given. The value may hold ``=`` itself.
+
+    Raised as our InputError, not click's BadParameter: one line, exit 2, before any work.
+    """
+    option = max(param.opts, key=len)
+    pairs = []
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key.strip() or not rest.strip():
+            raise InputError(f"{option} expects {param.metavar}, got {value!r}")
+        pairs.append((key.strip(), rest.strip()))
+    return tuple(pairs)
+
+
+def metric_keys(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
+    """Callback of ``--metric BENCH=METRIC,FILTER``: benchmark key -> lm-eval metric key."""
+    metrics = {}
+    for bench, metric in key_value_pairs(ctx, param, values):
+        key = canonical_benchmark(bench)
+        if key is None:
+            raise InputError(
+                f"--metric: unknown benchmark {bench!r} (choose from: {', '.join(BENCHMARKS)})"
+            )
+        if "," not in metric:
+            raise InputError(f"--metric {bench}: expected METRIC,FILTER, got {metric!r}")
+        metrics[key] = metric
+    return metrics
 
 
 def out_options(required: bool = True, help: str = "Output folder.") -> Callable:

@@ -101,7 +101,7 @@ def command(
     tau: float,
     samples: tuple[str, ...],
     metric: str | None,
-    names: tuple[str, ...],
+    names: tuple[tuple[str, str], ...],
     with_report: bool,
     test_size: float,
     seed: int,

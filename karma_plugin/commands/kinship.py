@@ -9,6 +9,7 @@ import click
 
 from karma_plugin.commands._options import (
     benchmarks_option,
+    key_value_pairs,
     report_excluded,
     scores_option,
     tau_option,
@@ -22,23 +23,13 @@ from karma_plugin.outputs import atomic
 from karma_plugin.report.text import format_kinship
 
 
-def parse_names(values: tuple[str, ...]) -> dict[str, str]:
-    names = {}
-    for value in values:
-        run, sep, model = value.partition("=")
-        if not sep or not run.strip() or not model.strip():
-            raise InputError(f"--name expects RUN=MODEL, got {value!r}")
-        names[run.strip()] = model.strip()
-    return names
-
-
 def kinship_from_options(
     scores_spec: str,
     benchmarks: str,
     tau: float,
     samples: tuple[str, ...] = (),
     metric: str | None = None,
-    names: tuple[str, ...] = (),
+    names: tuple[tuple[str, str], ...] = (),
 ) -> Kinship:
     """The kinship the options ask for: benchmark cosine, or sample-level ec/capa.
 
@@ -55,7 +46,7 @@ def kinship_from_options(
         raise InputError(f"--metric {chosen} needs --samples DIR (lm-eval --log_samples output)")
     from karma_plugin.lmeval.samples import kinship_with_samples
 
-    return kinship_with_samples(table, keys, tau, samples, chosen, parse_names(names), warn=warn)
+    return kinship_with_samples(table, keys, tau, samples, chosen, dict(names), warn=warn)
 
 
 samples_option = click.option(
@@ -79,6 +70,7 @@ names_option = click.option(
     "names",
     multiple=True,
     metavar="RUN=MODEL",
+    callback=key_value_pairs,
     help="Score-table name for a samples run (the model lm-eval recorded, or its folder). "
     "Repeatable.",
 )
@@ -113,7 +105,7 @@ def command(
     tau: float,
     samples: tuple[str, ...],
     metric: str | None,
-    names: tuple[str, ...],
+    names: tuple[tuple[str, str], ...],
     json_path: str | None,
 ) -> None:
     """Print the kinship of the origin models in a score table."""

@@ -31,7 +31,7 @@ def command(
     tau: float,
     samples: tuple[str, ...],
     metric: str | None,
-    names: tuple[str, ...],
+    names: tuple[tuple[str, str], ...],
     cut: float,
     out: str,
     overwrite: bool,
