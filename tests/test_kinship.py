@@ -170,3 +170,22 @@ def test_restrict_keeps_the_normalisation_over_all_models():
     np.testing.assert_array_equal(part.normalized, kin.normalized[[3, 9, 27]])
     np.testing.assert_array_equal(part.kinship, kin.kinship[np.ix_([3, 9, 27], [3, 9, 27])])
     np.testing.assert_array_equal(part.s_pref, kin.s_pref[[3, 9, 27]])
+
+
+def test_kinship_from_options_serves_python_callers(tmp_path):
+    from karma_plugin.kinship_inputs import kinship_from_options, kinship_inputs
+
+    kin = kinship_from_options(benchmarks="knowledge", tau=0.2)
+    direct = compute_kinship(read_scores(), ("mmlu_stem", "mmlu_pro"), 0.2)
+    assert kin.models == direct.models and kin.benchmarks == ("mmlu_stem", "mmlu_pro")
+    np.testing.assert_array_equal(kin.kinship, direct.kinship)
+    assert kin.excluded == direct.excluded and "ultralm-65b" in kin.excluded
+    with pytest.raises(InputError, match="unknown kinship metric 'kappa'"):
+        kinship_from_options(metric="kappa")
+    with pytest.raises(InputError, match="needs --samples"):
+        kinship_from_options(metric="capa")
+    assert kinship_inputs("paper") == []
+    assert kinship_inputs(tmp_path / "s.csv", [tmp_path]) == [
+        str(tmp_path),
+        str(tmp_path / "s.csv"),
+    ]

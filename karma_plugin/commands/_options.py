@@ -9,6 +9,7 @@ import click
 from karma_plugin.core.benchmarks import BENCHMARKS, canonical_benchmark
 from karma_plugin.core.kinship import DEFAULT_TAU
 from karma_plugin.errors import InputError
+from karma_plugin.kinship_inputs import METRICS
 
 scores_option = click.option(
     "--scores",
@@ -68,6 +69,42 @@ def metric_keys(
             raise InputError(f"--metric {bench}: expected METRIC,FILTER, got {metric!r}")
         metrics[key] = metric
     return metrics
+
+
+samples_option = click.option(
+    "--samples",
+    multiple=True,
+    type=click.Path(),
+    metavar="DIR",
+    help="lm-eval --log_samples output (folders or samples_*.jsonl files) of the origin models "
+    "on the karma_* tasks; repeatable. Per-item agreement replaces the benchmark cosine.",
+)
+metric_option = click.option(
+    "--metric",
+    type=click.Choice(METRICS),
+    default=None,
+    help="Kinship: cosine of normalised scores (default), ec = error consistency (kappa on "
+    "right/wrong), capa = chance-adjusted agreement on the chosen letters (lm-sim). "
+    "Default with --samples: ec.",
+)
+names_option = click.option(
+    "--name",
+    "names",
+    multiple=True,
+    metavar="RUN=MODEL",
+    callback=key_value_pairs,
+    help="Score-table name for a samples run (the model lm-eval recorded, or its folder). "
+    "Repeatable.",
+)
+
+
+def kinship_options(command: Callable) -> Callable:
+    """The options every kinship consumer takes, in this order: the scores, the benchmarks,
+    tau, and the sample-level inputs that may replace the benchmark cosine."""
+    options = (scores_option, benchmarks_option, tau_option)
+    for option in reversed((*options, samples_option, metric_option, names_option)):
+        command = option(command)
+    return command
 
 
 def out_options(required: bool = True, help: str = "Output folder.") -> Callable:

@@ -10,15 +10,8 @@ from importlib.resources import files
 
 import click
 
-from karma_plugin.commands._options import (
-    out_options,
-    report_excluded,
-)
-from karma_plugin.commands.kinship import (
-    kinship_from_options,
-    kinship_inputs,
-    kinship_options,
-)
+from karma_plugin.commands._options import kinship_options, out_options, report_excluded, warn
+from karma_plugin.kinship_inputs import kinship_from_options, kinship_inputs
 
 SAMPLE = "sample"
 
@@ -138,7 +131,9 @@ def command(
             if with_report
             else None
         )
-        kin = kinship_from_options(scores_spec, benchmarks, tau, samples, metric, names)
+        kin = kinship_from_options(
+            scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn
+        )
         report_excluded(kin.excluded)
         pool = read_pool(pool_spec, rating, split)
         options = Options(strategies, tau, test_size, seed, tuple(exclude_source))
