@@ -5,7 +5,6 @@ from __future__ import annotations
 import shlex
 import sys
 from contextlib import ExitStack
-from importlib.metadata import PackageNotFoundError, version
 from importlib.resources import files
 
 import click
@@ -19,16 +18,6 @@ SAMPLE = "sample"
 def sample_pool_path() -> str:
     """The small UltraFeedback-schema pool shipped in the package (the default)."""
     return str(files("karma_plugin.data") / "ultrafeedback_sample.jsonl")
-
-
-def _versions() -> dict[str, str]:
-    found = {}
-    for name in ("karma-plugin", "datasets", "pyarrow", "numpy", "huggingface_hub"):
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found
 
 
 @click.command("binarize")
@@ -110,8 +99,8 @@ def command(
     from karma_plugin.core.kinship import list_models
     from karma_plugin.core.score_table import read_scores
     from karma_plugin.outputs import staging
-    from karma_plugin.outputs.dataset_folder import write_hub_folder
-    from karma_plugin.outputs.matrix import MATRIX_FILE
+    from karma_plugin.outputs.dataset_folder import write_hub_folder, write_manifest
+    from karma_plugin.outputs.manifest import binarize_manifest
     from karma_plugin.pools.reader import read_pool
     from karma_plugin.report.document import render_report
 
@@ -141,30 +130,22 @@ def command(
 
         # A large table lists the models of the pool; its full matrix goes beside kinship.json.
         listing = list_models(kin, in_pool=result.in_pool)
-        matrix = None if listing.complete else kin
-        doc = kin.to_json(listing, None if listing.complete else MATRIX_FILE)
-        doc.update(
-            {
-                "dataset": dataset,
-                "rows": pool.n_rows,
-                "rating": rating,
-                "options": {
-                    "strategies": list(strategies),
-                    "test_size": test_size,
-                    "seed": seed,
-                    "exclude_sources": list(exclude_source),
-                },
-                "counts": result.counts,
-                "agreement": result.agreement,
-                "dropped_completions": result.dropped,
-                "versions": _versions(),
-                "command": shlex.join(["karma-build", *sys.argv[1:]])
-                if sys.argv and sys.argv[0].endswith("karma-build")
-                else "karma-build binarize",
-            }
-        )
         tables = ((config, split_tables(pool, kin, result, config)) for config in result.pairs)
-        write_hub_folder(stage, tables, doc, matrix)
+        written = write_hub_folder(stage, tables, None if listing.complete else kin)
+        doc = binarize_manifest(
+            kin,
+            listing,
+            options,
+            result,
+            written,
+            dataset=dataset,
+            rows=pool.n_rows,
+            rating=rating,
+            command=shlex.join(["karma-build", *sys.argv[1:]])
+            if sys.argv and sys.argv[0].endswith("karma-build")
+            else "karma-build binarize",
+        )
+        write_manifest(stage, doc)
         if report_stage is not None:
             render_report(read_scores(scores_spec), kin, report_stage, listing=listing)
     _summary(doc, out)

@@ -10,6 +10,7 @@ from karma_plugin.commands._options import kinship_options, report_excluded, war
 from karma_plugin.core.kinship import MAX_LISTED_MODELS, list_models
 from karma_plugin.kinship_inputs import kinship_from_options
 from karma_plugin.outputs import atomic
+from karma_plugin.outputs.manifest import kinship_document
 from karma_plugin.report.text import format_kinship
 
 
@@ -50,6 +51,6 @@ def command(
         from karma_plugin.outputs.matrix import matrix_path, write_matrix
 
         matrix = write_matrix(matrix_path(json_path), result.models, result.kinship)
-    doc = result.to_json(listing, matrix.name if matrix else None)
+    doc = kinship_document(result, listing, matrix.name if matrix else None)
     atomic.write_text(json_path, json.dumps(doc, indent=2) + "\n")
     click.echo(f"wrote {json_path}" + (f" and {matrix}" if matrix else ""))
