@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -103,9 +104,15 @@ class Listing:
         return not self.rule
 
 
+def rank_order(models: Sequence[str], s_pref: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Indices of ``models`` by S_pref, best first, ties by name: the one ranking rule of
+    every table, figure and listing (``s_pref`` as in a Kinship or in kinship.json)."""
+    return np.lexsort((np.array(models, dtype=object), -np.asarray(s_pref, np.float64)))
+
+
 def ranked(k: Kinship) -> np.ndarray:
     """Model indices by S_pref, best first (ties by name)."""
-    return np.lexsort((np.array(k.models, dtype=object), -k.s_pref))
+    return rank_order(k.models, k.s_pref)
 
 
 def list_models(
