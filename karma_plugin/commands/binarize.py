@@ -10,6 +10,7 @@ from importlib.resources import files
 import click
 
 from karma_plugin.commands._options import kinship_options, out_options, report_excluded, warn
+from karma_plugin.core.pairing import STRATEGIES
 from karma_plugin.kinship_inputs import kinship_from_options, kinship_inputs
 
 SAMPLE = "sample"
@@ -36,7 +37,7 @@ def sample_pool_path() -> str:
     default="all",
     show_default=True,
     metavar="NAME[,NAME]|all",
-    help="k_score, k_sim, k_score_sim, rlaif (the instance-rating baseline), or all.",
+    help=f"{', '.join(STRATEGIES)} (rlaif: the instance-rating baseline), or all.",
 )
 @click.option(
     "--report",

@@ -21,13 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from karma_plugin.core.benchmarks import BENCHMARKS
+from karma_plugin.core.pairing import KARMA_STRATEGIES
 from karma_plugin.errors import InputError
 from karma_plugin.lmeval.results import Run, read_runs
 from karma_plugin.outputs import atomic
 from karma_plugin.report.text import markdown_table
 
 # Columns named like the paper's strategies come first, in the paper's order.
-STRATEGY_ORDER = ("baseline", "rlaif", "k_score", "k_sim", "k_score_sim")
+STRATEGY_ORDER = ("baseline", "rlaif", *KARMA_STRATEGIES)
 MEAN = "mean"
 
 
