@@ -72,10 +72,6 @@ class KarmaConfigError(ValueError):
     """A KARMA key in the Axolotl config cannot be honoured."""
 
 
-def _get(entry, key):
-    return entry.get(key) if hasattr(entry, "get") else getattr(entry, key, None)
-
-
 def _local_shards(folder: Path, config: str, split: str) -> list[Path]:
     shards = sorted((folder / config).glob(f"{split}-*.parquet"))
     if not shards:
