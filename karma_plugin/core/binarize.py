@@ -210,7 +210,9 @@ class PairSplit:
 
     @property
     def nbytes(self) -> int:
-        """About the in-memory size: chosen text twice, rejected and instruction text once."""
+        """About the in-memory size, which sets the shard count: the chosen text twice, the
+        rejected text once, and a flat 300 bytes a row for the rest (the instruction text is
+        not counted; counting it would change the shard count of folders already made)."""
         text = self.pool.response_bytes
         return int(2 * text[self.chosen].sum() + text[self.rejected].sum()) + 300 * len(self.rows)
 
