@@ -10,8 +10,10 @@ from importlib.resources import files
 import click
 
 from karma_plugin.commands._options import kinship_options, out_options, report_excluded, warn
+from karma_plugin.core.defaults import DEFAULT_SEED, DEFAULT_TEST_SIZE
 from karma_plugin.core.pairing import STRATEGIES
 from karma_plugin.kinship_inputs import kinship_from_options, kinship_inputs
+from karma_plugin.pools import DEFAULT_RATING, RATINGS
 
 SAMPLE = "sample"
 
@@ -48,15 +50,17 @@ def sample_pool_path() -> str:
 @click.option(
     "--test-size",
     type=float,
-    default=0.05,
+    default=DEFAULT_TEST_SIZE,
     show_default=True,
     help="Share of prompts in the test splits (the same prompts in every config).",
 )
-@click.option("--seed", type=int, default=42, show_default=True, help="Seeds the split and RLAIF.")
+@click.option(
+    "--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Seeds the split and RLAIF."
+)
 @click.option(
     "--rating",
-    type=click.Choice(["overall_score", "fine-grained_score", "aspects"]),
-    default="overall_score",
+    type=click.Choice(RATINGS),
+    default=DEFAULT_RATING,
     show_default=True,
     help="Instance rating for rlaif and the score_* columns ('aspects': mean of the four).",
 )
