@@ -167,9 +167,9 @@ class Run:
     scores: dict[str, float]
 
 
-def _model_for(run_name: str, path: Path, names: Mapping[str, str]) -> str:
-    # --name may use the run's model (as lm-eval recorded it) or the results folder name
-    # lm-eval made from it (model_name_sanitized).
+def model_for_run(run_name: str, path: Path, names: Mapping[str, str]) -> str:
+    """The name a run goes by: ``names`` may rename it by the model lm-eval recorded or by
+    the folder lm-eval made from it (model_name_sanitized), which holds ``path``."""
     for key in (run_name, path.parent.name):
         if key in names:
             return names[key]
@@ -187,7 +187,7 @@ def read_runs(
     for path in find_results_files(paths):
         doc = load_results(path)
         try:
-            model = _model_for(run_model_name(doc), path, names or {})
+            model = model_for_run(run_model_name(doc), path, names or {})
             scores, _ = benchmark_scores(doc, metrics)
         except InputError as exc:
             raise InputError(f"{str(path)!r}: {exc}") from None

@@ -39,6 +39,7 @@ from karma_plugin.lmeval.results import (
     DEFAULT_METRICS,
     find_run_files,
     load_results,
+    model_for_run,
     run_model_name,
     task_name,
 )
@@ -170,10 +171,7 @@ def _run_model(path: Path, stamp: str, names: Mapping[str, str]) -> str:
             break
         except InputError:
             continue
-    for key in (name, path.parent.name):
-        if key in names:
-            return names[key]
-    return name
+    return model_for_run(name, path, names)
 
 
 def _as_correct(value: Any, path: Path, line: int, metric: str) -> bool:
