@@ -335,6 +335,14 @@ def samples_args(tmp: Path, command: str = "kinship") -> tuple[str, ...]:
 
 
 @case
+def samples_of_one_model_in_the_table(tmp):
+    samples_runs(tmp)  # org/a and org/b answered; the table knows org/a only
+    (tmp / "scores.csv").write_text("model,ifeval,arc_easy\norg/a,0.5,0.7\norg/x,0.4,0.3\n")
+    fragments = ("fewer than 2 models have both scores and samples", "ignored: org/b", "--name")
+    return samples_args(tmp), fragments
+
+
+@case
 def samples_file_not_utf8(tmp):
     path = samples_runs(tmp)
     lines = path.read_text().splitlines(keepends=True)
