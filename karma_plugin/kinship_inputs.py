@@ -16,8 +16,10 @@ from karma_plugin.core.benchmarks import resolve_benchmarks
 from karma_plugin.core.kinship import DEFAULT_TAU, Kinship, compute_kinship
 from karma_plugin.core.score_table import PAPER, read_scores
 from karma_plugin.errors import InputError
+from karma_plugin.lmeval.samples import METRICS as SAMPLE_METRICS
+from karma_plugin.lmeval.samples import kinship_with_samples
 
-METRICS = ("cosine", "ec", "capa")
+METRICS = ("cosine", *SAMPLE_METRICS)  # the benchmark cosine, or agreement on samples
 
 
 def kinship_from_options(
@@ -48,8 +50,6 @@ def kinship_from_options(
         return compute_kinship(table, keys, tau)
     if not samples:
         raise InputError(f"--metric {chosen} needs --samples DIR (lm-eval --log_samples output)")
-    from karma_plugin.lmeval.samples import kinship_with_samples
-
     return kinship_with_samples(table, keys, tau, samples, chosen, names or {}, warn=warn)
 
 
