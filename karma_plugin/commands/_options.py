@@ -71,6 +71,18 @@ def metric_keys(
     return metrics
 
 
+def metrics_option(help: str) -> Callable:
+    """``--metric BENCH=METRIC,FILTER``, repeatable, as the command's ``metrics`` mapping."""
+    return click.option(
+        "--metric",
+        "metrics",
+        multiple=True,
+        metavar="BENCH=METRIC,FILTER",
+        callback=metric_keys,
+        help=help,
+    )
+
+
 samples_option = click.option(
     "--samples",
     multiple=True,

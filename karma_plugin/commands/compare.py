@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from karma_plugin.commands._options import key_value_pairs, metric_keys, out_options
+from karma_plugin.commands._options import key_value_pairs, metrics_option, out_options
 from karma_plugin.outputs import staging
 from karma_plugin.report.compare import (
     build_comparison,
@@ -26,14 +26,7 @@ from karma_plugin.report.compare import (
     "[GROUP/]COLUMN, e.g. 'Qwen2.5-3B/DPO/k_sim=out/qwen3b-dpo-ksim'. Repeatable. "
     "Unlabelled RESULTS are named by the model lm-eval recorded.",
 )
-@click.option(
-    "--metric",
-    "metrics",
-    multiple=True,
-    metavar="BENCH=METRIC,FILTER",
-    callback=metric_keys,
-    help="Metric key per benchmark (repeatable); defaults as in `karma-build scores`.",
-)
+@metrics_option("Metric key per benchmark (repeatable); defaults as in `karma-build scores`.")
 @out_options()
 def command(
     results: tuple[str, ...],

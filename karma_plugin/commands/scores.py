@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from karma_plugin.commands._options import key_value_pairs, metric_keys, warn
+from karma_plugin.commands._options import key_value_pairs, metrics_option, warn
 from karma_plugin.core.score_table import format_score_csv, write_scores
 from karma_plugin.lmeval.results import DEFAULT_METRICS, read_score_table
 
@@ -28,14 +28,7 @@ _METRIC_HELP = "; ".join(f"{b}={m}" for b, m in DEFAULT_METRICS.items())
     help="Row name for a run: RUN is the model lm-eval recorded (pretrained=...) or its "
     "results folder name. Repeatable.",
 )
-@click.option(
-    "--metric",
-    "metrics",
-    multiple=True,
-    metavar="BENCH=METRIC,FILTER",
-    callback=metric_keys,
-    help=f"Metric key per benchmark (repeatable). Defaults: {_METRIC_HELP}.",
-)
+@metrics_option(f"Metric key per benchmark (repeatable). Defaults: {_METRIC_HELP}.")
 def command(
     paths: tuple[str, ...],
     output: str | None,
