@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -43,17 +43,25 @@ def cosine_kinship(normalized: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Kinship:
-    """Everything binarize and the reports need, indexed by ``models`` and ``benchmarks``."""
+class NormalizedScores:
+    """The complete rows of a score table on the benchmarks that vary, min-max normalised."""
 
     models: tuple[str, ...]
     benchmarks: tuple[str, ...]
     scores: np.ndarray
     normalized: np.ndarray
+    excluded: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Kinship(NormalizedScores):
+    """The normalised scores and what the paper derives from them (S_pref, the kinship
+    matrix, tau): everything binarize and the reports need, indexed by ``models`` and
+    ``benchmarks``."""
+
     s_pref: np.ndarray
     kinship: np.ndarray
     tau: float = DEFAULT_TAU
-    excluded: dict[str, str] = field(default_factory=dict)
     metric: str = "cosine"
 
     def restrict(self, indices: np.ndarray) -> Kinship:
@@ -138,17 +146,6 @@ def list_models(
     else:
         top, rule = order[:limit], f"the {limit} models with the highest S_pref"
     return Listing(np.sort(top), rule)
-
-
-@dataclass(frozen=True)
-class NormalizedScores:
-    """The complete rows of a score table on the benchmarks that vary, min-max normalised."""
-
-    models: tuple[str, ...]
-    benchmarks: tuple[str, ...]
-    scores: np.ndarray
-    normalized: np.ndarray
-    excluded: dict[str, str]
 
 
 def normalize_scores(
