@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from importlib.resources import files
 from pathlib import Path
 
 import yaml
+
+from karma_plugin.lmeval.wrapper import tasks_dir
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lmeval"
 LEAVES = (
@@ -36,7 +37,7 @@ DATA = {
 
 
 def shipped_dir() -> Path:
-    return Path(str(files("karma_plugin.lm_eval_tasks")))
+    return Path(tasks_dir())
 
 
 def derived_tasks(out: Path) -> Path:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+import yaml
 from axolotl_helpers import CONFIG_PATHS, CONFIG_ROOT, MODEL_DIRS, OFFLINE_ENV, load_config
 
 pytest.importorskip("axolotl", reason="needs the `train` extra (axolotl)")
@@ -135,6 +137,59 @@ def test_method_specific_settings(path):
         assert raw["special_tokens"]["pad_token"] == "<|finetune_right_pad_id|>"
     else:
         assert "special_tokens" not in raw
+
+
+# The FSDP2 block, defined once. Axolotl configs cannot include each other, so each
+# *-fsdp2.yml is shipped whole: its base config with this note after the header comment and
+# this block in place of the DeepSpeed lines, and nothing else (the test below).
+FSDP2_NOTE = (
+    "# FSDP2 variant: shards parameters, gradients and optimizer state instead of DeepSpeed ZeRO.\n"
+)
+FSDP2_BLOCK = """\
+fsdp_version: 2
+fsdp_config:
+  offload_params: false
+  cpu_ram_efficient_loading: true
+  auto_wrap_policy: TRANSFORMER_BASED_WRAP
+  transformer_layer_cls_to_wrap: {layer}
+  state_dict_type: FULL_STATE_DICT
+  reshard_after_forward: true
+"""
+DEEPSPEED_LINES = re.compile(
+    r"# Relative to the repository root; installed package: pass --deepspeed with the path "
+    r"that\n# `python -m karma_plugin\.axolotl_configs` prints \(docs/training\.md\)\.\n"
+    r"deepspeed: axolotl_configs/deepspeed/\S+\.json\n"
+)
+FSDP2_PATHS = [p for p in CONFIG_PATHS if p.stem.endswith("-fsdp2")]
+
+
+def fsdp2_variant(base: str, layer: str) -> str:
+    """The text a *-fsdp2.yml must have, given its base config's text."""
+    header = re.match(r"(#[^\n]*\n)+", base)
+    assert header, "a base config starts with its header comment"
+    with_note = base[: header.end()] + FSDP2_NOTE + base[header.end() :]
+    assert len(DEEPSPEED_LINES.findall(with_note)) == 1, "one DeepSpeed block per base config"
+    return DEEPSPEED_LINES.sub(lambda _: FSDP2_BLOCK.format(layer=layer), with_note)
+
+
+def test_every_base_config_has_its_fsdp2_variant():
+    assert len(FSDP2_PATHS) == 2 * len(MODEL_DIRS) == 8
+    assert sorted(p.with_name(p.name.replace("-fsdp2", "")) for p in FSDP2_PATHS) == sorted(
+        p for p in CONFIG_PATHS if p not in FSDP2_PATHS
+    )
+
+
+@pytest.mark.parametrize(
+    "path", FSDP2_PATHS, ids=[f"{p.parent.name}/{p.name}" for p in FSDP2_PATHS]
+)
+def test_fsdp2_config_is_its_base_plus_the_one_fsdp2_block(path):
+    layer = "LlamaDecoderLayer" if "llama" in path.parent.name else "Qwen2DecoderLayer"
+    base = path.with_name(path.name.replace("-fsdp2", "")).read_text(encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == fsdp2_variant(base, layer)
+    # The same, as Axolotl reads it: the base's keys, no deepspeed, the FSDP2 keys.
+    expected = {k: v for k, v in yaml.safe_load(base).items() if k != "deepspeed"}
+    expected.update(yaml.safe_load(FSDP2_BLOCK.format(layer=layer)))
+    assert load_config(path) == expected
 
 
 @pytest.mark.parametrize("path", CONFIG_PATHS, ids=IDS)

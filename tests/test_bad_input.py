@@ -335,6 +335,14 @@ def samples_args(tmp: Path, command: str = "kinship") -> tuple[str, ...]:
 
 
 @case
+def samples_of_one_model_in_the_table(tmp):
+    samples_runs(tmp)  # org/a and org/b answered; the table knows org/a only
+    (tmp / "scores.csv").write_text("model,ifeval,arc_easy\norg/a,0.5,0.7\norg/x,0.4,0.3\n")
+    fragments = ("fewer than 2 models have both scores and samples", "ignored: org/b", "--name")
+    return samples_args(tmp), fragments
+
+
+@case
 def samples_file_not_utf8(tmp):
     path = samples_runs(tmp)
     lines = path.read_text().splitlines(keepends=True)
@@ -398,6 +406,47 @@ def results_not_json(tmp):
     path.write_text('{"results": {"karma_ifeval": ')
     args = ("scores", str(tmp / "results"), "-o", str(tmp / "scores.csv"))
     return args, ("results_2026-01-01T00-00-00.json", "not valid JSON")
+
+
+# --- KEY=VALUE options: one parser, checked before any work --------------------------------
+
+
+@case
+def name_without_equals(tmp):
+    return ("kinship", "--name", "justaname"), ("--name expects RUN=MODEL, got 'justaname'",)
+
+
+@case
+def name_without_model_in_report(tmp):
+    # Refused while the options are read: the --out folder is never reserved.
+    return ("report", "--name", "org/a= ", "--out", "out"), ("--name expects RUN=MODEL",)
+
+
+@case
+def name_without_run_in_binarize(tmp):
+    args = (*binarize(jsonl(tmp, GOOD)), "--name", "=org/a")
+    return args, ("--name expects RUN=MODEL, got '=org/a'",)
+
+
+@case
+def scores_name_without_equals(tmp):
+    results_runs(tmp)
+    args = ("scores", str(tmp / "results"), "--name", "org/a", "-o", str(tmp / "scores.csv"))
+    return args, ("--name expects RUN=MODEL, got 'org/a'",)
+
+
+@case
+def scores_metric_without_equals(tmp):
+    results_runs(tmp)
+    args = ("scores", str(tmp / "results"), "--metric", "acc,none")
+    return args, ("--metric expects BENCH=METRIC,FILTER, got 'acc,none'",)
+
+
+@case
+def compare_label_without_path(tmp):
+    results_runs(tmp)
+    args = ("compare", str(tmp / "results"), "--label", "k_sim=", "--out", "out")
+    return args, ("--label expects NAME=PATH, got 'k_sim='",)
 
 
 # --- warnings never stand in front of an error ---------------------------------------------

@@ -17,6 +17,12 @@ def test_binarize_writes_the_report_next_to_its_output(tmp_path, runner):
     assert (out / "kinship.json").is_file()
     assert (report / "report.md").is_file() and (report / "pca.png").is_file()
     assert not (out / "report.md").exists()  # the Hub folder's contract is untouched
+    # The card and the report show the same S_pref and kinship tables (one renderer; the
+    # card sets model names in code).
+    card = (out / "README.md").read_text().replace("`", "")
+    text = (report / "report.md").read_text()
+    tables = [t for t in text.split("\n\n") if t.startswith(("| model |", "|  |"))]
+    assert len(tables) == 2 and all(t in card for t in tables)
     again = runner.invoke(main, ["binarize", "--out", str(tmp_path / "x"), "--report"])
     assert again.exit_code == 0
     (tmp_path / "z-report").mkdir()

@@ -148,7 +148,7 @@ def test_table2_layout_from_unlabelled_results(tmp_path, runner):
         ("duplicate", "labels must be unique"),
         ("two_models", "holds runs of several models"),
         ("no_column", "has no column after the last '/'"),
-        ("bad_pair", "--label expects KEY=VALUE"),
+        ("bad_pair", "--label expects NAME=PATH"),
         ("missing", "not found"),
         ("nothing", "nothing to compare"),
     ],
@@ -170,3 +170,20 @@ def test_bad_input_exit_2_one_line(tmp_path, runner, setup, message):
     assert message in result.stderr
     assert result.stderr.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_equally_new_runs_resolve_as_in_the_score_table(tmp_path, runner):
+    """Two runs of one model with the same timestamp: compare keeps the score that
+    `karma-build scores` keeps (the last one read), not the first."""
+    root = tmp_path / "runs"
+    write(root / "a", "org/m", {"ifeval": 0.3, "arc_easy": 0.5})
+    write(root / "b", "org/m", {"ifeval": 0.4})
+    write(root, "org/n", {"ifeval": 0.2, "arc_easy": 0.6})
+    scores = runner.invoke(main, ["scores", str(root)])
+    assert scores.exit_code == 0, scores.output
+    assert "org/m,0.4,0.5" in scores.stdout.splitlines()
+    result = runner.invoke(main, ["compare", str(root), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    by_bench = {r["benchmark"]: r for r in read_csv(tmp_path / "o" / "compare.csv")}
+    assert by_bench["ifeval"]["org/m"] == "0.4" and by_bench["arc_easy"]["org/m"] == "0.5"
+    assert by_bench["ifeval"]["best"] == "org/m"

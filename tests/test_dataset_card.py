@@ -13,6 +13,7 @@ from synthetic_scores import synthetic_score_csv
 from karma_plugin.core.kinship import compute_kinship, list_models
 from karma_plugin.core.score_table import parse_score_csv, read_scores
 from karma_plugin.outputs.card import SPLITS, card_metadata, render_card, size_category
+from karma_plugin.outputs.manifest import kinship_document
 from karma_plugin.outputs.matrix import MATRIX_FILE
 
 
@@ -20,7 +21,7 @@ from karma_plugin.outputs.matrix import MATRIX_FILE
 def doc() -> dict:
     """A kinship.json document as `binarize` writes it, for two configs."""
     kin = compute_kinship(read_scores("paper"), None, 0.1)
-    doc = kin.to_json()
+    doc = kinship_document(kin)
     configs = ("k_sim", "rlaif")
     doc.update(
         {
@@ -107,7 +108,7 @@ def test_card_of_a_large_table_lists_the_pool_and_points_to_the_matrix(doc: dict
     kin = compute_kinship(parse_score_csv(synthetic_score_csv(2_000, seed=4)))
     pool = [kin.models.index(m) for m in ("gpt-4", "bard", "alpaca-7b")]
     listing = list_models(kin, in_pool=np.array(pool))
-    large = {**doc, **kin.to_json(listing, MATRIX_FILE), "repo_id": "me/karma"}
+    large = {**doc, **kinship_document(kin, listing, MATRIX_FILE), "repo_id": "me/karma"}
     large["excluded"] = {f"gone-{i:03d}": "missing score for ifeval" for i in range(100)}
     text = render_card(json.loads(json.dumps(large)))
 

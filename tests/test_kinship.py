@@ -12,6 +12,7 @@ from karma_plugin.core.kinship import (
 )
 from karma_plugin.core.score_table import ScoreTable, read_scores
 from karma_plugin.errors import InputError
+from karma_plugin.outputs.manifest import kinship_document
 
 # The paper's Table 3 "Average Score" column (S_pref after min-max normalisation).
 PAPER_AVERAGE = {
@@ -89,7 +90,7 @@ def test_pairs_below_tau_listed():
     )
     kin = compute_kinship(table, tau=0.1)
     assert [(a, b) for a, b, _ in kin.pairs_below_tau()] == [("a", "b")]
-    assert kin.to_json()["pairs_below_tau"][0][:2] == ["a", "b"]
+    assert kinship_document(kin)["pairs_below_tau"][0][:2] == ["a", "b"]
 
 
 def test_too_few_models_is_an_input_error():
@@ -124,7 +125,7 @@ def test_pairs_below_tau_counted_in_blocks_and_listed_among_a_subset():
 def test_small_tables_are_listed_whole_and_large_ones_by_rule():
     small = compute_kinship(_random_table(MAX_LISTED_MODELS))
     assert list_models(small).complete
-    assert "all_models" not in small.to_json()
+    assert "all_models" not in kinship_document(small)
 
     kin = compute_kinship(_random_table(500))
     top = list_models(kin)
@@ -143,7 +144,7 @@ def test_small_tables_are_listed_whole_and_large_ones_by_rule():
 def test_large_table_json_holds_the_listing_and_all_models():
     kin = compute_kinship(_random_table(2000), tau=0.6)
     listing = list_models(kin, in_pool=np.array([5, 50, 500, 1500]))
-    doc = kin.to_json(listing, "kinship_matrix.parquet")
+    doc = kinship_document(kin, listing, "kinship_matrix.parquet")
     names = [kin.models[i] for i in (5, 50, 500, 1500)]
     assert doc["models"] == names
     assert list(doc["kinship"]) == names and list(doc["kinship"][names[0]]) == names
@@ -170,3 +171,22 @@ def test_restrict_keeps_the_normalisation_over_all_models():
     np.testing.assert_array_equal(part.normalized, kin.normalized[[3, 9, 27]])
     np.testing.assert_array_equal(part.kinship, kin.kinship[np.ix_([3, 9, 27], [3, 9, 27])])
     np.testing.assert_array_equal(part.s_pref, kin.s_pref[[3, 9, 27]])
+
+
+def test_kinship_from_options_serves_python_callers(tmp_path):
+    from karma_plugin.kinship_inputs import kinship_from_options, kinship_inputs
+
+    kin = kinship_from_options(benchmarks="knowledge", tau=0.2)
+    direct = compute_kinship(read_scores(), ("mmlu_stem", "mmlu_pro"), 0.2)
+    assert kin.models == direct.models and kin.benchmarks == ("mmlu_stem", "mmlu_pro")
+    np.testing.assert_array_equal(kin.kinship, direct.kinship)
+    assert kin.excluded == direct.excluded and "ultralm-65b" in kin.excluded
+    with pytest.raises(InputError, match="unknown kinship metric 'kappa'"):
+        kinship_from_options(metric="kappa")
+    with pytest.raises(InputError, match="needs --samples"):
+        kinship_from_options(metric="capa")
+    assert kinship_inputs("paper") == []
+    assert kinship_inputs(tmp_path / "s.csv", [tmp_path]) == [
+        str(tmp_path),
+        str(tmp_path / "s.csv"),
+    ]

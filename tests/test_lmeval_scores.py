@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from karma_plugin.cli import main
-from karma_plugin.core.score_table import read_scores
+from karma_plugin.core.score_table import ScoreTable, read_scores
 from karma_plugin.errors import InputError
 from karma_plugin.lmeval.results import (
     DEFAULT_METRICS,
@@ -132,6 +132,10 @@ def test_metric_override_and_wrong_metric():
         benchmark_scores(doc, {"mmlu_pro": "acc,none"})
 
 
+def cell(table: ScoreTable, model: str, benchmark: str) -> float:
+    return float(table.values[table.models.index(model), table.benchmarks.index(benchmark)])
+
+
 def test_newest_run_per_model_and_names(tmp_path):
     old = layout_0411("org/a", {b: 0.1 for b in ALL})
     new = layout_0413("org/a", {b: 0.9 for b in MC})  # newer, without ifeval
@@ -142,11 +146,10 @@ def test_newest_run_per_model_and_names(tmp_path):
     warnings: list[str] = []
     table = read_score_table([tmp_path], names={"org/b": "Model B"}, warn=warnings.append)
     assert table.models == ("org/a", "Model B")
-    rows = table.as_dict()
     # Newest run wins per benchmark; ifeval only exists in the older run of org/a.
-    assert rows["org/a"]["mmlu_pro"] == pytest.approx(0.9)
-    assert rows["org/a"]["ifeval"] == pytest.approx(0.1)
-    assert rows["Model B"] == pytest.approx(ALL)
+    assert cell(table, "org/a", "mmlu_pro") == pytest.approx(0.9)
+    assert cell(table, "org/a", "ifeval") == pytest.approx(0.1)
+    assert dict(zip(table.benchmarks, table.values[1], strict=True)) == pytest.approx(ALL)
     assert warnings == []
 
 
@@ -160,7 +163,8 @@ def test_missing_task_warning_and_nan(tmp_path):
     assert warnings == [
         "b: no results for karma_ifeval, karma_mmlu_stem, karma_hellaswag, karma_arc_challenge"
     ]
-    assert math.isnan(table.as_dict()["b"]["ifeval"] or math.nan)
+    assert math.isnan(cell(table, "b", "ifeval"))
+    assert cell(table, "b", "mmlu_pro") == pytest.approx(0.3)
     assert table.benchmarks == tuple(ALL)
 
 
@@ -207,8 +211,8 @@ def test_cli_writes_csv_that_kinship_reads(tmp_path, runner):
     assert result.exit_code == 0, result.output
     table = read_scores(out)
     assert table.models == ("org/a", "org/b", "C")
-    assert table.as_dict()["org/a"]["mmlu_pro"] == pytest.approx(0.25)
-    assert table.as_dict()["org/b"]["arc_easy"] == pytest.approx(0.35)
+    assert cell(table, "org/a", "mmlu_pro") == pytest.approx(0.25)
+    assert cell(table, "org/b", "arc_easy") == pytest.approx(0.35)
     kin = runner.invoke(main, ["kinship", "--scores", str(out)])
     assert kin.exit_code == 0, kin.output
     assert "org/b" in kin.output
@@ -241,7 +245,7 @@ def test_cli_bad_options(tmp_path, runner):
     for args, message in (
         (["--metric", "nope=exact_match,x"], "unknown benchmark"),
         (["--metric", "arc_easy=exact_match"], "METRIC,FILTER"),
-        (["--name", "justaname"], "KEY=VALUE"),
+        (["--name", "justaname"], "--name expects RUN=MODEL"),
     ):
         result = runner.invoke(main, ["scores", str(path), *args])
         assert result.exit_code == 2

@@ -446,7 +446,7 @@ def test_results_through_scores_and_kinship(scripted_run, hf_run, tmp_path, runn
     assert result.exit_code == 0, result.output
     table = read_scores(out)
     assert table.models == ("scripted-a", "tiny-llama")
-    row = table.as_dict()["scripted-a"]
+    row = dict(zip(table.benchmarks, table.values[0], strict=True))
     assert row["mmlu_stem"] == pytest.approx(2 / 3)
     assert row["ifeval"] == pytest.approx(1 / 3)
     kin = runner.invoke(main, ["kinship", "--scores", str(out)])

@@ -6,7 +6,10 @@ from collections.abc import Callable
 
 import click
 
+from karma_plugin.core.benchmarks import BENCHMARKS, canonical_benchmark
 from karma_plugin.core.kinship import DEFAULT_TAU
+from karma_plugin.errors import InputError
+from karma_plugin.kinship_inputs import METRICS
 
 scores_option = click.option(
     "--scores",
@@ -31,6 +34,89 @@ tau_option = click.option(
     show_default=True,
     help="Kinship threshold: pairs below it are never formed.",
 )
+
+
+def key_value_pairs(
+    _ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    """Callback of a repeatable ``KEY=VALUE`` option (``--name RUN=MODEL``, ``--label
+    NAME=PATH``...): the pairs, stripped, in the order given. The value may hold ``=`` itself.
+
+    Raised as our InputError, not click's BadParameter: one line, exit 2, before any work.
+    """
+    option = max(param.opts, key=len)
+    pairs = []
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key.strip() or not rest.strip():
+            raise InputError(f"{option} expects {param.metavar}, got {value!r}")
+        pairs.append((key.strip(), rest.strip()))
+    return tuple(pairs)
+
+
+def metric_keys(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
+    """Callback of ``--metric BENCH=METRIC,FILTER``: benchmark key -> lm-eval metric key."""
+    metrics = {}
+    for bench, metric in key_value_pairs(ctx, param, values):
+        key = canonical_benchmark(bench)
+        if key is None:
+            raise InputError(
+                f"--metric: unknown benchmark {bench!r} (choose from: {', '.join(BENCHMARKS)})"
+            )
+        if "," not in metric:
+            raise InputError(f"--metric {bench}: expected METRIC,FILTER, got {metric!r}")
+        metrics[key] = metric
+    return metrics
+
+
+def metrics_option(help: str) -> Callable:
+    """``--metric BENCH=METRIC,FILTER``, repeatable, as the command's ``metrics`` mapping."""
+    return click.option(
+        "--metric",
+        "metrics",
+        multiple=True,
+        metavar="BENCH=METRIC,FILTER",
+        callback=metric_keys,
+        help=help,
+    )
+
+
+samples_option = click.option(
+    "--samples",
+    multiple=True,
+    type=click.Path(),
+    metavar="DIR",
+    help="lm-eval --log_samples output (folders or samples_*.jsonl files) of the origin models "
+    "on the karma_* tasks; repeatable. Per-item agreement replaces the benchmark cosine.",
+)
+metric_option = click.option(
+    "--metric",
+    type=click.Choice(METRICS),
+    default=None,
+    help="Kinship: cosine of normalised scores (default), ec = error consistency (kappa on "
+    "right/wrong), capa = chance-adjusted agreement on the chosen letters (lm-sim). "
+    "Default with --samples: ec.",
+)
+names_option = click.option(
+    "--name",
+    "names",
+    multiple=True,
+    metavar="RUN=MODEL",
+    callback=key_value_pairs,
+    help="Score-table name for a samples run (the model lm-eval recorded, or its folder). "
+    "Repeatable.",
+)
+
+
+def kinship_options(command: Callable) -> Callable:
+    """The options every kinship consumer takes, in this order: the scores, the benchmarks,
+    tau, and the sample-level inputs that may replace the benchmark cosine."""
+    options = (scores_option, benchmarks_option, tau_option)
+    for option in reversed((*options, samples_option, metric_option, names_option)):
+        command = option(command)
+    return command
 
 
 def out_options(required: bool = True, help: str = "Output folder.") -> Callable:

@@ -5,20 +5,15 @@ from __future__ import annotations
 import shlex
 import sys
 from contextlib import ExitStack
-from importlib.metadata import PackageNotFoundError, version
 from importlib.resources import files
 
 import click
 
-from karma_plugin.commands._options import (
-    out_options,
-    report_excluded,
-)
-from karma_plugin.commands.kinship import (
-    kinship_from_options,
-    kinship_inputs,
-    kinship_options,
-)
+from karma_plugin.commands._options import kinship_options, out_options, report_excluded, warn
+from karma_plugin.core.defaults import DEFAULT_SEED, DEFAULT_TEST_SIZE
+from karma_plugin.core.pairing import STRATEGIES
+from karma_plugin.kinship_inputs import kinship_from_options, kinship_inputs
+from karma_plugin.pools import DEFAULT_RATING, RATINGS
 
 SAMPLE = "sample"
 
@@ -26,16 +21,6 @@ SAMPLE = "sample"
 def sample_pool_path() -> str:
     """The small UltraFeedback-schema pool shipped in the package (the default)."""
     return str(files("karma_plugin.data") / "ultrafeedback_sample.jsonl")
-
-
-def _versions() -> dict[str, str]:
-    found = {}
-    for name in ("karma-plugin", "datasets", "pyarrow", "numpy", "huggingface_hub"):
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found
 
 
 @click.command("binarize")
@@ -54,7 +39,7 @@ def _versions() -> dict[str, str]:
     default="all",
     show_default=True,
     metavar="NAME[,NAME]|all",
-    help="k_score, k_sim, k_score_sim, rlaif (the instance-rating baseline), or all.",
+    help=f"{', '.join(STRATEGIES)} (rlaif: the instance-rating baseline), or all.",
 )
 @click.option(
     "--report",
@@ -65,15 +50,17 @@ def _versions() -> dict[str, str]:
 @click.option(
     "--test-size",
     type=float,
-    default=0.05,
+    default=DEFAULT_TEST_SIZE,
     show_default=True,
     help="Share of prompts in the test splits (the same prompts in every config).",
 )
-@click.option("--seed", type=int, default=42, show_default=True, help="Seeds the split and RLAIF.")
+@click.option(
+    "--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Seeds the split and RLAIF."
+)
 @click.option(
     "--rating",
-    type=click.Choice(["overall_score", "fine-grained_score", "aspects"]),
-    default="overall_score",
+    type=click.Choice(RATINGS),
+    default=DEFAULT_RATING,
     show_default=True,
     help="Instance rating for rlaif and the score_* columns ('aspects': mean of the four).",
 )
@@ -101,7 +88,7 @@ def command(
     tau: float,
     samples: tuple[str, ...],
     metric: str | None,
-    names: tuple[str, ...],
+    names: tuple[tuple[str, str], ...],
     with_report: bool,
     test_size: float,
     seed: int,
@@ -117,8 +104,8 @@ def command(
     from karma_plugin.core.kinship import list_models
     from karma_plugin.core.score_table import read_scores
     from karma_plugin.outputs import staging
-    from karma_plugin.outputs.dataset_folder import write_hub_folder
-    from karma_plugin.outputs.matrix import MATRIX_FILE
+    from karma_plugin.outputs.dataset_folder import write_hub_folder, write_manifest
+    from karma_plugin.outputs.manifest import binarize_manifest
     from karma_plugin.pools.reader import read_pool
     from karma_plugin.report.document import render_report
 
@@ -138,7 +125,9 @@ def command(
             if with_report
             else None
         )
-        kin = kinship_from_options(scores_spec, benchmarks, tau, samples, metric, names)
+        kin = kinship_from_options(
+            scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn
+        )
         report_excluded(kin.excluded)
         pool = read_pool(pool_spec, rating, split)
         options = Options(strategies, tau, test_size, seed, tuple(exclude_source))
@@ -146,30 +135,22 @@ def command(
 
         # A large table lists the models of the pool; its full matrix goes beside kinship.json.
         listing = list_models(kin, in_pool=result.in_pool)
-        matrix = None if listing.complete else kin
-        doc = kin.to_json(listing, None if listing.complete else MATRIX_FILE)
-        doc.update(
-            {
-                "dataset": dataset,
-                "rows": pool.n_rows,
-                "rating": rating,
-                "options": {
-                    "strategies": list(strategies),
-                    "test_size": test_size,
-                    "seed": seed,
-                    "exclude_sources": list(exclude_source),
-                },
-                "counts": result.counts,
-                "agreement": result.agreement,
-                "dropped_completions": result.dropped,
-                "versions": _versions(),
-                "command": shlex.join(["karma-build", *sys.argv[1:]])
-                if sys.argv and sys.argv[0].endswith("karma-build")
-                else "karma-build binarize",
-            }
-        )
         tables = ((config, split_tables(pool, kin, result, config)) for config in result.pairs)
-        write_hub_folder(stage, tables, doc, matrix)
+        written = write_hub_folder(stage, tables, None if listing.complete else kin)
+        doc = binarize_manifest(
+            kin,
+            listing,
+            options,
+            result,
+            written,
+            dataset=dataset,
+            rows=pool.n_rows,
+            rating=rating,
+            command=shlex.join(["karma-build", *sys.argv[1:]])
+            if sys.argv and sys.argv[0].endswith("karma-build")
+            else "karma-build binarize",
+        )
+        write_manifest(stage, doc)
         if report_stage is not None:
             render_report(read_scores(scores_spec), kin, report_stage, listing=listing)
     _summary(doc, out)

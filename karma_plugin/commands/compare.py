@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from karma_plugin.commands._options import out_options
-from karma_plugin.commands.scores import _pairs, parse_metrics
+from karma_plugin.commands._options import key_value_pairs, metrics_option, out_options
 from karma_plugin.outputs import staging
 from karma_plugin.report.compare import (
     build_comparison,
@@ -22,31 +21,25 @@ from karma_plugin.report.compare import (
     "labels",
     multiple=True,
     metavar="NAME=PATH",
+    callback=key_value_pairs,
     help="Results of one trained model (a results_*.json or its folder) under NAME = "
     "[GROUP/]COLUMN, e.g. 'Qwen2.5-3B/DPO/k_sim=out/qwen3b-dpo-ksim'. Repeatable. "
     "Unlabelled RESULTS are named by the model lm-eval recorded.",
 )
-@click.option(
-    "--metric",
-    "metrics",
-    multiple=True,
-    metavar="BENCH=METRIC,FILTER",
-    help="Metric key per benchmark (repeatable); defaults as in `karma-build scores`.",
-)
+@metrics_option("Metric key per benchmark (repeatable); defaults as in `karma-build scores`.")
 @out_options()
 def command(
     results: tuple[str, ...],
-    labels: tuple[str, ...],
-    metrics: tuple[str, ...],
+    labels: tuple[tuple[str, str], ...],
+    metrics: dict[str, str],
     out: str,
     overwrite: bool,
 ) -> None:
     """Compare trained models: a Markdown and CSV table (best per row marked) and bar charts."""
-    labelled = _pairs(labels, "--label")
-    inputs = [*results, *(path for _, path in labelled)]
+    inputs = [*results, *(path for _, path in labels)]
     # Reserved before any work: a refusal or an unwritable parent costs nothing.
     with staging.staged(out, overwrite, inputs) as stage:
-        entries = read_entries(results, labelled, parse_metrics(metrics))
+        entries = read_entries(results, labels, metrics)
         comparison = build_comparison(entries)
         written = render_comparison(comparison, stage)
     click.echo(to_markdown(comparison))

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import click
 
-from karma_plugin.commands._options import (
-    out_options,
-    report_excluded,
-)
-from karma_plugin.commands.kinship import kinship_from_options, kinship_inputs, kinship_options
+from karma_plugin.commands._options import kinship_options, out_options, report_excluded, warn
 from karma_plugin.core.clustering import DEFAULT_CUT
 from karma_plugin.core.score_table import read_scores
+from karma_plugin.kinship_inputs import kinship_from_options, kinship_inputs
 from karma_plugin.outputs import staging
 from karma_plugin.report.document import render_report
 
@@ -31,7 +28,7 @@ def command(
     tau: float,
     samples: tuple[str, ...],
     metric: str | None,
-    names: tuple[str, ...],
+    names: tuple[tuple[str, str], ...],
     cut: float,
     out: str,
     overwrite: bool,
@@ -40,7 +37,9 @@ def command(
     # Reserved before any work: a refusal or an unwritable parent costs nothing.
     with staging.staged(out, overwrite, kinship_inputs(scores_spec, samples)) as stage:
         table = read_scores(scores_spec)
-        result = kinship_from_options(scores_spec, benchmarks, tau, samples, metric, names)
+        result = kinship_from_options(
+            scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn
+        )
         report_excluded(result.excluded)
         report = render_report(table, result, stage, cut=cut)
     for name, c in report.clusterings.items():

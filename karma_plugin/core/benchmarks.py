@@ -56,7 +56,7 @@ def resolve_benchmarks(spec: str | None) -> tuple[str, ...]:
         if not part:
             continue
         key = part.lower().replace("-", "_").replace(" ", "_")
-        if key in ("instruction", "instruction_following_", "if"):
+        if key in ("instruction", "if"):
             key = "instruction_following"
         if key in CATEGORIES:
             wanted.update(CATEGORIES[key])

@@ -12,13 +12,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from karma_plugin.core import pairing
+from karma_plugin.core.defaults import DEFAULT_SEED, DEFAULT_TEST_SIZE
 from karma_plugin.core.kinship import DEFAULT_TAU, Kinship
 from karma_plugin.core.pairing import KARMA_STRATEGIES, STRATEGIES, Selection, Skip
 from karma_plugin.errors import InputError
 from karma_plugin.pools.reader import Pool
 
-DEFAULT_TEST_SIZE = 0.05
-DEFAULT_SEED = 42
 # Skip reasons reported even when zero, so every kinship.json lists the same keys.
 _KARMA_SKIPS = ("fewer_than_2_usable_completions", "below_tau", "s_pref_tie")
 _ALWAYS_COUNTED = {
@@ -210,7 +209,9 @@ class PairSplit:
 
     @property
     def nbytes(self) -> int:
-        """About the in-memory size: chosen text twice, rejected and instruction text once."""
+        """About the in-memory size, which sets the shard count: the chosen text twice, the
+        rejected text once, and a flat 300 bytes a row for the rest (the instruction text is
+        not counted; counting it would change the shard count of folders already made)."""
         text = self.pool.response_bytes
         return int(2 * text[self.chosen].sum() + text[self.rejected].sum()) + 300 * len(self.rows)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -43,17 +43,25 @@ def cosine_kinship(normalized: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Kinship:
-    """Everything binarize and the reports need, indexed by ``models`` and ``benchmarks``."""
+class NormalizedScores:
+    """The complete rows of a score table on the benchmarks that vary, min-max normalised."""
 
     models: tuple[str, ...]
     benchmarks: tuple[str, ...]
     scores: np.ndarray
     normalized: np.ndarray
+    excluded: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Kinship(NormalizedScores):
+    """The normalised scores and what the paper derives from them (S_pref, the kinship
+    matrix, tau): everything binarize and the reports need, indexed by ``models`` and
+    ``benchmarks``."""
+
     s_pref: np.ndarray
     kinship: np.ndarray
     tau: float = DEFAULT_TAU
-    excluded: dict[str, str] = field(default_factory=dict)
     metric: str = "cosine"
 
     def restrict(self, indices: np.ndarray) -> Kinship:
@@ -90,63 +98,6 @@ class Kinship:
             total += int(np.count_nonzero((self.kinship[lo:hi] < self.tau) & upper))
         return total
 
-    def to_json(
-        self, listing: Listing | None = None, matrix_file: str | None = None
-    ) -> dict[str, Any]:
-        """The kinship part of ``kinship.json`` (DESIGN.md contract).
-
-        A table of more models than ``MAX_LISTED_MODELS`` keeps only the ``listing`` (default:
-        the top ones by S_pref) in the per-model keys; ``all_models`` then says how many there
-        are, what was listed, the pairs below tau among all of them, the score ranges that the
-        normalisation used, the listed models' S_pref ranks and where the full matrix is.
-        """
-        listing = listing or list_models(self)
-        idx = listing.indices
-        names = tuple(self.models[i] for i in idx)
-
-        def table(matrix: np.ndarray, cols: tuple[str, ...]) -> dict[str, dict[str, float]]:
-            return {
-                m: {c: round(float(v), 10) for c, v in zip(cols, row, strict=True)}
-                for m, row in zip(names, matrix, strict=True)
-            }
-
-        doc: dict[str, Any] = {
-            "models": list(names),
-            "benchmarks": list(self.benchmarks),
-            "scores": table(self.scores[idx], self.benchmarks),
-            "normalized": table(self.normalized[idx], self.benchmarks),
-            "s_pref": {
-                m: round(float(s), 10) for m, s in zip(names, self.s_pref[idx], strict=True)
-            },
-            "kinship": table(self.kinship[np.ix_(idx, idx)], names),
-            "kinship_metric": self.metric,
-            "tau": self.tau,
-            "pairs_below_tau": [
-                [a, b, round(v, 10)]
-                for a, b, v in self.pairs_below_tau(None if listing.complete else idx)
-            ],
-            "excluded": dict(self.excluded),
-        }
-        if listing.complete:
-            return doc
-        rank = np.empty(len(self.models), np.int64)
-        rank[ranked(self)] = np.arange(1, len(self.models) + 1)
-        doc["all_models"] = {
-            "count": len(self.models),
-            "listed": listing.rule,
-            "pairs_below_tau": self.count_below_tau(),
-            "score_range": {
-                b: {"min": float(lo), "max": float(hi)}
-                for b, lo, hi in zip(
-                    self.benchmarks, self.scores.min(axis=0), self.scores.max(axis=0), strict=True
-                )
-            },
-            "s_pref_rank": {m: int(rank[i]) for m, i in zip(names, idx, strict=True)},
-        }
-        if matrix_file:
-            doc["all_models"]["kinship_matrix"] = matrix_file
-        return doc
-
 
 @dataclass(frozen=True)
 class Listing:
@@ -161,9 +112,15 @@ class Listing:
         return not self.rule
 
 
+def rank_order(models: Sequence[str], s_pref: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Indices of ``models`` by S_pref, best first, ties by name: the one ranking rule of
+    every table, figure and listing (``s_pref`` as in a Kinship or in kinship.json)."""
+    return np.lexsort((np.array(models, dtype=object), -np.asarray(s_pref, np.float64)))
+
+
 def ranked(k: Kinship) -> np.ndarray:
     """Model indices by S_pref, best first (ties by name)."""
-    return np.lexsort((np.array(k.models, dtype=object), -k.s_pref))
+    return rank_order(k.models, k.s_pref)
 
 
 def list_models(
@@ -189,17 +146,6 @@ def list_models(
     else:
         top, rule = order[:limit], f"the {limit} models with the highest S_pref"
     return Listing(np.sort(top), rule)
-
-
-@dataclass(frozen=True)
-class NormalizedScores:
-    """The complete rows of a score table on the benchmarks that vary, min-max normalised."""
-
-    models: tuple[str, ...]
-    benchmarks: tuple[str, ...]
-    scores: np.ndarray
-    normalized: np.ndarray
-    excluded: dict[str, str]
 
 
 def normalize_scores(

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Literal, get_args
 
 import numpy as np
 
-STRATEGIES: tuple[str, ...] = ("k_score", "k_sim", "k_score_sim", "rlaif")
-KARMA_STRATEGIES: tuple[str, ...] = ("k_score", "k_sim", "k_score_sim")
+# The strategies, which are also the config names of the Hub-ready folder: as a type (the
+# Axolotl plugin's schema) and as a tuple.
+Strategy = Literal["k_score", "k_sim", "k_score_sim", "rlaif"]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+KARMA_STRATEGIES: tuple[str, ...] = tuple(s for s in STRATEGIES if s != "rlaif")
 
 _NONE = np.iinfo(np.int64).max
 

@@ -32,15 +32,6 @@ class ScoreTable:
     values: np.ndarray  # shape (len(models), len(benchmarks))
     source: str = ""
 
-    def as_dict(self) -> dict[str, dict[str, float | None]]:
-        return {
-            m: {
-                b: (None if math.isnan(v) else float(v))
-                for b, v in zip(self.benchmarks, row, strict=True)
-            }
-            for m, row in zip(self.models, self.values, strict=True)
-        }
-
 
 def parse_score(text: str) -> float:
     """``"86.40%"`` -> 0.864, ``"0.6371"`` -> 0.6371, ``"85.37"`` -> 85.37, ``""`` -> NaN.

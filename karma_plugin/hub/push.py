@@ -281,24 +281,22 @@ def push_folder(
             f"({summarize_paths(plan.existing)}); use --overwrite to replace its data, "
             "or --create-pr to propose the change"
         )
+
+    def write(call: Callable[[], Any], what: str) -> Any:
+        return with_retries(call, what, repo_id, retries, access="write")
+
     if not plan.repo_exists:
-        with_retries(
+        write(
             lambda: api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True),
             "creating the repo",
-            repo_id,
-            retries,
-            access="write",
         )
         echo(f"Created {'private ' if private else ''}dataset repo {repo_id}")
     elif private:
         echo(f"{repo_id} exists already: its visibility is left as it is (--private ignored)")
     if not plan.branch_exists and revision != "main":
-        with_retries(
+        write(
             lambda: api.create_branch(repo_id, branch=revision, repo_type=REPO_TYPE, exist_ok=True),
             "creating the branch",
-            repo_id,
-            retries,
-            access="write",
         )
         echo(f"Created branch {revision}")
 
@@ -318,7 +316,7 @@ def push_folder(
 
     total = _human(sum(size for _, size in plan.additions))
     echo(f"Uploading {len(plan.additions)} files ({total}) to {repo_id}@{revision} ...")
-    info, fresh = with_retries(commit, "the commit", repo_id, retries, access="write")
+    info, fresh = write(commit, "the commit")
     # huggingface_hub skips an empty commit and answers with the current head.
     changed = info.oid != fresh.head
     return PushResult(str(info.commit_url), getattr(info, "pr_url", None), fresh, changed)

@@ -23,16 +23,15 @@ import logging
 import os
 import subprocess
 from pathlib import Path
-from typing import Literal
 
 from axolotl.integrations.base import BasePlugin
 from pydantic import BaseModel, Field
 
+from karma_plugin.core.pairing import STRATEGIES, Strategy
 from karma_plugin.lmeval.posttrain import EvalRequest, request_to_argv, run_karma_eval
 
 LOG = logging.getLogger(__name__)
 
-STRATEGIES = ("k_score", "k_sim", "k_score_sim", "rlaif")
 ENV_CONFIG = "KARMA_DATASET_CONFIG"
 # Launcher variables that make lm-eval (through accelerate) believe it is one rank of many.
 _DIST_ENV = (
@@ -54,7 +53,7 @@ _DIST_ENV = (
 class KarmaEvalArgs(BaseModel):
     """Top-level config keys added by the plugin."""
 
-    karma_dataset_config: Literal["k_score", "k_sim", "k_score_sim", "rlaif"] | None = Field(
+    karma_dataset_config: Strategy | None = Field(
         default=None,
         json_schema_extra={"description": "KARMA strategy (dataset config) to train on"},
     )
@@ -71,10 +70,6 @@ class KarmaEvalArgs(BaseModel):
 
 class KarmaConfigError(ValueError):
     """A KARMA key in the Axolotl config cannot be honoured."""
-
-
-def _get(entry, key):
-    return entry.get(key) if hasattr(entry, "get") else getattr(entry, key, None)
 
 
 def _local_shards(folder: Path, config: str, split: str) -> list[Path]:

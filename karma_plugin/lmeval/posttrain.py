@@ -13,15 +13,11 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import asdict, dataclass, field
-from importlib.resources import files
 from pathlib import Path
 
+from karma_plugin.lmeval.wrapper import tasks_dir
+
 EVAL_SUBDIR = "karma_eval"
-
-
-def karma_tasks_path() -> Path:
-    """The installed folder of the `karma` lm-eval tasks (for `TaskManager(include_path=...)`)."""
-    return Path(str(files("karma_plugin.lm_eval_tasks")))
 
 
 @dataclass
@@ -60,7 +56,7 @@ def run_karma_eval(request: EvalRequest) -> Path:
     from lm_eval.loggers import EvaluationTracker
     from lm_eval.tasks import TaskManager
 
-    include = request.include_path or str(karma_tasks_path())
+    include = request.include_path or tasks_dir()
     out = Path(request.output_dir) / EVAL_SUBDIR
     tracker = EvaluationTracker(output_path=str(out))
     results = lm_eval.simple_evaluate(

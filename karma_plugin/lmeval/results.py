@@ -167,9 +167,9 @@ class Run:
     scores: dict[str, float]
 
 
-def _model_for(run_name: str, path: Path, names: Mapping[str, str]) -> str:
-    # --name may use the run's model (as lm-eval recorded it) or the results folder name
-    # lm-eval made from it (model_name_sanitized).
+def model_for_run(run_name: str, path: Path, names: Mapping[str, str]) -> str:
+    """The name a run goes by: ``names`` may rename it by the model lm-eval recorded or by
+    the folder lm-eval made from it (model_name_sanitized), which holds ``path``."""
     for key in (run_name, path.parent.name):
         if key in names:
             return names[key]
@@ -187,7 +187,7 @@ def read_runs(
     for path in find_results_files(paths):
         doc = load_results(path)
         try:
-            model = _model_for(run_model_name(doc), path, names or {})
+            model = model_for_run(run_model_name(doc), path, names or {})
             scores, _ = benchmark_scores(doc, metrics)
         except InputError as exc:
             raise InputError(f"{str(path)!r}: {exc}") from None
@@ -197,6 +197,25 @@ def read_runs(
             continue
         runs.append(Run(path, model, run_timestamp(path, doc), scores))
     return runs
+
+
+def runs_by_model(runs: Iterable[Run]) -> dict[str, list[Run]]:
+    """``runs`` grouped by model, models in the order they first occur."""
+    grouped: dict[str, list[Run]] = {}
+    for run in runs:
+        grouped.setdefault(run.model, []).append(run)
+    return grouped
+
+
+def newest_scores(runs: Iterable[Run]) -> dict[str, tuple[float, float]]:
+    """Per benchmark, ``(timestamp, score)`` of the newest of ``runs`` that has it. Of runs
+    equally new, the last one read wins (``>=``: the order of ``find_results_files``)."""
+    newest: dict[str, tuple[float, float]] = {}
+    for run in runs:
+        for bench, value in run.scores.items():
+            if bench not in newest or run.timestamp >= newest[bench][0]:
+                newest[bench] = (run.timestamp, value)
+    return newest
 
 
 def read_score_table(
@@ -214,12 +233,7 @@ def read_score_table(
     runs = read_runs(paths, names, metrics, warn)
     if not runs:
         raise InputError("no karma_* task results in the given results files")
-    latest: dict[str, dict[str, tuple[float, float]]] = {}
-    for run in runs:
-        row = latest.setdefault(run.model, {})
-        for bench, value in run.scores.items():
-            if bench not in row or run.timestamp >= row[bench][0]:
-                row[bench] = (run.timestamp, value)
+    latest = {model: newest_scores(own) for model, own in runs_by_model(runs).items()}
     benchmarks = tuple(b for b in BENCHMARKS if any(b in row for row in latest.values()))
     models = tuple(latest)
     values = np.full((len(models), len(benchmarks)), np.nan)

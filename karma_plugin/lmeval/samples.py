@@ -39,6 +39,7 @@ from karma_plugin.lmeval.results import (
     DEFAULT_METRICS,
     find_run_files,
     load_results,
+    model_for_run,
     run_model_name,
     task_name,
 )
@@ -131,7 +132,9 @@ def capa(choice: np.ndarray, n_options: np.ndarray, gold: np.ndarray) -> np.ndar
 def sample_kinship(samples: SampleSet, metric: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The mean over benchmarks of the per-benchmark kappa matrices, and those matrices."""
     if metric not in METRICS:
-        raise InputError(f"unknown sample-level metric {metric!r} (choose from: ec, capa)")
+        raise InputError(
+            f"unknown sample-level metric {metric!r} (choose from: {', '.join(METRICS)})"
+        )
     per: dict[str, np.ndarray] = {}
     for bench, t in samples.tasks.items():
         if metric == "ec":
@@ -156,6 +159,10 @@ class _Run:
     path: Path
 
 
+class TooFewModels(InputError):
+    """Fewer than 2 models have samples (of those asked for): nothing to relate."""
+
+
 def find_samples_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return find_run_files(paths, "samples_*.jsonl", ".jsonl", "samples")
 
@@ -170,10 +177,7 @@ def _run_model(path: Path, stamp: str, names: Mapping[str, str]) -> str:
             break
         except InputError:
             continue
-    for key in (name, path.parent.name):
-        if key in names:
-            return names[key]
-    return name
+    return model_for_run(name, path, names)
 
 
 def _as_correct(value: Any, path: Path, line: int, metric: str) -> bool:
@@ -273,7 +277,7 @@ def read_samples(
     models = tuple(m for m in found if allowed is None or m in allowed)
     ignored = tuple(m for m in found if m not in models)
     if len(models) < 2:
-        raise InputError(
+        raise TooFewModels(
             f"sample-level kinship needs at least 2 models, found {list(models)}"
             + (f" (ignored: {', '.join(ignored)})" if ignored else "")
         )
@@ -349,9 +353,7 @@ def kinship_with_samples(
     """
     try:
         samples = read_samples(sample_paths, benchmarks, names, only=table.models)
-    except InputError as exc:
-        if "at least 2 models" not in str(exc):
-            raise
+    except TooFewModels as exc:
         raise InputError(
             f"fewer than 2 models have both scores and samples ({exc}); "
             "use --name RUN=MODEL to give runs their score-table names"

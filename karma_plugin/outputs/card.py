@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from karma_plugin.report.text import markdown_table
+from karma_plugin.report.text import markdown_kinship, markdown_scores, markdown_table
 
 SPLITS: tuple[str, ...] = ("train_prefs", "test_prefs", "train_sft", "test_sft")
 PRETTY_NAME = "KARMA preference data"
@@ -101,38 +101,6 @@ def dataset_info(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return infos
 
 
-def _ranked(doc: dict[str, Any]) -> list[str]:
-    s_pref = doc["s_pref"]
-    return sorted(s_pref, key=lambda m: (-s_pref[m], m))
-
-
-def _fmt(value: Any, spec: str) -> str:
-    return "–" if value is None else format(value, spec)
-
-
-def score_table(doc: dict[str, Any]) -> str:
-    """The listed models' scores and S_pref, best first; with their S_pref rank among all the
-    models when the table was too large to list."""
-    benchmarks = doc["benchmarks"]
-    rank = doc.get("all_models", {}).get("s_pref_rank")
-    rows = [
-        [
-            f"`{m}`",
-            *(_fmt(doc["scores"][m].get(b), ".4g") for b in benchmarks),
-            _fmt(doc["s_pref"][m], ".3f"),
-            *([str(rank[m])] if rank else []),
-        ]
-        for m in _ranked(doc)
-    ]
-    return markdown_table(["model", *benchmarks, "S_pref", *(["rank"] if rank else [])], rows)
-
-
-def kinship_table(doc: dict[str, Any]) -> str:
-    order = _ranked(doc)
-    rows = [[f"`{a}`", *(_fmt(doc["kinship"][a][b], ".2f") for b in order)] for a in order]
-    return markdown_table(["", *order], rows)
-
-
 def configs_table(doc: dict[str, Any]) -> str:
     rows = []
     for config in doc["files"]:
@@ -195,8 +163,8 @@ def render_card(doc: dict[str, Any]) -> str:
         example_config="k_sim" if "k_sim" in names else names[0],
         configs_table=configs_table(doc),
         skipped_table=skipped_table(doc),
-        score_table=score_table(doc),
-        kinship_table=kinship_table(doc),
+        score_table=markdown_scores(doc, code_names=True, with_rank=True),
+        kinship_table=markdown_kinship(doc, code_names=True),
         excluded=excluded[:MAX_EXCLUDED_LISTED],
         excluded_more=max(0, len(excluded) - MAX_EXCLUDED_LISTED),
         all_models=doc.get("all_models"),

@@ -8,6 +8,7 @@ import os
 import shutil
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -93,17 +94,27 @@ def _write_config(folder: Path, splits: dict[str, TableSource]) -> dict[str, lis
     return {split: files[split] for split in splits}
 
 
+@dataclass(frozen=True)
+class Written:
+    """What ``write_hub_folder`` wrote, per config and split: rows, files (paths relative to
+    the folder) and bytes; and the name of the full kinship matrix file, if it wrote one."""
+
+    rows: dict[str, dict[str, int]]
+    files: dict[str, dict[str, list[str]]]
+    nbytes: dict[str, dict[str, int]]
+    matrix: str | None = None
+
+
 def write_hub_folder(
     folder: str | os.PathLike[str],
     configs: Iterable[tuple[str, dict[str, TableSource]]],
-    doc: dict[str, Any],
     matrix: Kinship | None = None,
-) -> Path:
-    """Write everything into ``folder``, an empty staging folder from ``staging.staged``
-    (which moves it into place whole once the run succeeds).
+) -> Written:
+    """Write the data into ``folder``, an empty staging folder from ``staging.staged``
+    (which moves it into place whole once the run succeeds), and say what was written;
+    ``write_manifest`` then adds kinship.json and the card.
 
-    Two configs are written at a time. ``doc`` is the kinship.json document; its ``splits``
-    and ``files`` are filled in here. ``matrix``: a kinship whose full matrix goes to
+    Two configs are written at a time. ``matrix``: a kinship whose full matrix goes to
     ``kinship_matrix.parquet`` (a table too large for kinship.json to list).
     """
     stage = Path(folder)
@@ -120,15 +131,25 @@ def write_hub_folder(
             for _, job in jobs.values():
                 job.add_done_callback(lambda _: bar.update())
             wait([job for _, job in jobs.values()])
-    doc["splits"] = {config: rows for config, (rows, _) in jobs.items()}
-    doc["files"] = {
+    files = {
         config: {s: [f"{config}/{n}" for n in names] for s, names in job.result().items()}
         for config, (_, job) in jobs.items()
     }
-    doc["bytes"] = {
-        config: {s: sum((stage / f).stat().st_size for f in names) for s, names in files.items()}
-        for config, files in doc["files"].items()
-    }
+    return Written(
+        rows={config: rows for config, (rows, _) in jobs.items()},
+        files=files,
+        nbytes={
+            config: {
+                s: sum((stage / f).stat().st_size for f in names) for s, names in split.items()
+            }
+            for config, split in files.items()
+        },
+        matrix=MATRIX_FILE if matrix is not None else None,
+    )
+
+
+def write_manifest(folder: str | os.PathLike[str], doc: dict[str, Any]) -> None:
+    """``kinship.json`` (``doc``, from ``outputs.manifest``) and the card rendered from it."""
+    stage = Path(folder)
     (stage / "kinship.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     (stage / "README.md").write_text(render_card(doc), encoding="utf-8")
-    return stage

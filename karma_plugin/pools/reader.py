@@ -25,9 +25,9 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from karma_plugin.errors import InputError, RemoteError
+from karma_plugin.pools import DEFAULT_RATING, RATINGS
 from karma_plugin.pools.schema import ASPECTS, check_schema, check_utf8, without_json
 
-RATINGS = ("overall_score", "fine-grained_score", "aspects")
 _LOCAL_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 _BATCH_ROWS = 16_384
 
@@ -347,7 +347,7 @@ def _place(offsets: np.ndarray, flat: int, first_row: int) -> str:
     return f"row {first_row + row + 1}, completion {flat - int(offsets[row]) + 1}"
 
 
-def read_pool(spec: str, rating: str = "overall_score", split: str = "train") -> Pool:
+def read_pool(spec: str, rating: str = DEFAULT_RATING, split: str = "train") -> Pool:
     """Load the pool at ``spec`` and flatten the fields KARMA needs."""
     if rating not in RATINGS:
         raise InputError(f"unknown rating {rating!r} (choose from: {', '.join(RATINGS)})")

@@ -21,13 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from karma_plugin.core.benchmarks import BENCHMARKS
+from karma_plugin.core.pairing import KARMA_STRATEGIES
 from karma_plugin.errors import InputError
-from karma_plugin.lmeval.results import Run, read_runs
+from karma_plugin.lmeval.results import Run, newest_scores, read_runs, runs_by_model
 from karma_plugin.outputs import atomic
 from karma_plugin.report.text import markdown_table
 
 # Columns named like the paper's strategies come first, in the paper's order.
-STRATEGY_ORDER = ("baseline", "rlaif", "k_score", "k_sim", "k_score_sim")
+STRATEGY_ORDER = ("baseline", "rlaif", *KARMA_STRATEGIES)
 MEAN = "mean"
 
 
@@ -67,13 +68,8 @@ def parse_label(name: str) -> tuple[str, str]:
 
 
 def _merge(runs: list[Run]) -> tuple[dict[str, float], tuple[Path, ...]]:
-    """Newest run per benchmark, as for the score table."""
-    scores: dict[str, float] = {}
-    stamps: dict[str, float] = {}
-    for run in runs:
-        for bench, value in run.scores.items():
-            if bench not in stamps or run.timestamp > stamps[bench]:
-                scores[bench], stamps[bench] = value, run.timestamp
+    """Newest run per benchmark, by the score table's own rule (``newest_scores``)."""
+    scores = {bench: value for bench, (_, value) in newest_scores(runs).items()}
     return scores, tuple(r.path for r in runs)
 
 
@@ -87,10 +83,7 @@ def read_entries(
     entries: list[Entry] = []
     unlabelled = list(paths)
     if unlabelled:
-        by_model: dict[str, list[Run]] = {}
-        for run in read_runs(unlabelled, metrics=metrics):
-            by_model.setdefault(run.model, []).append(run)
-        for model, runs in by_model.items():
+        for model, runs in runs_by_model(read_runs(unlabelled, metrics=metrics)).items():
             scores, sources = _merge(runs)
             entries.append(Entry("", model, scores, sources))
     for name, path in labels:

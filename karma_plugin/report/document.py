@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from karma_plugin.core.kinship import Kinship, Listing, list_models, normalize_s
 from karma_plugin.core.score_table import ScoreTable
 from karma_plugin.errors import InputError
 from karma_plugin.outputs import atomic, staging
+from karma_plugin.outputs.manifest import kinship_document
 from karma_plugin.report import figures
 from karma_plugin.report.text import markdown_kinship, markdown_scores, markdown_table
 
@@ -120,7 +122,8 @@ def render_report(
         report.clusterings[category] = c
         figures.dendrogram(c, CATEGORY_TITLES[category], figure(f"dendrogram_{category}.png"))
 
-    text = _markdown(table, kinship, listing, report, cut, explained)
+    doc = kinship_document(kinship, listing)
+    text = _markdown(table, kinship, doc, listing, report, cut, explained)
     atomic.write_text(out / "report.md", text)
     return report
 
@@ -145,6 +148,7 @@ def write_report(
 def _markdown(
     table: ScoreTable,
     k: Kinship,
+    doc: dict[str, Any],
     listing: Listing,
     report: Report,
     cut: float,
@@ -157,14 +161,13 @@ def _markdown(
         f"benchmarks: {', '.join(k.benchmarks)}. Kinship metric: **{k.metric}**; "
         f"tau = {k.tau:g}.",
     ]
+    below = doc["pairs_below_tau"]
     if listing.complete:
-        below = k.pairs_below_tau()
         below_line = f"Pairs below tau = {k.tau:g} (never paired): {len(below)}"
     else:
-        below = k.pairs_below_tau(listing.indices)
-        n = len(k.models)
+        n, counted = len(k.models), doc["all_models"]["pairs_below_tau"]
         below_line = (
-            f"Pairs below tau = {k.tau:g} (never paired): {k.count_below_tau()} of "
+            f"Pairs below tau = {k.tau:g} (never paired): {counted} of "
             f"{n * (n - 1) // 2} among all models; {len(below)} among the models shown"
         )
         lines += [
@@ -186,13 +189,13 @@ def _markdown(
         "",
         "![S_pref ranking](s_pref.png)",
         "",
-        markdown_scores(k, listing),
+        markdown_scores(doc),
         "",
         "## Kinship matrix",
         "",
         "![Kinship heatmap](kinship_heatmap.png)",
         "",
-        markdown_kinship(k, listing),
+        markdown_kinship(doc),
         "",
         below_line
         + ("" if not below else ": " + "; ".join(f"{a} ~ {b} ({v:.3f})" for a, b, v in below))

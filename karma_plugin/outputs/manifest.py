@@ -1,0 +1,123 @@
+"""``kinship.json``, built in one place: the kinship part (all that ``kinship --json`` writes)
+and the whole manifest of a Hub-ready folder (what ``binarize`` read, chose, counted and
+wrote). The dataset card renders from it; nothing else assembles it."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from karma_plugin.core.kinship import Kinship, Listing, list_models, ranked
+
+if TYPE_CHECKING:  # pyarrow and the writers are not needed to describe a kinship
+    from karma_plugin.core.binarize import Options, Result
+    from karma_plugin.outputs.dataset_folder import Written
+
+# The packages whose versions decide the bytes of a folder.
+VERSIONED = ("karma-plugin", "datasets", "pyarrow", "numpy", "huggingface_hub")
+
+
+def versions() -> dict[str, str]:
+    found = {}
+    for name in VERSIONED:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def kinship_document(
+    kin: Kinship, listing: Listing | None = None, matrix_file: str | None = None
+) -> dict[str, Any]:
+    """The kinship part of ``kinship.json`` (docs/design.md contract).
+
+    A table of more models than ``MAX_LISTED_MODELS`` keeps only the ``listing`` (default:
+    the top ones by S_pref) in the per-model keys; ``all_models`` then says how many there
+    are, what was listed, the pairs below tau among all of them, the score ranges that the
+    normalisation used, the listed models' S_pref ranks and where the full matrix is.
+    """
+    listing = listing or list_models(kin)
+    idx = listing.indices
+    names = tuple(kin.models[i] for i in idx)
+
+    def table(matrix: np.ndarray, cols: tuple[str, ...]) -> dict[str, dict[str, float]]:
+        return {
+            m: {c: round(float(v), 10) for c, v in zip(cols, row, strict=True)}
+            for m, row in zip(names, matrix, strict=True)
+        }
+
+    doc: dict[str, Any] = {
+        "models": list(names),
+        "benchmarks": list(kin.benchmarks),
+        "scores": table(kin.scores[idx], kin.benchmarks),
+        "normalized": table(kin.normalized[idx], kin.benchmarks),
+        "s_pref": {m: round(float(s), 10) for m, s in zip(names, kin.s_pref[idx], strict=True)},
+        "kinship": table(kin.kinship[np.ix_(idx, idx)], names),
+        "kinship_metric": kin.metric,
+        "tau": kin.tau,
+        "pairs_below_tau": [
+            [a, b, round(v, 10)]
+            for a, b, v in kin.pairs_below_tau(None if listing.complete else idx)
+        ],
+        "excluded": dict(kin.excluded),
+    }
+    if listing.complete:
+        return doc
+    rank = np.empty(len(kin.models), np.int64)
+    rank[ranked(kin)] = np.arange(1, len(kin.models) + 1)
+    doc["all_models"] = {
+        "count": len(kin.models),
+        "listed": listing.rule,
+        "pairs_below_tau": kin.count_below_tau(),
+        "score_range": {
+            b: {"min": float(lo), "max": float(hi)}
+            for b, lo, hi in zip(
+                kin.benchmarks, kin.scores.min(axis=0), kin.scores.max(axis=0), strict=True
+            )
+        },
+        "s_pref_rank": {m: int(rank[i]) for m, i in zip(names, idx, strict=True)},
+    }
+    if matrix_file:
+        doc["all_models"]["kinship_matrix"] = matrix_file
+    return doc
+
+
+def binarize_manifest(
+    kin: Kinship,
+    listing: Listing,
+    options: Options,
+    result: Result,
+    written: Written,
+    *,
+    dataset: str,
+    rows: int,
+    rating: str,
+    command: str = "karma-build binarize",
+) -> dict[str, Any]:
+    """The whole ``kinship.json`` of a folder ``binarize`` wrote: the kinship part, the inputs
+    (``dataset`` as the user named it, its ``rows``, the ``rating``), the options, the counts
+    and agreement of ``result``, what was dropped, the versions and command that made it, and
+    the rows, files and bytes of every config and split in ``written``."""
+    return {
+        **kinship_document(kin, listing, written.matrix),
+        "dataset": dataset,
+        "rows": rows,
+        "rating": rating,
+        "options": {
+            "strategies": list(options.strategies),
+            "test_size": options.test_size,
+            "seed": options.seed,
+            "exclude_sources": list(options.exclude_sources),
+        },
+        "counts": result.counts,
+        "agreement": result.agreement,
+        "dropped_completions": result.dropped,
+        "versions": versions(),
+        "command": command,
+        "splits": written.rows,
+        "files": written.files,
+        "bytes": written.nbytes,
+    }
