@@ -127,3 +127,32 @@ def test_card_of_a_large_table_lists_the_pool_and_points_to_the_matrix(doc: dict
 
     small = render_card(doc)
     assert "rank |" not in small and "kinship_matrix" not in small and "too many" not in small
+
+
+def test_published_card_holds_no_absolute_local_path(tmp_path) -> None:
+    """`push` publishes the card and kinship.json: local paths appear relative to the folder
+    that holds the output, never as the user's absolute layout."""
+    from cli import karma_build
+
+    from karma_plugin.core.score_table import paper_csv_path
+
+    home = tmp_path / "home" / "alice"
+    (home / "data").mkdir(parents=True)
+    pool = home / "data" / "pool.jsonl"
+    pool.write_bytes((paper_csv_path().parent / "ultrafeedback_sample.jsonl").read_bytes())
+    scores = home / "data" / "scores.csv"
+    scores.write_bytes(paper_csv_path().read_bytes())
+    out = home / "work" / "karma-out"
+    result = karma_build(
+        "binarize", "--dataset", pool, f"--scores={scores}", "--out", out, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    doc = json.loads((out / "kinship.json").read_text())
+    assert doc["dataset"] == "../data/pool.jsonl"
+    assert doc["command"] == (
+        "karma-build binarize --dataset ../data/pool.jsonl --scores=../data/scores.csv "
+        "--out karma-out"
+    )
+    for name in ("README.md", "kinship.json"):
+        text = (out / name).read_text()
+        assert str(tmp_path) not in text and "alice" not in text, name

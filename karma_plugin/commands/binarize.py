@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 import sys
 from contextlib import ExitStack
 from importlib.resources import files
@@ -105,7 +104,11 @@ def command(
     from karma_plugin.core.score_table import read_scores
     from karma_plugin.outputs import staging
     from karma_plugin.outputs.dataset_folder import write_hub_folder, write_manifest
-    from karma_plugin.outputs.manifest import binarize_manifest
+    from karma_plugin.outputs.manifest import (
+        binarize_manifest,
+        published_command,
+        published_path,
+    )
     from karma_plugin.pools.reader import read_pool
     from karma_plugin.report.document import render_report
 
@@ -143,11 +146,13 @@ def command(
             options,
             result,
             written,
-            dataset=dataset,
+            dataset=published_path(dataset, out),
             rows=pool.n_rows,
             rating=rating,
-            command=shlex.join(["karma-build", *sys.argv[1:]])
-            if sys.argv and sys.argv[0].endswith("karma-build")
+            # The arguments as typed, from `karma-build` or `python -m karma_plugin`; a caller
+            # that is neither (a test runner) records the bare command.
+            command=published_command(sys.argv[1:], out)
+            if sys.argv and sys.argv[0].endswith(("karma-build", "__main__.py"))
             else "karma-build binarize",
         )
         write_manifest(stage, doc)

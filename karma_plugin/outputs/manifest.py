@@ -4,6 +4,9 @@ wrote). The dataset card renders from it; nothing else assembles it."""
 
 from __future__ import annotations
 
+import os
+import shlex
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +30,41 @@ def versions() -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return found
+
+
+# Options of `binarize` whose values may be local paths (a Hub id or `paper` stays as it is).
+PATH_OPTIONS = ("--dataset", "--scores", "--samples", "--out")
+
+
+def published_path(path: str, out: str) -> str:
+    """``path`` as a published card shows it: relative to the folder that holds ``out``.
+
+    The card and kinship.json go to the Hub with `push`; an absolute path would publish the
+    user's folder layout (and often their user name). Relative to the output folder's parent,
+    the recorded command reruns from there. Anything that is not a local path is kept."""
+    if not os.path.exists(path) and os.path.abspath(path) != os.path.abspath(out):
+        return path
+    base = os.path.dirname(os.path.abspath(out))
+    return os.path.relpath(os.path.abspath(path), base)
+
+
+def published_command(args: Sequence[str], out: str) -> str:
+    """``karma-build ARGS`` with the local paths of ``PATH_OPTIONS`` made relative (see
+    ``published_path``)."""
+    shown: list[str] = []
+    pending: str | None = None
+    for arg in args:
+        if pending is not None:
+            shown.append(published_path(arg, out))
+            pending = None
+            continue
+        name, eq, value = arg.partition("=")
+        if name in PATH_OPTIONS and eq:
+            shown.append(f"{name}={published_path(value, out)}")
+        else:
+            shown.append(arg)
+            pending = arg if arg in PATH_OPTIONS else None
+    return shlex.join(["karma-build", *shown])
 
 
 def kinship_document(
