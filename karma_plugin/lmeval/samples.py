@@ -224,7 +224,7 @@ def _read_task_file(path: Path, bench: str) -> dict[int, dict[str, Any]]:
             raise InputError(
                 f"{str(path)!r}: doc_id {doc_id} appears twice for filter {filter_name!r}"
             )
-        doc = row.get("doc") if isinstance(row.get("doc"), dict) else {}
+        doc = row["doc"] if isinstance(row.get("doc"), dict) else {}
         options = doc.get("mc_options")
         n_options = len(options) if isinstance(options, list) else 0
         letters = LETTERS[:n_options]
