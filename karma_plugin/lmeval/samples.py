@@ -12,7 +12,7 @@ the mean over benchmarks, so every benchmark weighs the same as in S_pref and th
   extractable letter counts as a uniform guess over the item's options. Unlike ``ec`` it
   separates two wrong answers that differ. Multiple-choice tasks only (IFEval has no options).
 
-The reader takes the headline filter of each task (``lmeval_results.DEFAULT_METRICS``; lines
+The reader takes the headline filter of each task (``lmeval.results.DEFAULT_METRICS``; lines
 of other filters are ignored), the newest run per model and task, and matches items by task and
 ``doc_id`` (checking ``doc_hash`` where present). Sample lines look the same in lm-eval 0.4.11
 and 0.4.13: one line per document per filter.

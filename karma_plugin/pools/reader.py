@@ -5,7 +5,7 @@ KARMA uses are decoded, not the critiques and rationales). Local json/jsonl file
 dataset ids go through ``datasets.load_dataset``, the same code that fetches
 ``openbmb/UltraFeedback``. A folder is split into files as ``datasets`` splits it and is read
 whole: one mixing json and parquet files is refused. The shape is checked once, up front
-(``pool_schema``).
+(``pools.schema``).
 """
 
 from __future__ import annotations
