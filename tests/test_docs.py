@@ -14,6 +14,7 @@ it is documented, and each failure says what to write where.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import re
 from pathlib import Path
@@ -45,6 +46,8 @@ REGENERATE = "then run `python scripts/cli_reference.py` and commit docs/cli.md"
 GLOBAL_OPTIONS = frozenset({"-v", "--verbose", "-h", "--help", "--version"})
 # An option as written on a command line: -o, --test-size (not the dash inside data-report/).
 OPTION = re.compile(r"(?<![\w/.=*-])(--?[A-Za-z][\w-]*)")
+# `karma-build COMMAND`, not the marker file `.karma-build` nor a path ending in it.
+INVOCATION = re.compile(r"(?<![\w./-])karma-build\s+([a-z][\w-]*)")
 # Where a command line written in the docs ends: a comment, a pipe, $(...), chained commands.
 END_OF_COMMAND = re.compile(r"\s#|\s\|\s|&&|;|\)|`")
 
@@ -198,9 +201,9 @@ def command_lines(text: str) -> list[tuple[int, str]]:
 def invocations(line: str) -> list[tuple[str, str]]:
     """(command, its arguments) for each `karma-build COMMAND ...` in ``line``."""
     calls = []
-    for match in re.finditer(r"karma-build\s+([a-z][\w-]*)", line):
+    for match in INVOCATION.finditer(line):
         rest = line[match.end() :]
-        nxt = re.search(r"karma-build\s", rest)
+        nxt = INVOCATION.search(rest)
         rest = rest[: nxt.start()] if nxt else rest
         end = END_OF_COMMAND.search(rest)
         calls.append((match.group(1), rest[: end.start()] if end else rest))
@@ -255,16 +258,27 @@ def module_source(dotted: str) -> Path | None:
     return None
 
 
+def top_level_names(source: Path) -> set[str]:
+    """Names a module defines or imports at its top level."""
+    names: set[str] = set()
+    for node in ast.parse(source.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {t.id for t in targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return names
+
+
 def resolves(dotted: str) -> bool:
     """A module of this tree, or a name defined at the top of one (``module.Class``)."""
     if module_source(dotted):
         return True
     module, _, attribute = dotted.rpartition(".")
     source = module_source(module) if module else None
-    if source is None:
-        return False
-    pattern = rf"^(def|class)\s+{re.escape(attribute)}\b|^{re.escape(attribute)}\s*[:=]"
-    return re.search(pattern, source.read_text(encoding="utf-8"), re.MULTILINE) is not None
+    return source is not None and attribute in top_level_names(source)
 
 
 def test_docs_name_only_modules_that_exist():
@@ -311,3 +325,9 @@ def test_the_checks_catch_a_missing_and_an_unknown_option():
     )
     calls = [c for _, line in command_lines(inline) for c in invocations(line)]
     assert calls == [("binarize", " --splitt x"), ("tasks-path", "")]
+    assert invocations("OUT/.karma-build   the marker") == []
+    assert resolves("karma_plugin.core.kinship.Kinship")
+    assert resolves("karma_plugin.axolotl_plugin.KarmaEvalPlugin")  # imported there
+    assert resolves("karma_plugin.lm_eval_tasks")
+    assert not resolves("karma_plugin.hub_faults")  # the module before the layout move
+    assert not resolves("karma_plugin.core.kinship.NoSuchName")

@@ -163,7 +163,7 @@ def preference_table(
     chosen: np.ndarray,
     rejected: np.ndarray,
 ) -> pa.Table:
-    """The DESIGN.md columns for the pairs (pool ``rows``, flat ``chosen``/``rejected``)."""
+    """The docs/design.md columns for the pairs (pool ``rows``, flat ``chosen``/``rejected``)."""
 
     def text(indices: np.ndarray) -> pa.Array:
         return pc.utf8_trim_whitespace(pool.take_responses(indices)).cast(pa.string())

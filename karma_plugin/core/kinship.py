@@ -93,7 +93,7 @@ class Kinship:
     def to_json(
         self, listing: Listing | None = None, matrix_file: str | None = None
     ) -> dict[str, Any]:
-        """The kinship part of ``kinship.json`` (DESIGN.md contract).
+        """The kinship part of ``kinship.json`` (the docs/design.md contract).
 
         A table of more models than ``MAX_LISTED_MODELS`` keeps only the ``listing`` (default:
         the top ones by S_pref) in the per-model keys; ``all_models`` then says how many there

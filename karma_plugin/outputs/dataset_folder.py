@@ -1,4 +1,4 @@
-"""Write the Hub-ready folder of DESIGN.md: parquet per config and split, kinship.json, card."""
+"""Write the Hub-ready folder (docs/design.md): parquet per config and split, kinship.json, card."""
 
 from __future__ import annotations
 
