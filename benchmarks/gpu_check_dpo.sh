@@ -10,27 +10,17 @@
 # Needs a CUDA machine and a Python ($PYTHON, default python) with this package and its `train`
 # extra installed. The GPU machine may have no package registry: bring the wheels it lacks
 # (pip download elsewhere, then pip install --no-index --find-links WHEELS ...).
-# Environment: KARMA_GPU_WORK=DIR keeps the work files (default: a new temporary folder);
-# STEP_TIMEOUT=SECONDS bounds the training run (default 480); KARMA_CHECK_DEVICE=cpu is a dry
-# run of the script without a GPU (fp32).
+# Environment: KARMA_GPU_WORK, STEP_TIMEOUT (default 480 s for the training run) and
+# KARMA_CHECK_DEVICE=cpu (a dry run in fp32): see benchmarks/_gpu_check.sh.
 # The run of 2026-11-28 on an H100 (docs/training.md) drove an earlier version of this script
 # by hand; this version mends what that run found (source tree on sys.path, a failed run not
 # reported, the wrong checkpoint read, an `axolotl` command assumed on PATH).
 set -euo pipefail
 STEPS="${1:-20}"
 PY="${PYTHON:-python}"
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-WORK="${KARMA_GPU_WORK:-$(mktemp -d)}"
-mkdir -p "$WORK"
-STEP_TIMEOUT="${STEP_TIMEOUT:-480}"
-DEVICE="${KARMA_CHECK_DEVICE:-cuda}"
-# From the repository root, `python -c/-m/-` would put the source tree first on sys.path, and
-# its karma_plugin (without the configs it ships) would hide the installed one.
-export PYTHONSAFEPATH=1
-export AXOLOTL_DO_NOT_TRACK=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-export TOKENIZERS_PARALLELISM=false WANDB_DISABLED=true
-echo "work folder: $WORK"
+# shellcheck source=benchmarks/_gpu_check.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_gpu_check.sh" 480
+export AXOLOTL_DO_NOT_TRACK=1 WANDB_DISABLED=true
 
 "$PY" -c "import karma_plugin.axolotl_configs, axolotl.cli.main" 2>/dev/null || {
   echo "gpu_check_dpo: $PY lacks karma_plugin or axolotl (pip install '.[train]' first)" >&2

