@@ -1,11 +1,17 @@
 """Cost of the karma_* tasks with their SHIPPED generation settings, on a tiny local model.
 
-For each task: items per second and generated tokens per item, running the real lm-eval `hf`
-backend (CPU, or CUDA when available) on the test fixtures (tests/fixtures/lmeval, real Hub
-schema). A random-weight model rarely emits a stop sequence, so tokens per item shows each
-task's max_gen_toks budget: a change that makes evaluation longer shows up here.
+For each task: items per second, generated tokens per item and generated tokens per second,
+running the real lm-eval `hf` backend (CPU, or CUDA) on the test fixtures (tests/fixtures/lmeval,
+real Hub schema). A random-weight model rarely emits a stop sequence, so tokens per item shows
+each task's max_gen_toks budget: a change that makes evaluation longer shows up here.
 
     python benchmarks/eval_cost.py [--device cuda] [--dtype bfloat16] [--batch-size 4]
+    python benchmarks/eval_cost.py --smoke          # 2 items a task, 32 tokens: a few minutes
+
+The full run generates every task's whole budget one token at a time through `hf` (up to 1280
+tokens an item): on an H100 it did not finish within two minutes. `--smoke` (or `--limit` and
+`--max-gen-toks`) bounds it; its tokens per second are the figure to compare, its tokens per
+item only the override.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+SMOKE_LIMIT = 2
+SMOKE_MAX_GEN_TOKS = 32
 
 
 def main() -> None:
@@ -28,7 +36,20 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--limit", type=int, default=None, help="items per task (default: all)")
+    parser.add_argument(
+        "--max-gen-toks", type=int, default=None, help="override every task's max_gen_toks"
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"a quick run: --limit {SMOKE_LIMIT} --max-gen-toks {SMOKE_MAX_GEN_TOKS}",
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.limit = args.limit or SMOKE_LIMIT
+        args.max_gen_toks = args.max_gen_toks or SMOKE_MAX_GEN_TOKS
+    gen_kwargs = {"max_gen_toks": args.max_gen_toks} if args.max_gen_toks else None
 
     from lmeval_helpers import LEAVES, derived_tasks, punkt_env
     from tiny_models import tiny_model_dir
@@ -65,15 +86,30 @@ def main() -> None:
 
     lm._model_generate = counting_generate
     manager = TaskManager(include_path=str(include), include_defaults=False)
+    bounds = []
+    if args.limit:
+        bounds.append(f"limit {args.limit}")
+    if args.max_gen_toks:
+        bounds.append(f"max_gen_toks {args.max_gen_toks}")
     print(
         f"model: tiny llama31 (random weights) on {args.device}/{args.dtype}, "
-        f"batch {args.batch_size}"
+        f"batch {args.batch_size}; " + (", ".join(bounds) or "shipped settings")
     )
-    print(f"{'task':22} {'items':>5} {'max_gen_toks':>12} {'items/s':>8} {'gen tok/item':>12}")
+    print(
+        f"{'task':22} {'items':>5} {'max_gen_toks':>12} {'items/s':>8} {'gen tok/item':>12} "
+        f"{'gen tok/s':>9}"
+    )
     for task in LEAVES:
         generated.clear()
         start = time.perf_counter()
-        out = simple_evaluate(model=lm, tasks=[task], task_manager=manager, log_samples=True)
+        out = simple_evaluate(
+            model=lm,
+            tasks=[task],
+            task_manager=manager,
+            log_samples=True,
+            limit=args.limit,
+            gen_kwargs=gen_kwargs,
+        )
         seconds = time.perf_counter() - start
         samples = out["samples"][task]
         by_doc = {s["doc_id"]: s for s in samples}
@@ -84,7 +120,7 @@ def main() -> None:
         budget = gen["max_gen_toks"]
         print(
             f"{task:22} {len(by_doc):>5} {budget:>12} {len(by_doc) / seconds:>8.2f} "
-            f"{sum(tokens) / len(tokens):>12.1f}"
+            f"{sum(tokens) / len(tokens):>12.1f} {sum(tokens) / seconds:>9.1f}"
         )
 
 

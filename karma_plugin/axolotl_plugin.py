@@ -7,7 +7,7 @@ import warnings
 from karma_plugin.integrations.axolotl import KarmaEvalPlugin
 
 warnings.warn(
-    "karma_plugin.integrations.axolotl is deprecated: name "
+    "karma_plugin.axolotl_plugin is deprecated: name "
     "karma_plugin.integrations.axolotl.KarmaEvalPlugin in the Axolotl config",
     DeprecationWarning,
     stacklevel=2,

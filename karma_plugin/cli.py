@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from typing import Any
 
 import click
 
@@ -49,7 +50,7 @@ class _Group(click.Group):
         cmd.params.append(_verbose_option())
         super().add_command(cmd, name)
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             result = super().invoke(ctx)
         except (KarmaError, Interrupted) as exc:

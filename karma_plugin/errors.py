@@ -1,4 +1,4 @@
-"""Errors the CLI turns into one clear line and an exit code (DESIGN.md: 2 input, 1 runtime)."""
+"""Errors the CLI turns into one line and an exit code (docs/design.md: 2 input, 1 runtime)."""
 
 
 class KarmaError(Exception):

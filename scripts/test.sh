@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Quickstart 2: set up and run the whole test suite (what CI runs).
 #   main:   Axolotl 0.19.0's pinned stack (lm-eval 0.4.11, huggingface_hub 1.x, datasets 4.x):
-#           lint, then every test.
+#           lint (ruff), types (mypy), then every test (the docs-sync test among them).
 #   latest: the newest release of every dependency, as a plain `pip install .` resolves it
 #           (huggingface_hub 2.x, datasets 5.x): every test except Axolotl's.
 # Arguments are passed to each pytest run (e.g. -x, -k NAME).
@@ -21,6 +21,8 @@ karma_use_tree "$main"
 karma_log "ruff"
 ruff check .
 ruff format --check .
+karma_log "mypy (the files and settings are in pyproject.toml)"
+mypy
 karma_log "test suite ($(versions "$main"))"
 pytest tests "$@"
 

@@ -1,4 +1,4 @@
-"""binarize --report and --samples/--metric (the wiring into the lead's binarize command)."""
+"""binarize --report and --samples/--metric: the report and sample-level kinship in binarize."""
 
 from __future__ import annotations
 

@@ -163,9 +163,16 @@ def test_missing_task_warning_and_nan(tmp_path):
     assert warnings == [
         "b: no results for karma_ifeval, karma_mmlu_stem, karma_hellaswag, karma_arc_challenge"
     ]
-    assert math.isnan(cell(table, "b", "ifeval"))
-    assert cell(table, "b", "mmlu_pro") == pytest.approx(0.3)
     assert table.benchmarks == tuple(ALL)
+    row = dict(zip(table.benchmarks, table.values[table.models.index("b")], strict=True))
+    # The missing tasks are NaN (not 0.0, which would be a score), the others are read.
+    assert [b for b, v in row.items() if math.isnan(v)] == [
+        "ifeval",
+        "mmlu_stem",
+        "hellaswag",
+        "arc_challenge",
+    ]
+    assert (row["mmlu_pro"], row["arc_easy"]) == (pytest.approx(0.3), pytest.approx(0.4))
 
 
 def test_find_results_files_errors(tmp_path):

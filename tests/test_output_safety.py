@@ -1,4 +1,4 @@
-"""No command ever costs a user data when it writes an output folder (issue 9, "Data loss").
+"""No command ever costs a user data when it writes an output folder.
 
 Every case drives the real `karma-build` in a subprocess and checks the exit code, one stderr
 line without a traceback, and (``snapshot``) that no user file changed. Runs that must be

@@ -51,7 +51,7 @@ def _shipped(folder: str, suffixes: tuple[str, ...]) -> list[str]:
 @pytest.mark.parametrize(
     ("folder", "package", "suffixes"),
     [
-        ("lm_eval_tasks", "karma_plugin/lm_eval_tasks", (".yaml", "_yaml", ".py")),
+        ("lm_eval_tasks", "karma_plugin/lm_eval_tasks", (".yaml", "_yaml", ".py", ".md")),
         ("axolotl_configs", "karma_plugin/axolotl_configs", (".yml", ".yaml", ".json")),
         ("hub_cards", "karma_plugin/hub_cards", (".md",)),
     ],

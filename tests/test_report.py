@@ -128,6 +128,40 @@ def test_pca_explains_a_rank_two_table_fully():
     assert result.explained[0] >= result.explained[1]
 
 
+def test_pca_centres_the_scores_and_fixes_each_components_sign():
+    """Against a reference computed with explicit centring (eigenvectors of the covariance),
+    on scores far from the origin, where an SVD of the uncentred matrix finds the mean
+    instead of the spread; and the sign rule of ``figures.pca``: each component's largest
+    loading is positive."""
+    rng = np.random.default_rng(1)
+    mean = np.array([0.9, 0.8, 0.7, 0.6])
+    spread = np.array([1.0, -1.0, 0.5, 0.0])
+    normalized = (
+        mean + rng.normal(scale=0.2, size=(10, 1)) * spread + rng.normal(scale=0.03, size=(10, 4))
+    )
+    result = pca(normalized)
+
+    centred = normalized - normalized.mean(axis=0)
+    variance, vectors = np.linalg.eigh(np.cov(centred, rowvar=False))
+    top = np.argsort(variance)[::-1][:2]
+    reference = vectors[:, top]
+    reference *= np.sign(reference[np.abs(reference).argmax(axis=0), [0, 1]])
+    np.testing.assert_allclose(result.loadings, reference, atol=1e-8)
+    np.testing.assert_allclose(result.coords, centred @ reference, atol=1e-8)
+    np.testing.assert_allclose(result.explained, variance[top] / variance.sum(), rtol=1e-8)
+    for j in range(2):
+        assert result.loadings[np.abs(result.loadings[:, j]).argmax(), j] > 0
+    np.testing.assert_allclose(result.coords.mean(axis=0), 0.0, atol=1e-12)
+
+    # The data tells the two apart: the uncentred first direction is far from the centred one.
+    _, _, uncentred = np.linalg.svd(normalized, full_matrices=False)
+    assert abs(uncentred[0] @ reference[:, 0]) < 0.5
+    # And the sign does not depend on the sign the SVD happens to return.
+    flipped = pca(-normalized)
+    for j in range(2):
+        assert flipped.loadings[np.abs(flipped.loadings[:, j]).argmax(), j] > 0
+
+
 def test_small_table_and_existing_folder(tmp_path, runner):
     csv = "model,ifeval,mmlu_pro\na,0.1,0.2\nb,0.5,0.3\nc,0.9,0.9\n"
     (tmp_path / "s.csv").write_text(csv)

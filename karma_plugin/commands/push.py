@@ -45,7 +45,7 @@ def run_push(folder: str, repo_id: str, **options: object) -> None:
             )
         click.echo("Dry run: nothing was committed.")
         if result.remote_error:
-            # The local plan is printed; the comparison the user asked for is not: exit 1.
+            # The local plan is printed, the comparison with the Hub is not: exit 1.
             raise RemoteError(
                 f"dry run not compared with {repo_id}: {result.remote_error} "
                 "(the plan above lists the local files only)"

@@ -86,7 +86,7 @@ def _uniforms(digests: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
     One for the test split, one for RLAIF's draw: neither depends on row order or sharding.
     """
-    key = _mix(np.uint64(seed % 2**64) + np.uint64(0x9E3779B97F4A7C15))
+    key = _mix(np.asarray(np.uint64(seed % 2**64) + np.uint64(0x9E3779B97F4A7C15)))
     scale = 2.0**-53
     split = (_mix(digests[:, 0] ^ key) >> np.uint64(11)).astype(np.float64) * scale
     draw = (_mix(digests[:, 1] ^ key) >> np.uint64(11)).astype(np.float64) * scale
@@ -162,7 +162,7 @@ def preference_table(
     chosen: np.ndarray,
     rejected: np.ndarray,
 ) -> pa.Table:
-    """The DESIGN.md columns for the pairs (pool ``rows``, flat ``chosen``/``rejected``)."""
+    """The docs/design.md columns for the pairs (pool ``rows``, flat ``chosen``/``rejected``)."""
 
     def text(indices: np.ndarray) -> pa.Array:
         return pc.utf8_trim_whitespace(pool.take_responses(indices)).cast(pa.string())

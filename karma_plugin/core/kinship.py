@@ -14,7 +14,7 @@ DEFAULT_TAU = 0.1
 # Text meant for reading (kinship.json, the card, the terminal, report.md) lists every model
 # of a table up to this size. A larger table (a leaderboard holds thousands of models) lists a
 # selection: the models that occur in the pool, or the top ones by S_pref; its full kinship
-# matrix goes to a parquet file instead (kinship_matrix.py). A 30-column matrix is about the
+# matrix goes to a parquet file instead (outputs/matrix.py). A 30-column matrix is about the
 # widest that stays legible, and the authors' 16 models are listed in full.
 MAX_LISTED_MODELS = 30
 

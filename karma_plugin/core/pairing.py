@@ -2,7 +2,7 @@
 
 Every function takes ``slots``, an ``(n, K)`` matrix of model indices (one row per
 instruction, one column per completion, -1 where the completion is not usable), and
-returns a :class:`Selection` of completion columns. The ordering rules (DESIGN.md):
+returns a :class:`Selection` of completion columns. The ordering rules (docs/design.md):
 S_pref ties are broken by name; ``k_sim`` ties by the higher summed S_pref, then by name.
 """
 

@@ -12,7 +12,7 @@ the mean over benchmarks, so every benchmark weighs the same as in S_pref and th
   extractable letter counts as a uniform guess over the item's options. Unlike ``ec`` it
   separates two wrong answers that differ. Multiple-choice tasks only (IFEval has no options).
 
-The reader takes the headline filter of each task (``lmeval_results.DEFAULT_METRICS``; lines
+The reader takes the headline filter of each task (``lmeval.results.DEFAULT_METRICS``; lines
 of other filters are ignored), the newest run per model and task, and matches items by task and
 ``doc_id`` (checking ``doc_hash`` where present). Sample lines look the same in lm-eval 0.4.11
 and 0.4.13: one line per document per filter.
@@ -228,7 +228,7 @@ def _read_task_file(path: Path, bench: str) -> dict[int, dict[str, Any]]:
             raise InputError(
                 f"{str(path)!r}: doc_id {doc_id} appears twice for filter {filter_name!r}"
             )
-        doc = row.get("doc") if isinstance(row.get("doc"), dict) else {}
+        doc = row["doc"] if isinstance(row.get("doc"), dict) else {}
         options = doc.get("mc_options")
         n_options = len(options) if isinstance(options, list) else 0
         letters = LETTERS[:n_options]

@@ -1,4 +1,4 @@
-"""Write the Hub-ready folder of DESIGN.md: parquet per config and split, kinship.json, card."""
+"""Write the Hub-ready folder (docs/design.md): parquet per config and split, kinship.json, card."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,12 +67,12 @@ def _write_shards(folder: Path, splits: list[str], source: TableSource) -> dict[
             bounds = [(lo, min(lo + SLICE_ROWS, end)) for lo in range(i * per, end, SLICE_ROWS)]
             # Build the next slice while this one is encoded: both release the GIL.
             with ThreadPoolExecutor(max_workers=1) as builder:
-                ahead = [builder.submit(source.slice_table, *b) for b in bounds[:1]]
+                ahead = deque(builder.submit(source.slice_table, *b) for b in bounds[:1])
                 for k in range(len(bounds)):
                     if k + 1 < len(bounds):
                         ahead.append(builder.submit(source.slice_table, *bounds[k + 1]))
-                    writer.write_table(ahead[k].result(), row_group_size=ROW_GROUP_ROWS)
-                    ahead[k] = None  # free the slice once written
+                    # Popped, so the slice is freed once written.
+                    writer.write_table(ahead.popleft().result(), row_group_size=ROW_GROUP_ROWS)
     written = {splits[0]: names}
     for split in splits[1:]:
         written[split] = [split + name[len(splits[0]) :] for name in names]
@@ -83,7 +84,7 @@ def _write_shards(folder: Path, splits: list[str], source: TableSource) -> dict[
     return written
 
 
-def _write_config(folder: Path, splits: dict[str, TableSource]) -> dict[str, list[str]]:
+def _write_config(folder: Path, splits: Mapping[str, TableSource]) -> dict[str, list[str]]:
     folder.mkdir()
     same: dict[int, list[str]] = {}
     for split, source in splits.items():
@@ -107,7 +108,7 @@ class Written:
 
 def write_hub_folder(
     folder: str | os.PathLike[str],
-    configs: Iterable[tuple[str, dict[str, TableSource]]],
+    configs: Iterable[tuple[str, Mapping[str, TableSource]]],
     matrix: Kinship | None = None,
 ) -> Written:
     """Write the data into ``folder``, an empty staging folder from ``staging.staged``

@@ -226,7 +226,7 @@ def _uid() -> int:
 
 def remove_stale_stages(parent: str | os.PathLike[str]) -> list[Path]:
     """Remove the staging folders in ``parent`` whose owning process is gone; return them."""
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(parent))
     except OSError:

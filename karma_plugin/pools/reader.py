@@ -5,7 +5,7 @@ KARMA uses are decoded, not the critiques and rationales). Local json/jsonl file
 dataset ids go through ``datasets.load_dataset``, the same code that fetches
 ``openbmb/UltraFeedback``. A folder is split into files as ``datasets`` splits it and is read
 whole: one mixing json and parquet files is refused. The shape is checked once, up front
-(``pool_schema``).
+(``pools.schema``).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _parquet_columns(handle: Any, spec: str, rating: str) -> list[str]:
     fields = ["model", "response", "overall_score"]
     if rating == "fine-grained_score":
         fields.append("fine-grained_score")
-    wanted = {("instruction",), ("source",)}
+    wanted: set[tuple[str, ...]] = {("instruction",), ("source",)}
     wanted |= {(f,) for f in fields}
     if rating == "aspects":
         wanted |= {("annotations", a, "Rating") for a in ASPECTS}
@@ -310,7 +310,7 @@ def _blank(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 def _chunks(parts: list) -> list[pa.Array]:
     """The arrays of ``parts`` (arrays or chunked arrays) in order, all of one string type."""
-    chunks = []
+    chunks: list[pa.Array] = []
     for part in parts:
         chunks += part.chunks if isinstance(part, pa.ChunkedArray) else [part]
     if any(pa.types.is_large_string(c.type) for c in chunks):
