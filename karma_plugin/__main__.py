@@ -1,5 +1,5 @@
-"""`python -m karma_plugin` is `karma-build`."""
+"""`python -m karma_plugin` is `karma-build` (and says so in its messages)."""
 
 from karma_plugin.cli import main
 
-main()
+main(prog_name="karma-build")

@@ -68,6 +68,27 @@ class _Group(click.Group):
         flush_warnings(ctx)
         return result
 
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """Click's own usage errors in the same one line as ours (click prints a usage block
+        and a hint over several lines), with the help command to run named in it."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else "karma-build"
+            message = " ".join(exc.format_message().split()).rstrip(".")
+            click.echo(f"karma-build: error: {message} (see '{where} --help')", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"karma-build: error: {' '.join(exc.format_message().split())}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("karma-build: error: stopped", err=True)
+            sys.exit(1)
+        # Without standalone mode click returns ctx.exit()'s code, or the command's value (None).
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 @click.group(
     cls=_Group,

@@ -34,3 +34,19 @@ def test_the_old_axolotl_plugin_path_still_loads_with_a_deprecation_warning() ->
         old = importlib.import_module("karma_plugin.axolotl_plugin")
     assert old.KarmaEvalPlugin is KarmaEvalPlugin
     assert any(issubclass(w.category, DeprecationWarning) for w in caught)
+
+
+def test_usage_errors_are_one_line_with_exit_2(tmp_path) -> None:
+    from cli import assert_fails
+
+    cases = {
+        ("binarize",): ["Missing option '--out'", "see 'karma-build binarize --help'"],
+        ("report",): ["Missing option '--out'"],
+        ("compare", "--label", "a=b"): ["Missing option '--out'"],
+        ("binarize", "--out", "x", "--tau", "high"): ["'high' is not a valid float"],
+        ("no-such-command",): ["No such command 'no-such-command'", "see 'karma-build --help'"],
+        ("kinship", "--no-such-option"): ["No such option", "--no-such-option"],
+    }
+    for args, fragments in cases.items():
+        assert_fails(karma_build(*args, cwd=tmp_path), 2, *fragments)
+    assert list(tmp_path.iterdir()) == []  # nothing written on the way
