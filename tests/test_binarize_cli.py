@@ -22,6 +22,7 @@ COLUMNS = [
     "prompt",
     "chosen",
     "rejected",
+    "completion",
     "messages",
     "chosen_model",
     "rejected_model",
@@ -125,6 +126,8 @@ def test_every_config_loads_with_datasets(default_out: Path, config: str):
     assert first["prompt"][0]["role"] == "user"
     assert first["chosen"][0]["role"] == "assistant"
     assert first["messages"] == first["prompt"] + first["chosen"]
+    assert first["completion"] == first["chosen"]
+    assert ds["train_sft"][0] == first  # one schema per config: the SFT splits are the same rows
     assert first["prompt_id"] == hashlib.sha256(first["instruction"].encode()).hexdigest()
 
 

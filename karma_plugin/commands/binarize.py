@@ -57,6 +57,14 @@ def _versions() -> dict[str, str]:
     help="k_score, k_sim, k_score_sim, rlaif (the instance-rating baseline), or all.",
 )
 @click.option(
+    "--default-config",
+    "default_config_name",
+    default=None,
+    metavar="NAME",
+    help="The config marked default in the card, which load_dataset(OUT) loads without a "
+    "name; one of the strategies written. [default: k_sim, else the first written]",
+)
+@click.option(
     "--report",
     "with_report",
     is_flag=True,
@@ -98,6 +106,7 @@ def command(
     scores_spec: str,
     benchmarks: str,
     strategy: str,
+    default_config_name: str | None,
     tau: float,
     samples: tuple[str, ...],
     metric: str | None,
@@ -113,7 +122,13 @@ def command(
     private: bool,
 ) -> None:
     """Re-binarize a response pool into KARMA preference pairs (no annotation)."""
-    from karma_plugin.core.binarize import Options, binarize, parse_strategies, split_tables
+    from karma_plugin.core.binarize import (
+        Options,
+        binarize,
+        default_config,
+        parse_strategies,
+        split_tables,
+    )
     from karma_plugin.core.kinship import list_models
     from karma_plugin.core.score_table import read_scores
     from karma_plugin.outputs import staging
@@ -123,6 +138,7 @@ def command(
     from karma_plugin.report.document import render_report
 
     strategies = parse_strategies(strategy)
+    default = default_config(strategies, default_config_name)
     if push_to:
         from karma_plugin.hub.push import check_repo_id
 
@@ -155,6 +171,7 @@ def command(
                 "rating": rating,
                 "options": {
                     "strategies": list(strategies),
+                    "default_config": default,
                     "test_size": test_size,
                     "seed": seed,
                     "exclude_sources": list(exclude_source),

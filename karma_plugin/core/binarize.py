@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,8 @@ from karma_plugin.errors import InputError
 from karma_plugin.pools.reader import Pool
 
 DEFAULT_TEST_SIZE = 0.05
+# The config `datasets.load_dataset(folder_or_repo)` loads when no name is given.
+DEFAULT_CONFIG = "k_sim"
 DEFAULT_SEED = 42
 # Skip reasons reported even when zero, so every kinship.json lists the same keys.
 _KARMA_SKIPS = ("fewer_than_2_usable_completions", "below_tau", "s_pref_tie")
@@ -72,6 +75,19 @@ def parse_strategies(spec: str) -> tuple[str, ...]:
             f"unknown strategy {unknown[0]!r} (choose from: {', '.join(STRATEGIES)}, all)"
         )
     return tuple(s for s in STRATEGIES if s in names)
+
+
+def default_config(configs: Sequence[str], requested: str | None = None) -> str:
+    """The config marked default in the card: ``requested``, which must be one of ``configs``
+    (those written), else k_sim where written, else the first."""
+    if requested is not None:
+        if requested not in configs:
+            raise InputError(
+                f"--default-config {requested} is not a config written here "
+                f"(choose from: {', '.join(configs)})"
+            )
+        return requested
+    return DEFAULT_CONFIG if DEFAULT_CONFIG in configs else configs[0]
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -163,12 +179,21 @@ def preference_table(
     chosen: np.ndarray,
     rejected: np.ndarray,
 ) -> pa.Table:
-    """The DESIGN.md columns for the pairs (pool ``rows``, flat ``chosen``/``rejected``)."""
+    """The DESIGN.md columns for the pairs (pool ``rows``, flat ``chosen``/``rejected``).
+
+    One table serves every split, because a `datasets` config has one schema for all its
+    splits (a split with other columns fails to load). So it carries both of TRL's
+    conversational layouts: `prompt` with `chosen`/`rejected` (preference; `trl dpo`) and
+    `prompt` with `completion` (prompt-completion; `trl sft` then trains on the answer only),
+    all of them lists of messages, never null: TRL's `is_conversational` looks at whichever
+    of these columns a set yields first.
+    """
 
     def text(indices: np.ndarray) -> pa.Array:
         return pc.utf8_trim_whitespace(pool.take_responses(indices)).cast(pa.string())
 
     chosen_text, rejected_text = text(chosen), text(rejected)
+    answer = _messages("assistant", chosen_text)
     instruction = pool.instruction.take(pa.array(rows)).cast(pa.string())
     user = pc.utf8_trim_whitespace(instruction)
     c_model, r_model = flat_model[chosen], flat_model[rejected]
@@ -178,8 +203,9 @@ def preference_table(
             "prompt_id": pa.array(prompt_ids[rows], pa.string()),
             "instruction": instruction,
             "prompt": _messages("user", user),
-            "chosen": _messages("assistant", chosen_text),
+            "chosen": answer,
             "rejected": _messages("assistant", rejected_text),
+            "completion": answer,
             "messages": _dialogue(user, chosen_text),
             "chosen_model": pa.array(names[c_model], pa.string()),
             "rejected_model": pa.array(names[r_model], pa.string()),
@@ -210,9 +236,10 @@ class PairSplit:
 
     @property
     def nbytes(self) -> int:
-        """About the in-memory size: chosen text twice, rejected and instruction text once."""
+        """About the in-memory size: chosen text three times (chosen, completion, messages),
+        rejected and instruction text once."""
         text = self.pool.response_bytes
-        return int(2 * text[self.chosen].sum() + text[self.rejected].sum()) + 300 * len(self.rows)
+        return int(3 * text[self.chosen].sum() + text[self.rejected].sum()) + 300 * len(self.rows)
 
     def slice_table(self, lo: int, hi: int) -> pa.Table:
         return preference_table(
@@ -227,7 +254,8 @@ class PairSplit:
 
 
 def split_tables(pool: Pool, kin: Kinship, result: Result, config: str) -> dict[str, PairSplit]:
-    """The four splits of one config; the SFT splits hold the same pairs as the preference ones."""
+    """The four splits of one config; the SFT splits hold the same rows as the preference ones
+    (one schema per config: see ``preference_table``)."""
     pairs = result.pairs[config]
     train, test = (
         PairSplit(pool, kin, result, pairs.rows[m], pairs.chosen[m], pairs.rejected[m])
