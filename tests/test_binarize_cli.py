@@ -164,6 +164,30 @@ def test_card_header_lists_every_config_and_split(default_out: Path):
     assert {f["split"] for f in configs["k_sim"]["data_files"]} == set(SPLITS)
 
 
+def test_load_dataset_without_a_config_name_gets_k_sim(default_out: Path):
+    """The card marks k_sim `default: true`: no config name needed (the H4 convention)."""
+    from huggingface_hub import DatasetCard
+
+    configs = DatasetCard.load(default_out / "README.md").data.to_dict()["configs"]
+    assert [c["config_name"] for c in configs if c.get("default")] == ["k_sim"]
+    unnamed = load(default_out, None)
+    assert unnamed["train_prefs"].to_list() == read_config(default_out, "k_sim")
+    assert json.loads((default_out / "kinship.json").read_text())["options"]["default_config"] == (
+        "k_sim"
+    )
+
+
+def test_default_config_is_the_one_chosen(runner, tmp_path):
+    out = tmp_path / "out"
+    args = ("--strategy", "k_score,rlaif", "--default-config", "rlaif", "--out", str(out))
+    assert run(runner, *args).exit_code == 0
+    assert load(out, None, "train_prefs").to_list() == read_config(out, "rlaif")
+    # Without the option and without k_sim, the first config written is the default.
+    first = tmp_path / "first"
+    assert run(runner, "--strategy", "rlaif,k_score", "--out", str(first)).exit_code == 0
+    assert load(first, None, "train_prefs").to_list() == read_config(first, "k_score")
+
+
 def test_counts_add_up(default_out: Path):
     doc = json.loads((default_out / "kinship.json").read_text())
     for config, count in doc["counts"].items():
