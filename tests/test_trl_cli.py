@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -26,7 +27,9 @@ from cli import karma_build
 from tiny_models import tiny_llama31, tiny_qwen25  # noqa: F401  (pytest fixtures)
 
 pytest.importorskip("trl", reason="needs TRL (the `test` or `train` extra)")
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow  # the tests that read a CLI run
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "training.md"
 
 HOOK = Path(__file__).with_name("trl_hook")
 BIN = Path(sys.executable).parent
@@ -233,6 +236,7 @@ def check_sft(run: Run, processed: list[dict], source: dict[str, dict]) -> None:
         assert row["completion"] == row["messages"][1:]  # what the H4 recipes train on
 
 
+@slow
 @pytest.mark.parametrize("name", ["sft_llama", "sft_qwen_two_processes"])
 def test_trl_sft_trains_on_the_answer_only(name, request, folder):
     run = request.getfixturevalue(name)
@@ -246,11 +250,13 @@ def test_trl_sft_trains_on_the_answer_only(name, request, folder):
         assert unpadded(batch, i, "labels") == by_ids[tuple(unpadded(batch, i))]
 
 
+@slow
 def test_trl_sft_evaluates_on_test_sft(sft_llama, folder):
     check_sft(sft_llama, sft_llama.rows("eval"), source_rows(folder, "k_sim", "test_sft"))
     assert any("eval_loss" in entry for entry in sft_llama.json("log_history"))
 
 
+@slow
 def test_accelerate_launch_ran_two_processes(sft_qwen_two_processes):
     assert sft_qwen_two_processes.json("run")["world_size"] == 2
 
@@ -268,6 +274,7 @@ def check_dpo(run: Run, processed: list[dict], source: dict[str, dict]) -> None:
             check_answer(run, example[f"{side}_ids"], row[side][0]["content"])
 
 
+@slow
 @pytest.mark.parametrize("name", ["dpo_llama", "dpo_qwen_handbook"])
 def test_trl_dpo_sequences_have_one_bos_and_the_instruction_once(name, request, folder):
     run = request.getfixturevalue(name)
@@ -289,6 +296,7 @@ def test_trl_dpo_sequences_have_one_bos_and_the_instruction_once(name, request, 
         assert 0 < sum(mask) < len(ids) and mask == sorted(mask)
 
 
+@slow
 def test_trl_dpo_evaluates_on_test_prefs(dpo_llama, folder):
     check_dpo(dpo_llama, dpo_llama.rows("eval"), source_rows(folder, "rlaif", "test_prefs"))
     history = dpo_llama.json("log_history")
@@ -309,3 +317,30 @@ def test_handbook_columns_without_prompt_lose_the_instruction(folder, tmp_path, 
     first = rows["train"][0]
     assert set(first) == {"chosen", "rejected"}
     assert [m["role"] for m in first["chosen"] + first["rejected"]] == ["assistant", "assistant"]
+
+
+def documented_trl_lines(text: str) -> list[list[str]]:
+    """The `trl sft` / `trl dpo` command lines of a page, continuation lines joined."""
+    import shlex
+
+    joined = re.sub(r"\\\n\s*", " ", text)
+    return [
+        shlex.split(line.strip())
+        for line in joined.splitlines()
+        if re.match(r"\s*trl (sft|dpo) ", line)
+    ]
+
+
+def test_documented_trl_lines_parse(folder):
+    """Every `trl sft`/`trl dpo` line of docs/training.md and of the dataset card is valid for
+    the installed TRL: its own parser knows every option and reads every value."""
+    import importlib
+
+    docs = documented_trl_lines(DOCS.read_text(encoding="utf-8"))
+    card = documented_trl_lines((folder / "README.md").read_text(encoding="utf-8"))
+    assert {argv[1] for argv in docs} == {argv[1] for argv in card} == {"sft", "dpo"}
+    for argv in docs + card:
+        parser = importlib.import_module(f"trl.scripts.{argv[1]}").make_parser()
+        # argparse only: the config classes would refuse --bf16 on a machine without a GPU.
+        _, unknown = parser.parse_known_args(argv[2:])
+        assert unknown == [], (argv, unknown)
