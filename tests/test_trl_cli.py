@@ -55,6 +55,7 @@ class Run:
     folder: Path
     model: Path
     family: str  # "llama" or "qwen"
+    config: str  # the config it trained on
 
     def rows(self, name: str) -> list[dict]:
         return pq.read_table(self.folder / f"{name}.parquet").to_pylist()
@@ -69,7 +70,14 @@ class Run:
         return AutoTokenizer.from_pretrained(self.model)
 
 
-def run_cli(argv: list[str], tmp: Path, model: Path, family: str) -> Run:
+TINY = {"llama": "tiny_llama31", "qwen": "tiny_qwen25"}
+
+
+def run_cli(request, family: str, config: str, command: list[str], *args: str) -> Run:
+    """``command`` (the CLI, as launched) on the tiny model of ``family`` with ``args``, which
+    select ``config``, in a folder of its own; what it trained on is returned."""
+    model = request.getfixturevalue(TINY[family])
+    tmp = request.getfixturevalue("tmp_path_factory").mktemp(request.fixturename)
     dump = tmp / "dump"
     env = {
         **os.environ,
@@ -82,11 +90,30 @@ def run_cli(argv: list[str], tmp: Path, model: Path, family: str) -> Run:
         "TOKENIZERS_PARALLELISM": "false",
         "WANDB_DISABLED": "true",
     }
+    argv = [
+        *command,
+        "--model_name_or_path", str(model),
+        *args,
+        "--output_dir", str(tmp / "out"),
+        *COMMON,
+    ]  # fmt: skip
     result = subprocess.run(
         argv, cwd=tmp, env=env, capture_output=True, text=True, timeout=900, check=False
     )
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
-    return Run(dump, model, family)
+    return Run(dump, model, family, config)
+
+
+def dataset(folder: Path, split: str, config: str | None = None, test: str | None = None):
+    """The dataset options as the card writes them: folder, config (none: the default), splits;
+    with ``test``, evaluation on that split every step."""
+    return [
+        "--dataset_name", str(folder),
+        *(["--dataset_config", config] if config else []),
+        "--dataset_train_split", split,
+        *(["--dataset_test_split", test, "--eval_strategy", "steps", "--eval_steps", "1"]
+          if test else []),
+    ]  # fmt: skip
 
 
 def source_rows(folder: Path, config: str, split: str) -> dict[str, dict]:
@@ -109,63 +136,34 @@ def folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def sft_llama(folder, request, tmp_path_factory) -> Run:
+def sft_llama(folder, request) -> Run:
     """`trl sft` as the card shows it, without a config name (the default, k_sim), evaluating
     on test_sft."""
-    model = request.getfixturevalue("tiny_llama31")
-    tmp = tmp_path_factory.mktemp("sft-llama")
-    argv = [
-        str(BIN / "trl"), "sft",
-        "--model_name_or_path", str(model),
-        "--dataset_name", str(folder),
-        "--dataset_train_split", "train_sft",
-        "--dataset_test_split", "test_sft",
-        "--eval_strategy", "steps", "--eval_steps", "1",
-        "--output_dir", str(tmp / "out"),
-        *COMMON,
-    ]  # fmt: skip
-    return run_cli(argv, tmp, model, "llama")
+    trl_sft = [str(BIN / "trl"), "sft"]
+    args = dataset(folder, "train_sft", test="test_sft")
+    return run_cli(request, "llama", "k_sim", trl_sft, *args)
 
 
 @pytest.fixture(scope="module")
-def sft_qwen_two_processes(folder, request, tmp_path_factory) -> Run:
+def sft_qwen_two_processes(folder, request) -> Run:
     """docs/training.md's several-GPU line, `accelerate launch --multi_gpu --num_processes N -m
     trl.scripts.sft`, on two CPU processes (gloo instead of NCCL), on config k_score."""
-    model = request.getfixturevalue("tiny_qwen25")
-    tmp = tmp_path_factory.mktemp("sft-qwen")
-    argv = [
+    launch = [
         str(BIN / "accelerate"), "launch",
         "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
         "--mixed_precision", "no", "--dynamo_backend", "no",
         "-m", "trl.scripts.sft",
-        "--model_name_or_path", str(model),
-        "--dataset_name", str(folder),
-        "--dataset_config", "k_score",
-        "--dataset_train_split", "train_sft",
-        "--output_dir", str(tmp / "out"),
-        "--ddp_backend", "gloo",
-        *COMMON,
     ]  # fmt: skip
-    return run_cli(argv, tmp, model, "qwen")
+    args = [*dataset(folder, "train_sft", "k_score"), "--ddp_backend", "gloo"]
+    return run_cli(request, "qwen", "k_score", launch, *args)
 
 
 @pytest.fixture(scope="module")
-def dpo_llama(folder, request, tmp_path_factory) -> Run:
+def dpo_llama(folder, request) -> Run:
     """`trl dpo` as the card shows it, on config rlaif, evaluating on test_prefs."""
-    model = request.getfixturevalue("tiny_llama31")
-    tmp = tmp_path_factory.mktemp("dpo-llama")
-    argv = [
-        str(BIN / "trl"), "dpo",
-        "--model_name_or_path", str(model),
-        "--dataset_name", str(folder),
-        "--dataset_config", "rlaif",
-        "--dataset_train_split", "train_prefs",
-        "--dataset_test_split", "test_prefs",
-        "--eval_strategy", "steps", "--eval_steps", "1",
-        "--output_dir", str(tmp / "out"),
-        *COMMON,
-    ]  # fmt: skip
-    return run_cli(argv, tmp, model, "llama")
+    trl_dpo = [str(BIN / "trl"), "dpo"]
+    args = dataset(folder, "train_prefs", "rlaif", "test_prefs")
+    return run_cli(request, "llama", "rlaif", trl_dpo, *args)
 
 
 # An alignment-handbook DPO recipe's dataset entry (there: `dataset_mixture.datasets`, with
@@ -178,20 +176,9 @@ HANDBOOK_MIXTURE = {"split": "train_prefs", "columns": ["prompt", "chosen", "rej
 @pytest.fixture(scope="module")
 def dpo_qwen_handbook(folder, request, tmp_path_factory) -> Run:
     """`trl dpo --config recipe.yaml` with the handbook's dataset mixture."""
-    model = request.getfixturevalue("tiny_qwen25")
-    tmp = tmp_path_factory.mktemp("dpo-qwen")
-    recipe = tmp / "recipe.yaml"
-    recipe.write_text(
-        yaml.safe_dump(
-            {
-                "model_name_or_path": str(model),
-                "datasets": [{"path": str(folder), **HANDBOOK_MIXTURE}],
-                "output_dir": str(tmp / "out"),
-            }
-        )
-    )
-    argv = [str(BIN / "trl"), "dpo", "--config", str(recipe), *COMMON]
-    return run_cli(argv, tmp, model, "qwen")
+    recipe = tmp_path_factory.mktemp("recipe") / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"datasets": [{"path": str(folder), **HANDBOOK_MIXTURE}]}))
+    return run_cli(request, "qwen", "k_sim", [str(BIN / "trl"), "dpo", "--config", str(recipe)])
 
 
 def check_start(run: Run, ids: list[int]) -> None:
@@ -240,9 +227,8 @@ def check_sft(run: Run, processed: list[dict], source: dict[str, dict]) -> None:
 @pytest.mark.parametrize("name", ["sft_llama", "sft_qwen_two_processes"])
 def test_trl_sft_trains_on_the_answer_only(name, request, folder):
     run = request.getfixturevalue(name)
-    config = "k_sim" if name == "sft_llama" else "k_score"
     assert run.json("run")["trainer"] == "SFTTrainer"
-    check_sft(run, run.rows("train"), source_rows(folder, config, "train_sft"))
+    check_sft(run, run.rows("train"), source_rows(folder, run.config, "train_sft"))
     # The batch the model received carries those labels.
     batch = run.json("batch")
     by_ids = {tuple(r["input_ids"]): r["labels"] for r in run.rows("train")}
@@ -278,16 +264,15 @@ def check_dpo(run: Run, processed: list[dict], source: dict[str, dict]) -> None:
 @pytest.mark.parametrize("name", ["dpo_llama", "dpo_qwen_handbook"])
 def test_trl_dpo_sequences_have_one_bos_and_the_instruction_once(name, request, folder):
     run = request.getfixturevalue(name)
-    config = "rlaif" if name == "dpo_llama" else "k_sim"
-    assert run.json("run")["trainer"] == "DPOTrainer"
     processed = run.rows("train")
     if name == "dpo_qwen_handbook":  # the mixture kept the columns it was told to keep
-        assert set(processed[0]) == {"prompt", "chosen", "rejected"} | {
-            "prompt_ids",
-            "chosen_ids",
-            "rejected_ids",
+        assert set(processed[0]) - {"prompt_ids", "chosen_ids", "rejected_ids"} == {
+            "prompt",
+            "chosen",
+            "rejected",
         }
-    check_dpo(run, processed, source_rows(folder, config, "train_prefs"))
+    assert run.json("run")["trainer"] == "DPOTrainer"
+    check_dpo(run, processed, source_rows(folder, run.config, "train_prefs"))
     # Every sequence of the batch the model received: one BOS, a completion after the prompt.
     batch = run.json("batch")
     for i in range(len(batch["input_ids"])):
