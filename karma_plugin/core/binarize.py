@@ -236,8 +236,9 @@ class PairSplit:
 
     @property
     def nbytes(self) -> int:
-        """About the in-memory size: chosen text three times (chosen, completion, messages),
-        rejected and instruction text once."""
+        """About the size written: chosen text three times (chosen, completion, messages;
+        one array in memory for the first two, written twice), rejected and instruction text
+        once."""
         text = self.pool.response_bytes
         return int(3 * text[self.chosen].sum() + text[self.rejected].sum()) + 300 * len(self.rows)
 
