@@ -381,6 +381,16 @@ def samples_doc_id_not_a_number(tmp):
     return samples_args(tmp), (ARC, "line 1 is not an lm-eval sample")
 
 
+# --- options ---------------------------------------------------------------------------------
+
+
+@case
+def default_config_not_written(tmp):
+    # The card may mark only a config it lists: rlaif is not among those written.
+    args = ("binarize", "--strategy", "k_score,k_sim", "--default-config", "rlaif", "--out", "out")
+    return args, ("--default-config rlaif", "k_score, k_sim")
+
+
 def results_runs(tmp: Path) -> Path:
     """A results folder with a file lacking karma tasks (a warning, which must not be printed)
     that sorts before the bad one."""

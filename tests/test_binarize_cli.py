@@ -22,6 +22,7 @@ COLUMNS = [
     "prompt",
     "chosen",
     "rejected",
+    "completion",
     "messages",
     "chosen_model",
     "rejected_model",
@@ -125,6 +126,8 @@ def test_every_config_loads_with_datasets(default_out: Path, config: str):
     assert first["prompt"][0]["role"] == "user"
     assert first["chosen"][0]["role"] == "assistant"
     assert first["messages"] == first["prompt"] + first["chosen"]
+    assert first["completion"] == first["chosen"]
+    assert ds["train_sft"][0] == first  # one schema per config: the SFT splits are the same rows
     assert first["prompt_id"] == hashlib.sha256(first["instruction"].encode()).hexdigest()
 
 
@@ -159,6 +162,30 @@ def test_card_header_lists_every_config_and_split(default_out: Path):
     configs = {c["config_name"]: c for c in card.data.to_dict()["configs"]}
     assert set(configs) == set(STRATEGIES)
     assert {f["split"] for f in configs["k_sim"]["data_files"]} == set(SPLITS)
+
+
+def test_load_dataset_without_a_config_name_gets_k_sim(default_out: Path):
+    """The card marks k_sim `default: true`: no config name needed (the H4 convention)."""
+    from huggingface_hub import DatasetCard
+
+    configs = DatasetCard.load(default_out / "README.md").data.to_dict()["configs"]
+    assert [c["config_name"] for c in configs if c.get("default")] == ["k_sim"]
+    unnamed = load(default_out, None)
+    assert unnamed["train_prefs"].to_list() == read_config(default_out, "k_sim")
+    assert json.loads((default_out / "kinship.json").read_text())["options"]["default_config"] == (
+        "k_sim"
+    )
+
+
+def test_default_config_is_the_one_chosen(runner, tmp_path):
+    out = tmp_path / "out"
+    args = ("--strategy", "k_score,rlaif", "--default-config", "rlaif", "--out", str(out))
+    assert run(runner, *args).exit_code == 0
+    assert load(out, None, "train_prefs").to_list() == read_config(out, "rlaif")
+    # Without the option and without k_sim, the first config written is the default.
+    first = tmp_path / "first"
+    assert run(runner, "--strategy", "rlaif,k_score", "--out", str(first)).exit_code == 0
+    assert load(first, None, "train_prefs").to_list() == read_config(first, "k_score")
 
 
 def test_counts_add_up(default_out: Path):

@@ -6,6 +6,7 @@ import importlib
 import sys
 import warnings
 
+import pytest
 from cli import karma_build
 
 from karma_plugin.cli import COMMANDS, main
@@ -26,6 +27,7 @@ def test_verbose_is_accepted_after_the_command_too(tmp_path) -> None:
 
 
 def test_the_old_axolotl_plugin_path_still_loads_with_a_deprecation_warning() -> None:
+    pytest.importorskip("axolotl", reason="the plugin needs the `train` extra (Axolotl)")
     from karma_plugin.integrations.axolotl import KarmaEvalPlugin
 
     sys.modules.pop("karma_plugin.axolotl_plugin", None)

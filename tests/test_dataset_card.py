@@ -57,6 +57,20 @@ def test_yaml_header_reads_back_with_the_configs(doc: dict, tmp_path) -> None:
     assert card.data.pretty_name
 
 
+@pytest.mark.parametrize(
+    ("recorded", "default"),
+    [("rlaif", "rlaif"), (None, "k_sim"), ("k_score", "k_sim")],  # k_score: not in this folder
+)
+def test_one_config_is_marked_default(doc: dict, recorded, default) -> None:
+    if recorded:
+        doc["options"] = {"strategies": ["k_sim", "rlaif"], "default_config": recorded}
+    configs = card_metadata(doc)["configs"]
+    assert [c["config_name"] for c in configs if c.get("default")] == [default]
+    assert f"# the default config, {default}" in render_card(doc)
+    only_rlaif = {**doc, "files": {"rlaif": doc["files"]["rlaif"]}}
+    assert card_metadata(only_rlaif)["configs"][0]["default"] is True
+
+
 def test_body_shows_the_inputs_and_results(doc: dict) -> None:
     text = render_card({**doc, "repo_id": "me/karma"})
     assert "| `k_sim` | 1200 | 1140 | 60 | 1140 | 60 | 61.2% |" in text

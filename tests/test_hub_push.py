@@ -139,12 +139,14 @@ def test_round_trip_with_load_dataset(folder: Path, hub: HubEmulator, env, tmp_p
             [pulled] = (out / config).glob(f"{split}-*.parquet")
             assert pq.read_table(pulled).to_pylist() == pq.read_table(original).to_pylist()
 
-    # And straight through datasets in a fresh process, as a user would load it.
+    # And straight through datasets in a fresh process, as a user would load it: by config
+    # name, and without one (the card marks k_sim the default).
     code = (
         "import datasets, json, sys\n"
         "datasets.config.USE_PARQUET_EXPORT = False\n"
-        f"ds = datasets.load_dataset({REPO!r}, 'k_sim', split='train_prefs')\n"
-        "json.dump(ds.to_list(), sys.stdout)\n"
+        f"named = datasets.load_dataset({REPO!r}, 'k_sim', split='train_prefs')\n"
+        f"unnamed = datasets.load_dataset({REPO!r}, split='train_prefs')\n"
+        "json.dump([named.to_list(), unnamed.to_list()], sys.stdout)\n"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
@@ -153,7 +155,8 @@ def test_round_trip_with_load_dataset(folder: Path, hub: HubEmulator, env, tmp_p
     import json
 
     [original] = (folder / "k_sim").glob("train_prefs-*.parquet")
-    assert json.loads(loaded.stdout) == pq.read_table(original).to_pylist()
+    named, unnamed = json.loads(loaded.stdout)
+    assert named == unnamed == pq.read_table(original).to_pylist()
 
 
 def test_dry_run_commits_nothing(folder: Path, hub: HubEmulator, env) -> None:

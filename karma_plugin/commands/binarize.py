@@ -41,6 +41,14 @@ def sample_pool_path() -> str:
     help=f"{', '.join(STRATEGIES)} (rlaif: the instance-rating baseline), or all.",
 )
 @click.option(
+    "--default-config",
+    "default_config_name",
+    default=None,
+    metavar="NAME",
+    help="The config marked default in the card, which load_dataset(OUT) loads without a "
+    "name; one of the strategies written. [default: k_sim, else the first written]",
+)
+@click.option(
     "--report",
     "with_report",
     is_flag=True,
@@ -84,6 +92,7 @@ def command(
     scores_spec: str,
     benchmarks: str,
     strategy: str,
+    default_config_name: str | None,
     tau: float,
     samples: tuple[str, ...],
     metric: str | None,
@@ -100,6 +109,7 @@ def command(
 ) -> None:
     """Re-binarize a response pool into KARMA preference pairs (no annotation)."""
     from karma_plugin.core.binarize import Options, binarize, parse_strategies, split_tables
+    from karma_plugin.core.defaults import default_config
     from karma_plugin.core.kinship import list_models
     from karma_plugin.core.score_table import read_scores
     from karma_plugin.outputs import staging
@@ -113,6 +123,7 @@ def command(
     from karma_plugin.report.document import render_report
 
     strategies = parse_strategies(strategy)
+    default = default_config(strategies, default_config_name)
     if push_to:
         from karma_plugin.hub.push import check_repo_id
 
@@ -146,6 +157,7 @@ def command(
             options,
             result,
             written,
+            default_config=default,
             dataset=published_path(dataset, out),
             rows=pool.n_rows,
             rating=rating,

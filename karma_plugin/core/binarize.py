@@ -162,12 +162,21 @@ def preference_table(
     chosen: np.ndarray,
     rejected: np.ndarray,
 ) -> pa.Table:
-    """The docs/design.md columns for the pairs (pool ``rows``, flat ``chosen``/``rejected``)."""
+    """The docs/design.md columns for the pairs (pool ``rows``, flat ``chosen``/``rejected``).
+
+    One table serves every split, because a `datasets` config has one schema for all its
+    splits (a split with other columns fails to load). So it carries both of TRL's
+    conversational layouts: `prompt` with `chosen`/`rejected` (preference; `trl dpo`) and
+    `prompt` with `completion` (prompt-completion; `trl sft` then trains on the answer only),
+    all of them lists of messages, never null: TRL's `is_conversational` looks at whichever
+    of these columns a set yields first.
+    """
 
     def text(indices: np.ndarray) -> pa.Array:
         return pc.utf8_trim_whitespace(pool.take_responses(indices)).cast(pa.string())
 
     chosen_text, rejected_text = text(chosen), text(rejected)
+    answer = _messages("assistant", chosen_text)
     instruction = pool.instruction.take(pa.array(rows)).cast(pa.string())
     user = pc.utf8_trim_whitespace(instruction)
     c_model, r_model = flat_model[chosen], flat_model[rejected]
@@ -177,8 +186,9 @@ def preference_table(
             "prompt_id": pa.array(prompt_ids[rows], pa.string()),
             "instruction": instruction,
             "prompt": _messages("user", user),
-            "chosen": _messages("assistant", chosen_text),
+            "chosen": answer,
             "rejected": _messages("assistant", rejected_text),
+            "completion": answer,
             "messages": _dialogue(user, chosen_text),
             "chosen_model": pa.array(names[c_model], pa.string()),
             "rejected_model": pa.array(names[r_model], pa.string()),
@@ -209,11 +219,12 @@ class PairSplit:
 
     @property
     def nbytes(self) -> int:
-        """About the in-memory size, which sets the shard count: the chosen text twice, the
-        rejected text once, and a flat 300 bytes a row for the rest (the instruction text is
-        not counted; counting it would change the shard count of folders already made)."""
+        """About the size written, which sets the shard count: the chosen text three times
+        (chosen, completion, messages), the rejected text once, and a flat 300 bytes a row for
+        the rest (the instruction text is not counted; counting it would change the shard count
+        of folders already made)."""
         text = self.pool.response_bytes
-        return int(2 * text[self.chosen].sum() + text[self.rejected].sum()) + 300 * len(self.rows)
+        return int(3 * text[self.chosen].sum() + text[self.rejected].sum()) + 300 * len(self.rows)
 
     def slice_table(self, lo: int, hi: int) -> pa.Table:
         return preference_table(
@@ -228,7 +239,8 @@ class PairSplit:
 
 
 def split_tables(pool: Pool, kin: Kinship, result: Result, config: str) -> dict[str, PairSplit]:
-    """The four splits of one config; the SFT splits hold the same pairs as the preference ones."""
+    """The four splits of one config; the SFT splits hold the same rows as the preference ones
+    (one schema per config: see ``preference_table``)."""
     pairs = result.pairs[config]
     train, test = (
         PairSplit(pool, kin, result, pairs.rows[m], pairs.chosen[m], pairs.rejected[m])

@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 import yaml
 
+from karma_plugin.core.defaults import default_config
 from karma_plugin.report.text import markdown_kinship, markdown_scores, markdown_table
 
 SPLITS: tuple[str, ...] = ("train_prefs", "test_prefs", "train_sft", "test_sft")
@@ -48,11 +49,24 @@ def _is_hub_id(dataset: str) -> bool:
     return bool(HUB_ID.fullmatch(dataset)) and not dataset.endswith((".json", ".jsonl", ".parquet"))
 
 
+def card_default_config(doc: dict[str, Any]) -> str:
+    """The config the card marks default: the one `binarize --default-config` recorded, while
+    the folder holds it (`pull --config` may keep others only), else the usual choice."""
+    configs = list(doc["files"])
+    recorded = (doc.get("options") or {}).get("default_config")
+    return (
+        recorded if isinstance(recorded, str) and recorded in configs else default_config(configs)
+    )
+
+
 def card_metadata(doc: dict[str, Any]) -> dict[str, Any]:
-    """The YAML header: one config per strategy, each with its splits."""
+    """The YAML header: one config per strategy, each with its splits; one of them marked
+    `default: true`, so `load_dataset(repo)` needs no config name."""
+    default = card_default_config(doc)
     configs = [
         {
             "config_name": config,
+            **({"default": True} if config == default else {}),
             "data_files": [
                 {"split": split, "path": f"{config}/{split}-*"} for split in doc["files"][config]
             ],
@@ -160,7 +174,7 @@ def render_card(doc: dict[str, Any]) -> str:
         rating=doc.get("rating", "overall_score"),
         configs=[{"name": c} for c in names],
         config_names=names,
-        example_config="k_sim" if "k_sim" in names else names[0],
+        default_config=card_default_config(doc),
         configs_table=configs_table(doc),
         skipped_table=skipped_table(doc),
         score_table=markdown_scores(doc, code_names=True, with_rank=True),

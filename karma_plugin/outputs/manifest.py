@@ -133,10 +133,12 @@ def binarize_manifest(
     dataset: str,
     rows: int,
     rating: str,
+    default_config: str,
     command: str = "karma-build binarize",
 ) -> dict[str, Any]:
     """The whole ``kinship.json`` of a folder ``binarize`` wrote: the kinship part, the inputs
-    (``dataset`` as the user named it, its ``rows``, the ``rating``), the options, the counts
+    (``dataset`` as the user named it, its ``rows``, the ``rating``), the options (with the
+    ``default_config`` the card marks default), the counts
     and agreement of ``result``, what was dropped, the versions and command that made it, and
     the rows, files and bytes of every config and split in ``written``."""
     return {
@@ -146,6 +148,7 @@ def binarize_manifest(
         "rating": rating,
         "options": {
             "strategies": list(options.strategies),
+            "default_config": default_config,
             "test_size": options.test_size,
             "seed": options.seed,
             "exclude_sources": list(options.exclude_sources),
