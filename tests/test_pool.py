@@ -142,6 +142,8 @@ def test_pool_rows_models_and_provenance(stage0, tmp_path):
     assert meta["rows_with_fewer_than_2_responses"] == 1
     assert meta["missing_responses"] == {"scripted-a": 1, "scripted-b": 1, "scripted-c": 0}
     assert meta["task"] == "karma_responses" and meta["prompts"] == 20
+    assert meta["prompt_set"]["dataset_kwargs"]["data_files"]["train"] == str(PROMPTS.resolve())
+    assert meta["prompt_set_same_in_every_run"] is True
     for run in meta["runs"]:
         assert run["lm_eval_version"] == version("lm_eval")
         assert run["generation_kwargs"]["max_gen_toks"] == 2048

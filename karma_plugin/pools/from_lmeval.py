@@ -316,7 +316,8 @@ _RUN_KEYS = (
     "chat_template_sha",
     "date",
 )
-_TASK_KEYS = ("dataset_path", "dataset_name", "dataset_kwargs", "test_split", "metadata")
+_PROMPT_SET_KEYS = ("dataset_path", "dataset_name", "dataset_kwargs", "test_split")
+_TASK_KEYS = (*_PROMPT_SET_KEYS, "metadata")
 
 
 def run_provenance(doc: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -493,8 +494,16 @@ def build_pool(runs: list[ResponseRun]) -> tuple[pa.Table, PoolSummary]:
         fewer_than_2=int((counts < 2).sum()),
         duplicate_prompts=max(r.duplicates for r in runs),
     )
+    prompt_sets = [
+        {k: v for k, v in r.provenance["task"].items() if k in _PROMPT_SET_KEYS}
+        for r in runs
+        if "task" in r.provenance
+    ]
     provenance = {
         "format": POOL_FORMAT,
+        # where the prompts came from, as lm-eval recorded the task (None: no results file)
+        "prompt_set": prompt_sets[0] if prompt_sets else None,
+        "prompt_set_same_in_every_run": all(p == prompt_sets[0] for p in prompt_sets),
         "tool": "karma-build pool",
         "karma_plugin": __version__,
         "task": TASK,
