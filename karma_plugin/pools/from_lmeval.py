@@ -326,6 +326,8 @@ def run_provenance(doc: Mapping[str, Any] | None) -> dict[str, Any]:
         return {}
     config = doc.get("config") if isinstance(doc.get("config"), dict) else {}
     out: dict[str, Any] = {k: config[k] for k in _CONFIG_KEYS if k in config}
+    if "model" in out:
+        out["backend"] = out.pop("model")  # lm-eval's --model (hf, vllm, ...)
     out.update({k: doc[k] for k in _RUN_KEYS if doc.get(k) is not None})
     out["chat_template_applied"] = bool(doc.get("chat_template"))
     task = (doc.get("configs") or {}).get(TASK)
@@ -366,12 +368,12 @@ def read_runs(
         # The same lookup as `karma-build scores`, so pool and score table agree on names.
         model = _model_for(recorded or samples.parent.name, samples, names)
         provenance = {
-            "model": model,
-            "lm_eval_model": recorded,
+            **run_provenance(doc),
+            "model": model,  # the pool's name for it
+            "lm_eval_model": recorded,  # what lm-eval recorded (pretrained=...)
             "samples_file": str(samples),
             "results_file": str(results) if results else None,
-            "generation_kwargs": generation,
-            **run_provenance(doc),
+            "generation_kwargs": generation,  # as sent with each request
         }
         runs.append(
             ResponseRun(model, samples, results, responses, sources, duplicates, provenance)
