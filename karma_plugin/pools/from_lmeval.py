@@ -229,9 +229,13 @@ def _read_lines(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
 
 
 def _response(row: Mapping[str, Any]) -> str | None:
+    """The raw generation; "" (missing) where a chat API returned no content (null)."""
     resps = row.get("resps")
     if isinstance(resps, list) and resps and isinstance(resps[0], list) and resps[0]:
-        return resps[0][0] if isinstance(resps[0][0], str) else None
+        first = resps[0][0]
+        if first is None:
+            return ""
+        return first if isinstance(first, str) else None
     return None
 
 
