@@ -357,6 +357,68 @@ def test_prompts_that_differ_only_in_whitespace(stage0, tmp_path):
     assert_refused(result, "differ only in whitespace", before=before, where=tmp_path)
 
 
+def test_a_repeated_prompt_is_one_row(stage0, tmp_path):
+    runs = [copy_run(stage0, m, tmp_path / m) for m in ("scripted-a", "scripted-b")]
+    for run in runs:
+        path = samples_file(run)
+        rows = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+        rows[1]["doc"]["instruction"] = rows[0]["doc"]["instruction"]  # the haiku prompt, twice
+        rows[0]["resps"] = [["  "]]  # blank the first time: the second answer counts
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = karma_build("pool", *runs, "-o", "p.parquet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("karma-build: warning: 1 prompts repeat an earlier one")
+    table, meta = read_pool(tmp_path / "p.parquet")
+    assert meta["duplicate_prompts"] == 1 and table.num_rows == 19
+    first = table.slice(0, 1).to_pylist()[0]
+    assert first["instruction"] == PROMPT_TEXTS[0]
+    assert [c["response"] for c in first["completions"]] == [DEFAULT, DEFAULT]
+
+
+def test_text_that_is_not_valid_unicode(stage0, tmp_path):
+    run = copy_run(stage0, "scripted-a", tmp_path / "a")
+    path = samples_file(run)
+    path.write_text(path.read_text("utf-8").replace("Waves fold", "Waves \\ud800fold"), "utf-8")
+    before = snapshot(tmp_path)
+    result = karma_build("pool", run, stage0 / "flat", "-o", "p.parquet", cwd=tmp_path)
+    assert_refused(
+        result, "line 1 holds text that is not valid Unicode", before=before, where=tmp_path
+    )
+
+
+def test_a_pool_past_32_bit_offsets_is_still_read_by_binarize(stage0, tmp_path, monkeypatch):
+    """Past 2 GiB of responses (or 2**31 completions) the pool switches to 64-bit offsets;
+    the limits are lowered here so that this small pool crosses them."""
+    from click.testing import CliRunner
+
+    from karma_plugin.cli import main
+    from karma_plugin.pools import from_lmeval
+
+    monkeypatch.setattr(from_lmeval, "_MAX_STRING_BYTES", 100)
+    monkeypatch.setattr(from_lmeval, "_MAX_LIST_ITEMS", 10)
+    monkeypatch.chdir(tmp_path)
+    names = [
+        "--name",
+        "scripted-a=alpha",
+        "--name",
+        "scripted-b=beta",
+        "--name",
+        "scripted-c=gamma",
+    ]
+    made = CliRunner().invoke(main, ["pool", *runs_args(stage0), *names, "-o", "big.parquet"])
+    assert made.exit_code == 0, made.output
+    schema = pq.read_schema(tmp_path / "big.parquet")
+    assert str(schema.field("completions").type).startswith("large_list<")
+    assert "response: large_string" in str(schema.field("completions").type)
+    (tmp_path / "scores.csv").write_text(SCORES, encoding="utf-8")
+    out = CliRunner().invoke(
+        main, ["binarize", "--dataset", "big.parquet", "--scores", "scores.csv", "--out", "d"]
+    )
+    assert out.exit_code == 0, out.output
+    kin = json.loads((tmp_path / "d" / "kinship.json").read_text("utf-8"))
+    assert kin["counts"]["k_sim"]["pairs"] == 19
+
+
 def test_runs_without_samples(stage0, tmp_path):
     run = copy_run(stage0, "scripted-b", tmp_path / "nosamples")
     samples_file(run).unlink()

@@ -84,7 +84,9 @@ def test_shipped_task_settings():
         "temperature": 0.0,
         "max_gen_toks": 2048,
     }
-    assert cfg["metric_list"] == [{"metric": "bypass"}]
+    assert cfg["metric_list"] == [
+        {"metric": "bypass", "aggregation": "bypass", "higher_is_better": True}
+    ]
     assert "description" not in cfg  # the instruction alone is the user turn
 
 
@@ -248,9 +250,12 @@ def test_responses_task_refuses_bad_prompt_sets(tmp_path, rows, args, fragment):
 def test_responses_task_refuses_missing_files_and_existing_folders(tmp_path):
     (tmp_path / "p.csv").write_text("text\nhi\n", encoding="utf-8")
     before = snapshot(tmp_path)
+    (tmp_path / "folder").mkdir()
+    before = snapshot(tmp_path)
     for dataset, fragment in (
         ("./missing.jsonl", "prompt file './missing.jsonl' not found"),
         ("p.csv", "expected .jsonl, .json or .parquet"),
+        ("folder", "is a folder: name the file in it"),
     ):
         result = karma_build("responses-task", "--dataset", dataset, "--out", "t", cwd=tmp_path)
         assert_fails(result, 2, fragment)

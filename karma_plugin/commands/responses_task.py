@@ -59,6 +59,8 @@ def command(
         raise InputError("--revision and --subset apply to Hub datasets, not local files")
     with output_folder.staged(out, overwrite, [dataset] if local else []) as stage:
         if local:
+            if Path(dataset).is_dir():
+                raise InputError(f"prompt file {dataset!r} is a folder: name the file in it")
             if not Path(dataset).is_file():
                 raise InputError(f"prompt file {dataset!r} not found")
             prompts, check = local_prompt_set(dataset, column, split)
@@ -68,8 +70,8 @@ def command(
                 prompts = hub_prompt_set(dataset, column, split, revision)
         else:
             prompts, check = hub_prompt_set(dataset, column, split, revision, subset), None
-        origin = f"Prompts: column {column!r} of {dataset}" + (
-            f" (split {split}, revision {revision})" if revision else f" (split {split})"
+        origin = f"Prompts: column {column!r} of {dataset!r}" + (
+            f" (split {split!r}, revision {revision!r})" if revision else f" (split {split!r})"
         )
         write_task(stage, prompts, f"Written by karma-build responses-task. {origin}.")
     if not local and "revision" not in prompts.dataset_kwargs:

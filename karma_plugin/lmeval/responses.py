@@ -149,7 +149,9 @@ def task_config(prompts: PromptSet) -> dict[str, Any]:
             "doc_to_target": "",
             "generation_kwargs": dict(GENERATION_KWARGS),
             # bypass: no score; lm-eval then insists on --log_samples, which holds the responses.
-            "metric_list": [{"metric": "bypass"}],
+            "metric_list": [
+                {"metric": "bypass", "aggregation": "bypass", "higher_is_better": True}
+            ],
             "metadata": {"version": TASK_VERSION, **prompts.provenance},
         }
     )

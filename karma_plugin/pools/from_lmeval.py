@@ -41,6 +41,7 @@ from karma_plugin.sample_kinship import _SAMPLES_FILE
 METADATA_KEY = b"karma_pool"  # the parquet schema metadata entry holding the provenance
 POOL_FORMAT = 1
 ROW_GROUP_ROWS = 2_000  # binarize decodes row groups in parallel: keep each one modest
+# The usual types; the responses (and the lists) switch to 64-bit offsets past 2 GiB.
 COMPLETION = pa.struct(
     [
         ("model", pa.string()),
@@ -62,6 +63,19 @@ SCHEMA = pa.schema(
         ("prompt_id", pa.string()),
     ]
 )
+
+
+# 32-bit offsets hold 2 GiB of text and 2**31 list items; a larger pool gets 64-bit ones
+# (binarize reads both).
+_MAX_STRING_BYTES = 2**31 - 1
+_MAX_LIST_ITEMS = 2**31 - 1
+
+
+def _text_array(values: list[str]) -> pa.Array:
+    size = sum(map(len, values))
+    if size * 4 > _MAX_STRING_BYTES:  # only then count the bytes exactly
+        size = sum(len(v.encode("utf-8")) for v in values)
+    return pa.array(values, pa.large_string() if size > _MAX_STRING_BYTES else pa.string())
 
 
 def prompt_id(text: str) -> str:
@@ -265,6 +279,13 @@ def read_samples_file(path: Path) -> tuple[dict[str, str], dict[str, str], int, 
         response = _response(row)
         if response is None:
             raise InputError(f"{str(path)!r} line {number} has no generated response (resps)")
+        try:
+            text.encode("utf-8"), response.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError(
+                f"{str(path)!r} line {number} holds text that is not valid Unicode "
+                "(a lone surrogate escape)"
+            ) from None
         doc_id = row["doc_id"]
         if not isinstance(doc_id, int) or doc_id in by_doc:
             raise InputError(f"{str(path)!r} line {number}: doc_id {doc_id!r} repeats or is odd")
@@ -466,31 +487,31 @@ def build_pool(runs: list[ResponseRun]) -> tuple[pa.Table, PoolSummary]:
                 flat_response.append(response)
                 flat_system.append(system[m])
                 counts[i] += 1
-    offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+    offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
     n = len(flat_model)
     names = pa.array(flat_model, pa.string())
-    completions = pa.StructArray.from_arrays(
-        [
-            names,
-            pa.array(flat_response, pa.string()),
-            pa.nulls(n, pa.string()),
-            pa.array(flat_system, pa.string()),
-            pa.nulls(n, pa.string()),
-            pa.nulls(n, pa.float64()),
-            pa.nulls(n, pa.float64()),
-        ],
-        fields=list(COMPLETION),
-    )
+    columns = {
+        "model": names,
+        "response": _text_array(flat_response),
+        "principle": pa.nulls(n, pa.string()),
+        "custom_system_prompt": pa.array(flat_system, pa.string()),
+        "critique": pa.nulls(n, pa.string()),
+        "overall_score": pa.nulls(n, pa.float64()),
+        "fine-grained_score": pa.nulls(n, pa.float64()),
+    }
+    completions = pa.StructArray.from_arrays(list(columns.values()), names=list(columns))
+    as_list = pa.LargeListArray if n > _MAX_LIST_ITEMS else pa.ListArray
+    list_offsets = offsets if n > _MAX_LIST_ITEMS else offsets.cast(pa.int32())
     sources = runs[0].sources
     table = pa.Table.from_arrays(
         [
             pa.array([sources.get(t, "") for t in prompts], pa.string()),
             pa.array(prompts, pa.string()),
-            pa.ListArray.from_arrays(offsets, names),
-            pa.ListArray.from_arrays(offsets, completions),
+            as_list.from_arrays(list_offsets, names),
+            as_list.from_arrays(list_offsets, completions),
             pa.array([prompt_id(t) for t in prompts], pa.string()),
         ],
-        schema=SCHEMA,
+        names=SCHEMA.names,
     )
     summary = PoolSummary(
         prompts=len(prompts),
