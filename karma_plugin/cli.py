@@ -14,17 +14,31 @@ from karma_plugin.commands import (
     binarize,
     compare,
     kinship,
+    pool,
     pull,
     push,
     report,
+    responses_task,
     scores,
     tasks_path,
 )
 from karma_plugin.commands._options import drop_warnings, flush_warnings
 from karma_plugin.errors import Interrupted, KarmaError
 
-# In the order of the flow: scores -> kinship -> binarize -> report -> push/pull -> compare.
-COMMANDS = (scores, kinship, binarize, report, push, pull, compare, tasks_path)
+# In the order of the flow: Stage 0 (responses-task -> lm_eval -> pool), Stage 1 (lm_eval ->
+# scores), kinship -> binarize -> report -> push/pull, then trained models -> compare.
+COMMANDS = (
+    responses_task,
+    pool,
+    scores,
+    kinship,
+    binarize,
+    report,
+    push,
+    pull,
+    compare,
+    tasks_path,
+)
 
 
 def _verbose(ctx: click.Context, _param: click.Parameter, value: bool) -> None:

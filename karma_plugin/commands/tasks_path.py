@@ -9,8 +9,8 @@ from karma_plugin.lmeval.wrapper import tasks_dir
 
 @click.command("tasks-path")
 def command() -> None:
-    """Print the folder to pass to lm_eval --include_path for the karma_* tasks.
+    """Print the folder to pass to lm_eval --include_path for the karma tasks.
 
-    lm_eval --include_path "$(karma-build tasks-path)" --tasks 'karma_*' ...
+    lm_eval --include_path "$(karma-build tasks-path)" --tasks karma ...
     """
     click.echo(tasks_dir())

@@ -40,7 +40,7 @@ DEFAULT_METRICS: dict[str, str] = {
 
 # results_2026-11-27T00-07-13.186587.json (also run_<timestamp>.json when --output_path ends
 # in .json): lm-eval replaces ':' by '-' in an ISO timestamp.
-_STAMP = re.compile(r"_(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(?:\.\d+)?)\.json$")
+RESULTS_STAMP = re.compile(r"_(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(?:\.\d+)?)\.json$")
 
 
 def task_name(benchmark: str) -> str:
@@ -150,7 +150,7 @@ def benchmark_scores(
 
 def run_timestamp(path: Path, doc: Mapping[str, Any]) -> float:
     """When a run happened: the file name's timestamp, else ``date``, else the file's mtime."""
-    match = _STAMP.search(path.name)
+    match = RESULTS_STAMP.search(path.name)
     if match:
         stamp = datetime.strptime(match.group(1).split(".")[0], "%Y-%m-%dT%H-%M-%S")
         fraction = float("0." + match.group(1).split(".")[1]) if "." in match.group(1) else 0.0

@@ -46,7 +46,7 @@ from karma_plugin.lmeval.results import (
 
 METRICS = ("ec", "capa")
 LETTERS = "ABCDEFGHIJ"
-_SAMPLES_FILE = re.compile(
+SAMPLES_FILE = re.compile(
     r"^samples_(?P<task>.+)_(?P<stamp>\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(?:\.\d+)?)\.jsonl$"
 )
 
@@ -259,7 +259,7 @@ def read_samples(
     wanted = {task_name(b): b for b in benchmarks}
     newest: dict[tuple[str, str], _Run] = {}
     for path in find_samples_files(paths):
-        match = _SAMPLES_FILE.match(path.name)
+        match = SAMPLES_FILE.match(path.name)
         if not match or match["task"] not in wanted:
             continue
         bench = wanted[match["task"]]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -214,6 +215,27 @@ def iter_batches(
     check_utf8(table, spec)
     for batch in table.to_batches(max_chunksize=_BATCH_ROWS):
         yield spec, batch
+
+
+def read_local_table(path: str | os.PathLike[str], split: str = "train") -> pa.Table:
+    """A local json/jsonl/parquet file (or a folder of one format) as one Arrow table, checked
+    as a pool file is (one format, JSON objects, UTF-8 text); for small tables such as a
+    prompt set (a pool is streamed instead)."""
+    import pyarrow.parquet as pq
+
+    spec = str(path)
+    builder, files = _local_files(Path(path), split)
+    if builder == "parquet":
+        try:
+            table = pa.concat_tables([pq.read_table(f) for f in files])
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise InputError(f"cannot read parquet file {spec!r}: {exc}") from None
+    else:
+        with _datasets_quiet():
+            table = _load_with_datasets(spec, split, files)
+    table = without_json(table, spec)
+    check_utf8(table, spec)
+    return table
 
 
 def _parquet_row_groups(path: Path, rating: str) -> Iterator[pa.RecordBatch]:
