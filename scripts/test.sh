@@ -17,15 +17,22 @@ versions() {  # VENV: the versions that tell the environments apart
 print(", ".join(f"{p} {m.version(p)}" for p in ("lm_eval", "datasets", "huggingface_hub", "transformers")))'
 }
 
+# Every stage runs even when an earlier one fails (a red run then shows all that is wrong);
+# the exit status is that of the first failure.
+status=0
+stage() {  # TITLE COMMAND...: run one stage, remember a failure
+  local title="$1"; shift
+  karma_log "$title"
+  "$@" || { local rc=$?; karma_log "FAILED ($rc): $title"; [ "$status" -ne 0 ] || status=$rc; }
+}
+
 karma_use_tree "$main"
-karma_log "ruff"
-ruff check .
-ruff format --check .
-karma_log "mypy (the files and settings are in pyproject.toml)"
-mypy
-karma_log "test suite ($(versions "$main"))"
-pytest tests "$@"
+stage "ruff" ruff check .
+stage "ruff format" ruff format --check .
+stage "mypy (the files and settings are in pyproject.toml)" mypy
+stage "test suite ($(versions "$main"))" pytest tests "$@"
 
 karma_use_tree "$latest"
-karma_log "test suite on the newest releases ($(versions "$latest")); Axolotl's tests need its pins"
-pytest --ignore-glob "tests/test_axolotl_*" tests "$@"
+stage "test suite on the newest releases ($(versions "$latest")); Axolotl's tests need its pins" \
+  pytest --ignore-glob "tests/test_axolotl_*" tests "$@"
+exit "$status"
