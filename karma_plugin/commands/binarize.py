@@ -13,6 +13,7 @@ from karma_plugin.core.defaults import DEFAULT_SEED, DEFAULT_TEST_SIZE
 from karma_plugin.core.pairing import STRATEGIES
 from karma_plugin.kinship_inputs import kinship_from_options, kinship_inputs
 from karma_plugin.pools import DEFAULT_RATING, RATINGS
+from karma_plugin.pools.layout import BETTER, COLUMN_KEYS, FORMATS
 
 SAMPLE = "sample"
 
@@ -32,6 +33,23 @@ def sample_pool_path() -> str:
     "json/jsonl/parquet file or folder, or 'sample' (the small pool shipped in the package).",
 )
 @click.option("--split", default="train", show_default=True, help="Split of the pool to read.")
+@click.option(
+    "--format",
+    "pool_format",
+    type=click.Choice(FORMATS),
+    default="auto",
+    show_default=True,
+    help="The pool's layout: ultrafeedback (a row per instruction, a list of completions), "
+    "long (a row per instruction, model and response), or auto (decided from the columns).",
+)
+@click.option(
+    "--columns",
+    default=None,
+    metavar="KEY=COLUMN,...",
+    help=f"The pool's names for {', '.join(COLUMN_KEYS)}, where they differ from "
+    "UltraFeedback's (e.g. Nectar: instruction=prompt,completions=answers,response=answer,"
+    "rating=rank); rating= replaces --rating.",
+)
 @kinship_options
 @click.option(
     "--strategy",
@@ -72,6 +90,13 @@ def sample_pool_path() -> str:
     help="Instance rating for rlaif and the score_* columns ('aspects': mean of the four).",
 )
 @click.option(
+    "--better-rating",
+    type=click.Choice(BETTER),
+    default="higher",
+    show_default=True,
+    help="Which rating is better (lower: a rank, as Nectar's).",
+)
+@click.option(
     "--exclude-source",
     multiple=True,
     metavar="SOURCE",
@@ -89,6 +114,8 @@ def sample_pool_path() -> str:
 def command(
     dataset: str,
     split: str,
+    pool_format: str,
+    columns: str | None,
     scores_spec: str,
     benchmarks: str,
     strategy: str,
@@ -101,6 +128,7 @@ def command(
     test_size: float,
     seed: int,
     rating: str,
+    better_rating: str,
     exclude_source: tuple[str, ...],
     out: str,
     overwrite: bool,
@@ -108,7 +136,15 @@ def command(
     private: bool,
 ) -> None:
     """Re-binarize a response pool into KARMA preference pairs (no annotation)."""
-    from karma_plugin.core.binarize import Options, binarize, parse_strategies, split_tables
+    from karma_plugin.core.binarize import (
+        SFT_OF,
+        Options,
+        binarize,
+        empty_table,
+        parse_strategies,
+        preference_tables,
+        split_sizes,
+    )
     from karma_plugin.core.defaults import default_config
     from karma_plugin.core.kinship import list_models
     from karma_plugin.core.score_table import read_scores
@@ -119,10 +155,12 @@ def command(
         published_command,
         published_path,
     )
+    from karma_plugin.pools.layout import Request, parse_columns
     from karma_plugin.pools.reader import read_pool
     from karma_plugin.report.document import render_report
 
     strategies = parse_strategies(strategy)
+    request = Request(pool_format, parse_columns(columns), rating, better_rating)
     default = default_config(strategies, default_config_name)
     if push_to:
         from karma_plugin.hub.push import check_repo_id
@@ -143,14 +181,21 @@ def command(
             scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn
         )
         report_excluded(kin.excluded)
-        pool = read_pool(pool_spec, rating, split)
+        # The text spills beside the output (on its disk, and cleaned up with its staging).
+        pool = read_pool(pool_spec, split=split, request=request, spill_dir=stage)
         options = Options(strategies, tau, test_size, seed, tuple(exclude_source))
         result = binarize(pool, kin, options)
 
         # A large table lists the models of the pool; its full matrix goes beside kinship.json.
         listing = list_models(kin, in_pool=result.in_pool)
-        tables = ((config, split_tables(pool, kin, result, config)) for config in result.pairs)
-        written = write_hub_folder(stage, tables, None if listing.complete else kin)
+        written = write_hub_folder(
+            stage,
+            {config: split_sizes(pool, result, config) for config in result.pairs},
+            preference_tables(pool, kin, result),
+            empty_table(kin).schema,
+            None if listing.complete else kin,
+            copies=SFT_OF,
+        )
         doc = binarize_manifest(
             kin,
             listing,
@@ -160,7 +205,10 @@ def command(
             default_config=default,
             dataset=published_path(dataset, out),
             rows=pool.n_rows,
-            rating=rating,
+            pool_format=pool.layout,
+            columns=request.columns,
+            rating=request.rating_field,
+            better_rating=better_rating,
             # The arguments as typed, from `karma-build` or `python -m karma_plugin`; a caller
             # that is neither (a test runner) records the bare command.
             command=published_command(sys.argv[1:], out)
@@ -180,7 +228,7 @@ def command(
 
 
 def _summary(doc: dict, out: str) -> None:
-    click.echo(f"Read {doc['rows']} instructions from {doc['dataset']}.")
+    click.echo(f"Read {doc['rows']} instructions from {doc['dataset']} ({doc['format']} layout).")
     dropped = doc["dropped_completions"]
     unknown = sum(dropped["unknown_model"].values())
     click.echo(

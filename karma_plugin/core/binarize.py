@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from karma_plugin.core.kinship import DEFAULT_TAU, Kinship
 from karma_plugin.core.pairing import KARMA_STRATEGIES, STRATEGIES, Selection, Skip
 from karma_plugin.errors import InputError
 from karma_plugin.pools.reader import Pool
+from karma_plugin.pools.store import TextStore, Window
 
 # Skip reasons reported even when zero, so every kinship.json lists the same keys.
 _KARMA_SKIPS = ("fewer_than_2_usable_completions", "below_tau", "s_pref_tie")
@@ -55,7 +57,6 @@ class Result:
     pairs: dict[str, Pairs]
     counts: dict[str, dict[str, Any]]
     agreement: dict[str, float | None]
-    prompt_ids: np.ndarray  # per pool row
     flat_model: np.ndarray  # per completion: index into the kinship models (-1: not in them)
     dropped: dict[str, Any] = field(default_factory=dict)
     in_pool: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # usable models
@@ -98,9 +99,14 @@ def completion_slots(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     """The ``(n, K)`` matrices of model indices (-1: unusable) and of flat completion indices,
     the model index of every completion (-1: not in the table), and what was dropped."""
-    known = pa.array([m.strip().lower() for m in kin.models], pa.string())
-    lookup = pc.index_in(pc.utf8_lower(pc.utf8_trim_whitespace(pool.model)), value_set=known)
-    flat_model = pc.fill_null(lookup, -1).to_numpy().astype(np.int64)
+    known: dict[str, int] = {}
+    for i, m in enumerate(kin.models):
+        known.setdefault(m.strip().lower(), i)  # the first of equal names, as before
+    # Each distinct name of the pool looked up once (a pool has a handful, a table thousands).
+    name_index = np.array(
+        [known.get(name.strip().lower(), -1) for name in pool.model_names], np.int64
+    )
+    flat_model = name_index[pool.model] if len(name_index) else np.zeros(0, np.int64)
     counts = np.diff(pool.offsets)
     n, k = pool.n_rows, int(counts.max(initial=0))
     row = np.repeat(np.arange(n), counts)
@@ -120,10 +126,8 @@ def completion_slots(
         duplicates += int(earlier.sum())
         slots[earlier, j] = -1
 
-    counted = pool.model.filter(pa.array(unknown & ~drop_rows[row]))
-    unknown_names = {
-        str(v["values"]): int(v["counts"]) for v in pc.value_counts(counted).to_pylist()
-    }
+    tally = np.bincount(pool.model[unknown & ~drop_rows[row]], minlength=len(pool.model_names))
+    unknown_names = {pool.model_names[c]: int(tally[c]) for c in np.flatnonzero(tally)}
     dropped = {
         "unknown_model": dict(sorted(unknown_names.items())),
         "empty_response": int((empty & ~drop_rows[row]).sum()),
@@ -156,13 +160,14 @@ def _nullable(values: np.ndarray) -> pa.Array:
 def preference_table(
     pool: Pool,
     kin: Kinship,
-    prompt_ids: np.ndarray,
     flat_model: np.ndarray,
+    window: Window,
     rows: np.ndarray,
     chosen: np.ndarray,
     rejected: np.ndarray,
 ) -> pa.Table:
-    """The docs/design.md columns for the pairs (pool ``rows``, flat ``chosen``/``rejected``).
+    """The docs/design.md columns for the pairs (pool ``rows``, flat ``chosen``/``rejected``),
+    their text from ``window``.
 
     One table serves every split, because a `datasets` config has one schema for all its
     splits (a split with other columns fails to load). So it carries both of TRL's
@@ -173,17 +178,18 @@ def preference_table(
     """
 
     def text(indices: np.ndarray) -> pa.Array:
-        return pc.utf8_trim_whitespace(pool.take_responses(indices)).cast(pa.string())
+        return pc.utf8_trim_whitespace(window.response(pool.keys[indices])).cast(pa.string())
 
     chosen_text, rejected_text = text(chosen), text(rejected)
     answer = _messages("assistant", chosen_text)
-    instruction = pool.instruction.take(pa.array(rows)).cast(pa.string())
+    instruction = window.instruction(rows).cast(pa.string())
     user = pc.utf8_trim_whitespace(instruction)
     c_model, r_model = flat_model[chosen], flat_model[rejected]
     names = np.array(kin.models, dtype=object)
+    sources = np.array(pool.source_names, dtype=object)
     return pa.table(
         {
-            "prompt_id": pa.array(prompt_ids[rows], pa.string()),
+            "prompt_id": pool.prompt_ids(rows),
             "instruction": instruction,
             "prompt": _messages("user", user),
             "chosen": answer,
@@ -195,70 +201,122 @@ def preference_table(
             "chosen_s_pref": pa.array(kin.s_pref[c_model], pa.float64()),
             "rejected_s_pref": pa.array(kin.s_pref[r_model], pa.float64()),
             "kinship": pa.array(kin.kinship[c_model, r_model], pa.float64()),
-            "source": pool.source.take(pa.array(rows)),
-            "score_chosen": _nullable(pool.rating[chosen]),
-            "score_rejected": _nullable(pool.rating[rejected]),
+            "source": pa.array(sources[pool.source[rows]], pa.string()),
+            "score_chosen": _nullable(pool.raw_rating[chosen]),
+            "score_rejected": _nullable(pool.raw_rating[rejected]),
         }
     )
 
 
-@dataclass(frozen=True)
-class PairSplit:
-    """One split of one config, built into Arrow in slices while it is written."""
-
-    pool: Pool
-    kin: Kinship
-    result: Result
-    rows: np.ndarray
-    chosen: np.ndarray
-    rejected: np.ndarray
-
-    @property
-    def num_rows(self) -> int:
-        return len(self.rows)
-
-    @property
-    def nbytes(self) -> int:
-        """About the size written, which sets the shard count: the chosen text three times
-        (chosen, completion, messages), the rejected text once, and a flat 300 bytes a row for
-        the rest (the instruction text is not counted; counting it would change the shard count
-        of folders already made)."""
-        text = self.pool.response_bytes
-        return int(3 * text[self.chosen].sum() + text[self.rejected].sum()) + 300 * len(self.rows)
-
-    def slice_table(self, lo: int, hi: int) -> pa.Table:
-        return preference_table(
-            self.pool,
-            self.kin,
-            self.result.prompt_ids,
-            self.result.flat_model,
-            self.rows[lo:hi],
-            self.chosen[lo:hi],
-            self.rejected[lo:hi],
-        )
-
-
-def split_tables(pool: Pool, kin: Kinship, result: Result, config: str) -> dict[str, PairSplit]:
-    """The four splits of one config; the SFT splits hold the same rows as the preference ones
-    (one schema per config: see ``preference_table``)."""
-    pairs = result.pairs[config]
-    train, test = (
-        PairSplit(pool, kin, result, pairs.rows[m], pairs.chosen[m], pairs.rejected[m])
-        for m in (~pairs.test, pairs.test)
+def empty_table(kin: Kinship) -> pa.Table:
+    """The table of no pairs: the schema of every split."""
+    none = np.zeros(0, np.int64)
+    window = Window(0, 0, pa.array([], pa.large_string()), none, none, none, none)
+    digests = np.zeros((0, 32), np.uint8)
+    nothing = np.zeros(0)
+    pool = Pool(
+        digests=digests,
+        instruction_blank=np.zeros(0, bool),
+        source=np.zeros(0, np.int32),
+        source_names=[],
+        offsets=np.zeros(1, np.int64),
+        model=np.zeros(0, np.int32),
+        model_names=[],
+        keys=none,
+        empty=np.zeros(0, bool),
+        response_bytes=none,
+        rating=nothing,
+        raw_rating=nothing,
+        overall=nothing,
+        store=TextStore(),
     )
-    return {"train_prefs": train, "test_prefs": test, "train_sft": train, "test_sft": test}
+    return preference_table(pool, kin, none, window, none, none, none)
 
 
-def _order(pool: Pool, digests: np.ndarray, names: np.ndarray, rows, chosen, rejected):
-    """Sort pairs by content, so the files do not depend on the pool's row order."""
+def split_sizes(pool: Pool, result: Result, config: str) -> dict[str, tuple[int, int]]:
+    """Rows and about the bytes written (which set the shard count) of each split of a config:
+    the chosen text three times (chosen, completion, messages), the rejected text once, and a
+    flat 300 bytes a row for the rest (the instruction text is not counted; counting it would
+    change the shard count of folders already made). The SFT splits hold the same rows as the
+    preference ones (one schema per config: see ``preference_table``)."""
+    pairs = result.pairs[config]
+    text = pool.response_bytes
+    sizes = {}
+    for split, mask in (("train_prefs", ~pairs.test), ("test_prefs", pairs.test)):
+        chosen, rejected = pairs.chosen[mask], pairs.rejected[mask]
+        nbytes = int(3 * text[chosen].sum() + text[rejected].sum()) + 300 * len(chosen)
+        sizes[split] = (len(chosen), nbytes)
+    return sizes
+
+
+SFT_OF = {"train_prefs": "train_sft", "test_prefs": "test_sft"}
+SLICE_ROWS = 8_000  # rows built at a time while writing
+
+
+def _tiebreak(
+    pool: Pool, flat_model: np.ndarray, window: Window, pairs: Pairs, lo: int, hi: int
+) -> np.ndarray:
+    """The order of pairs ``lo:hi`` (a window's, already sorted by prompt and models): pairs of
+    a repeated instruction with the same two models are ordered by the sha256 of their texts,
+    so that the files do not depend on the pool's row order."""
+    order = np.arange(lo, hi)
+    rows, chosen, rejected = pairs.rows[lo:hi], pairs.chosen[lo:hi], pairs.rejected[lo:hi]
+    same = np.zeros(hi - lo, bool)
+    if hi - lo > 1:
+        d = pool.digests[rows]
+        same[1:] = (
+            (d[1:] == d[:-1]).all(axis=1)
+            & (flat_model[chosen[1:]] == flat_model[chosen[:-1]])
+            & (flat_model[rejected[1:]] == flat_model[rejected[:-1]])
+        )
+    if not same.any():
+        return order
+    run_id = np.cumsum(~same)
+    for run in np.unique(run_id[same]):
+        members = np.flatnonzero(run_id == run)
+        keys = pool.keys[np.concatenate([chosen[members], rejected[members]])]
+        texts = window.response(keys).to_pylist()
+        half = len(members)
+        digests = [
+            hashlib.sha256(f"{texts[i]}\0{texts[half + i]}".encode()).hexdigest()
+            for i in range(half)
+        ]
+        order[members] = order[members][np.argsort(np.array(digests), kind="stable")]
+    return order
+
+
+def preference_tables(
+    pool: Pool, kin: Kinship, result: Result
+) -> Iterator[dict[str, Iterator[tuple[str, pa.Table]]]]:
+    """Every config's rows, window by window of the pool's text store (so only one window of
+    text is in memory): per window, for each config, its ``(split, table)`` pieces in the
+    split's final order. The configs of a window can be built side by side."""
+    bucket = {c: pool.digests[p.rows, 0] for c, p in result.pairs.items()}
+
+    def pieces(window: Window, pairs: Pairs, lo: int, hi: int) -> Iterator[tuple[str, pa.Table]]:
+        order = _tiebreak(pool, result.flat_model, window, pairs, lo, hi)
+        test = pairs.test[order]
+        for split, picked in (("train_prefs", order[~test]), ("test_prefs", order[test])):
+            for start in range(0, len(picked), SLICE_ROWS):
+                at = picked[start : start + SLICE_ROWS]
+                yield split, preference_table(
+                    pool, kin, result.flat_model, window,
+                    pairs.rows[at], pairs.chosen[at], pairs.rejected[at],
+                )  # fmt: skip
+
+    for window in pool.store.windows():
+        parts = {}
+        for config, pairs in result.pairs.items():
+            lo, hi = np.searchsorted(bucket[config], [window.lo, window.hi])
+            parts[config] = pieces(window, pairs, int(lo), int(hi))
+        yield parts
+
+
+def _order(digests: np.ndarray, names: np.ndarray, rows, chosen, rejected):
+    """Sort pairs by content, so the files do not depend on the pool's row order (pairs of a
+    repeated instruction and the same models: by their text, when written; see _tiebreak)."""
     hi, lo = digests[rows, 0], digests[rows, 1]
-    tiebreak = np.zeros(len(rows), dtype="U64")
-    key = hi ^ _mix(lo)
-    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
-    for i in np.flatnonzero(counts[inverse] > 1):  # repeated instructions only: rare
-        both = "\0".join(pool.take_responses(np.array([chosen[i], rejected[i]])).to_pylist())
-        tiebreak[i] = hashlib.sha256(both.encode("utf-8")).hexdigest()
-    return np.lexsort((tiebreak, names[rejected], names[chosen], lo, hi))
+    return np.lexsort((names[rejected], names[chosen], lo, hi))
 
 
 def _counts(strategy: str, selection: Selection, forced: np.ndarray) -> dict[str, Any]:
@@ -282,21 +340,15 @@ def binarize(pool: Pool, kin: Kinship, options: Options) -> Result:
     """Pick one pair per instruction for each strategy in ``options`` (indices only)."""
     if not 0.0 <= options.test_size < 1.0:
         raise InputError(f"--test-size must be in [0, 1), got {options.test_size}")
-    raw = pool.prompt_digests()
-    prompt_ids = np.array([d.hex() for d in raw], dtype="U64")
     # The first 16 bytes of each digest as two integers: sort keys and random seeds.
-    digests = np.frombuffer(b"".join(d[:16] for d in raw), dtype=">u8").reshape(-1, 2)
-    digests = digests.astype(np.uint64)
+    digests = np.ascontiguousarray(pool.digests[:, :16]).view(">u8").astype(np.uint64)
     split_u, draw_u = _uniforms(digests, options.seed)
     test = split_u < options.test_size
 
-    source = pool.source.to_numpy(zero_copy_only=False)
-    instruction_blank = pc.match_substring_regex(pool.instruction, r"^\s*$").to_numpy(
-        zero_copy_only=False
-    )
     forced = np.zeros(pool.n_rows, np.int64)
-    forced[instruction_blank] = Skip.empty_instruction
-    forced[np.isin(source, list(options.exclude_sources))] = Skip.excluded_source
+    forced[pool.instruction_blank] = Skip.empty_instruction
+    excluded = [i for i, name in enumerate(pool.source_names) if name in options.exclude_sources]
+    forced[np.isin(pool.source, excluded)] = Skip.excluded_source
     slots, flat_index, flat_model, dropped = completion_slots(pool, kin, forced > 0)
     mask = slots >= 0
     # The orders over the models that answered in the pool (a handful), not over the whole
@@ -330,10 +382,10 @@ def binarize(pool: Pool, kin: Kinship, options: Options) -> Result:
         rows = rows_all[keep]
         chosen = flat_index[rows, selection.chosen[keep]]
         rejected = flat_index[rows, selection.rejected[keep]]
-        final = _order(pool, digests, flat_name, rows, chosen, rejected)
+        final = _order(digests, flat_name, rows, chosen, rejected)
         rows, chosen, rejected = rows[final], chosen[final], rejected[final]
         pairs[strategy] = Pairs(rows, chosen, rejected, test[rows])
         counts[strategy] = _counts(strategy, selection, forced)
         if strategy in KARMA_STRATEGIES:
             agreement[strategy] = _agreement(pool, chosen, rejected)
-    return Result(pairs, counts, agreement, prompt_ids, flat_model, dropped, in_pool)
+    return Result(pairs, counts, agreement, flat_model, dropped, in_pool)

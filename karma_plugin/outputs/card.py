@@ -172,6 +172,7 @@ def render_card(doc: dict[str, Any]) -> str:
         source=source,
         tau=format(doc.get("tau", 0.0), "g"),
         rating=doc.get("rating", "overall_score"),
+        lower_is_better=doc.get("better_rating") == "lower",
         configs=[{"name": c} for c in names],
         config_names=names,
         default_config=card_default_config(doc),

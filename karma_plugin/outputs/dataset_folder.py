@@ -6,12 +6,12 @@ import json
 import math
 import os
 import shutil
-from collections import deque
-from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -23,20 +23,7 @@ from karma_plugin.outputs.matrix import MATRIX_FILE, write_matrix
 
 MAX_SHARD_BYTES = 500 * 1024 * 1024  # the same default as datasets' push_to_hub
 ROW_GROUP_ROWS = 2_000
-SLICE_ROWS = 8_000  # rows built at a time while writing
 DICTIONARY_COLUMNS = ["chosen_model", "rejected_model", "source"]
-
-
-class TableSource(Protocol):
-    """A table built on demand, slice by slice (see ``binarize.PairSplit``)."""
-
-    @property
-    def num_rows(self) -> int: ...
-
-    @property
-    def nbytes(self) -> int: ...
-
-    def slice_table(self, lo: int, hi: int) -> pa.Table: ...
 
 
 def shard_names(split: str, nbytes: int) -> list[str]:
@@ -44,55 +31,71 @@ def shard_names(split: str, nbytes: int) -> list[str]:
     return [f"{split}-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
 
 
-def _write_shards(folder: Path, splits: list[str], source: TableSource) -> dict[str, list[str]]:
-    """Write ``source`` once as the shards of ``splits[0]``; the other splits get copies.
+class _SplitWriter:
+    """One split's shards, written from tables that arrive in order, in row groups of
+    ROW_GROUP_ROWS counted from each shard's start (the last one of a shard shorter)."""
 
-    Rows are built and written a slice at a time, so a config never sits whole in memory.
-    The SFT splits hold the same rows as the preference splits: their files are hard links
-    (byte-identical, so the Hub stores them once too).
-    """
-    names = shard_names(splits[0], source.nbytes)
-    per = math.ceil(source.num_rows / len(names))
-    schema = source.slice_table(0, 0).schema
-    for i, name in enumerate(names):
-        # An empty split gets no row group at all: datasets cannot size a batch from one.
-        with pq.ParquetWriter(
-            folder / name,
-            schema,
+    def __init__(self, folder: Path, split: str, rows: int, nbytes: int, schema: pa.Schema):
+        self.folder, self.rows, self.schema = folder, rows, schema
+        self.names = shard_names(split, nbytes)
+        self.per = max(1, math.ceil(rows / len(self.names)))
+        self.done = 0
+        self.buffer: list[pa.Table] = []
+        self.buffered = 0
+        self.shard = -1
+        self.writer: pq.ParquetWriter | None = None
+
+    def _open(self, shard: int) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.shard = shard
+        self.writer = pq.ParquetWriter(
+            self.folder / self.names[shard],
+            self.schema,
             compression="snappy",
             # Dictionary pages only where values repeat: for free text they cost time.
             use_dictionary=DICTIONARY_COLUMNS,
-        ) as writer:
-            end = min((i + 1) * per, source.num_rows)
-            bounds = [(lo, min(lo + SLICE_ROWS, end)) for lo in range(i * per, end, SLICE_ROWS)]
-            # Build the next slice while this one is encoded: both release the GIL.
-            with ThreadPoolExecutor(max_workers=1) as builder:
-                ahead = deque(builder.submit(source.slice_table, *b) for b in bounds[:1])
-                for k in range(len(bounds)):
-                    if k + 1 < len(bounds):
-                        ahead.append(builder.submit(source.slice_table, *bounds[k + 1]))
-                    # Popped, so the slice is freed once written.
-                    writer.write_table(ahead.popleft().result(), row_group_size=ROW_GROUP_ROWS)
-    written = {splits[0]: names}
-    for split in splits[1:]:
-        written[split] = [split + name[len(splits[0]) :] for name in names]
-        for original, copy in zip(names, written[split], strict=True):
-            try:
-                os.link(folder / original, folder / copy)
-            except OSError:
-                shutil.copyfile(folder / original, folder / copy)
-    return written
+        )
+
+    def append(self, table: pa.Table) -> None:
+        self.buffer.append(table)
+        self.buffered += table.num_rows
+        while self.done < self.rows:
+            shard = self.done // self.per
+            need = min(ROW_GROUP_ROWS, min((shard + 1) * self.per, self.rows) - self.done)
+            if self.buffered < need:
+                return
+            whole = pa.concat_tables(self.buffer) if len(self.buffer) > 1 else self.buffer[0]
+            group, rest = whole.slice(0, need).combine_chunks(), whole.slice(need)
+            self.buffer, self.buffered = ([rest] if rest.num_rows else []), rest.num_rows
+            if shard != self.shard:
+                self._open(shard)
+            assert self.writer is not None
+            self.writer.write_table(group, row_group_size=ROW_GROUP_ROWS)
+            self.done += need
+
+    def close(self) -> list[str]:
+        if self.done != self.rows or self.buffered:
+            raise RuntimeError(f"{self.names[0]}: {self.done} of {self.rows} rows written")
+        # Shards no row reached (an empty split) still get a file: the schema, no row group
+        # (datasets cannot size a batch from an empty one).
+        for shard in range(self.shard + 1, len(self.names)):
+            self._open(shard)
+        if self.writer is not None:
+            self.writer.close()
+        return self.names
 
 
-def _write_config(folder: Path, splits: Mapping[str, TableSource]) -> dict[str, list[str]]:
-    folder.mkdir()
-    same: dict[int, list[str]] = {}
-    for split, source in splits.items():
-        same.setdefault(id(source), []).append(split)
-    files: dict[str, list[str]] = {}
-    for group in same.values():
-        files.update(_write_shards(folder, group, splits[group[0]]))
-    return {split: files[split] for split in splits}
+def _link_copies(folder: Path, names: list[str], split: str, copy: str) -> list[str]:
+    """Hard links (else copies) of ``split``'s shards as ``copy``'s: the SFT splits hold the
+    same rows as the preference splits, byte-identical, so the Hub stores them once too."""
+    copies = [copy + name[len(split) :] for name in names]
+    for original, linked in zip(names, copies, strict=True):
+        try:
+            os.link(folder / original, folder / linked)
+        except OSError:
+            shutil.copyfile(folder / original, folder / linked)
+    return copies
 
 
 @dataclass(frozen=True)
@@ -108,36 +111,70 @@ class Written:
 
 def write_hub_folder(
     folder: str | os.PathLike[str],
-    configs: Iterable[tuple[str, Mapping[str, TableSource]]],
+    sizes: Mapping[str, Mapping[str, tuple[int, int]]],
+    windows: Iterable[Mapping[str, Iterator[tuple[str, pa.Table]]]],
+    schema: pa.Schema,
     matrix: Kinship | None = None,
+    copies: Mapping[str, str] | None = None,
 ) -> Written:
     """Write the data into ``folder``, an empty staging folder from ``staging.staged``
     (which moves it into place whole once the run succeeds), and say what was written;
     ``write_manifest`` then adds kinship.json and the card.
 
-    Two configs are written at a time. ``matrix``: a kinship whose full matrix goes to
-    ``kinship_matrix.parquet`` (a table too large for kinship.json to list).
+    ``sizes``: per config and split, its rows and about its bytes (which set the shard
+    count); ``windows``: per part of the output, for each config, its ``(split, table)``
+    pieces in order, written as they come (two configs at a time, in threads: building and
+    encoding release the GIL), so a config never sits whole in memory; ``copies``: splits
+    written as links of another (``{"train_prefs": "train_sft"}``). ``matrix``: a kinship
+    whose full matrix goes to ``kinship_matrix.parquet`` (a table too large for kinship.json
+    to list).
     """
     stage = Path(folder)
+    copies = dict(copies or {})
     if matrix is not None:
         write_matrix(stage / MATRIX_FILE, matrix.models, matrix.kinship)
-    jobs = {}
-    with ThreadPoolExecutor(max_workers=2) as workers:
-        for config, splits in configs:
-            jobs[config] = (
-                {s: t.num_rows for s, t in splits.items()},
-                workers.submit(_write_config, stage / config, splits),
-            )
-        with tqdm(total=len(jobs), desc="writing configs", disable=None, leave=False) as bar:
-            for _, job in jobs.values():
-                job.add_done_callback(lambda _: bar.update())
-            wait([job for _, job in jobs.values()])
-    files = {
-        config: {s: [f"{config}/{n}" for n in names] for s, names in job.result().items()}
-        for config, (_, job) in jobs.items()
-    }
+    writers: dict[str, dict[str, _SplitWriter]] = {}
+    for config, splits in sizes.items():
+        (stage / config).mkdir()
+        writers[config] = {
+            split: _SplitWriter(stage / config, split, rows, nbytes, schema)
+            for split, (rows, nbytes) in splits.items()
+        }
+    total = sum(rows for splits in sizes.values() for rows, _ in splits.values())
+    lock = threading.Lock()
+
+    def drain(config: str, pieces: Iterator[tuple[str, pa.Table]], bar: tqdm) -> None:
+        for split, table in pieces:
+            writers[config][split].append(table)
+            with lock:
+                bar.update(table.num_rows)
+
+    with (
+        tqdm(total=total, desc="writing", unit=" rows", disable=None, leave=False) as bar,
+        ThreadPoolExecutor(max_workers=2) as workers,
+    ):
+        for parts in windows:
+            jobs = [workers.submit(drain, c, pieces, bar) for c, pieces in parts.items()]
+            for job in jobs:
+                job.result()  # the first failure, raised here
+    files: dict[str, dict[str, list[str]]] = {}
+    rows: dict[str, dict[str, int]] = {}
+    for config, config_writers in writers.items():
+        files[config], rows[config] = {}, {}
+        for split, writer in config_writers.items():
+            names = writer.close()
+            files[config][split] = names
+            rows[config][split] = writer.rows
+            if split in copies:
+                files[config][copies[split]] = _link_copies(
+                    stage / config, names, split, copies[split]
+                )
+                rows[config][copies[split]] = writer.rows
+        order = [*config_writers, *(copies[s] for s in config_writers if s in copies)]
+        files[config] = {s: [f"{config}/{n}" for n in files[config][s]] for s in order}
+        rows[config] = {s: rows[config][s] for s in order}
     return Written(
-        rows={config: rows for config, (rows, _) in jobs.items()},
+        rows=rows,
         files=files,
         nbytes={
             config: {

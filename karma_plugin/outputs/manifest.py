@@ -134,10 +134,14 @@ def binarize_manifest(
     rows: int,
     rating: str,
     default_config: str,
+    pool_format: str = "ultrafeedback",
+    columns: dict[str, str] | None = None,
+    better_rating: str = "higher",
     command: str = "karma-build binarize",
 ) -> dict[str, Any]:
     """The whole ``kinship.json`` of a folder ``binarize`` wrote: the kinship part, the inputs
-    (``dataset`` as the user named it, its ``rows``, the ``rating``), the options (with the
+    (``dataset`` as the user named it, its ``rows``, its layout (``pool_format``) and the
+    ``columns`` mapped, the ``rating`` and which is better), the options (with the
     ``default_config`` the card marks default), the counts
     and agreement of ``result``, what was dropped, the versions and command that made it, and
     the rows, files and bytes of every config and split in ``written``."""
@@ -145,7 +149,10 @@ def binarize_manifest(
         **kinship_document(kin, listing, written.matrix),
         "dataset": dataset,
         "rows": rows,
+        "format": pool_format,
+        "columns": dict(columns or {}),
         "rating": rating,
+        "better_rating": better_rating,
         "options": {
             "strategies": list(options.strategies),
             "default_config": default_config,

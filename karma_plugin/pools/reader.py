@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import os
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,8 +26,10 @@ import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from karma_plugin.errors import InputError, RemoteError
-from karma_plugin.pools import DEFAULT_RATING, RATINGS
-from karma_plugin.pools.schema import ASPECTS, check_schema, check_utf8, without_json
+from karma_plugin.pools import DEFAULT_RATING
+from karma_plugin.pools.layout import Layout, Request
+from karma_plugin.pools.schema import check_utf8, without_json
+from karma_plugin.pools.store import INSTRUCTION, RESPONSE, TextStore
 
 _LOCAL_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 _BATCH_ROWS = 16_384
@@ -35,79 +37,54 @@ _BATCH_ROWS = 16_384
 
 @dataclass(frozen=True)
 class Pool:
-    """The pool, one entry per instruction, its completions flattened.
+    """The pool's small columns, one entry per instruction (per row in UltraFeedback's layout,
+    per distinct instruction in the long one), its responses flattened; the text itself is in
+    ``store`` (see ``pools.store``).
 
-    ``offsets[i]:offsets[i+1]`` are row ``i``'s completions in the flat arrays.
+    ``offsets[i]:offsets[i+1]`` are entry ``i``'s responses in the flat arrays.
     """
 
-    instruction: pa.Array  # contiguous arrays: take() on chunked ones is slow
-    source: pa.Array
+    digests: np.ndarray  # (n, 32) uint8: sha256 of each instruction (hex: the prompt_id)
+    instruction_blank: np.ndarray  # bool per entry
+    source: np.ndarray  # int32 per entry, into source_names
+    source_names: list[str]
     offsets: np.ndarray
-    model: pa.Array  # flat model names
-    response: pa.ChunkedArray  # flat; left in its decoded chunks (see take_responses)
-    empty: np.ndarray  # bool, flat: response is empty or whitespace
-    response_bytes: np.ndarray  # int, flat: UTF-8 length of each response
-    rating: (
-        np.ndarray
-    )  # float, flat: the rating chosen for rlaif and the score columns (NaN = none)
-    overall: np.ndarray  # float, flat: UltraFeedback's overall_score (for the agreement rate)
+    model: np.ndarray  # int32 per response, into model_names
+    model_names: list[str]
+    keys: np.ndarray  # int64 per response: its key in the store
+    empty: np.ndarray  # bool per response: empty or whitespace
+    response_bytes: np.ndarray  # int per response: UTF-8 length
+    rating: np.ndarray  # float per response, higher is better (NaN = none): for rlaif
+    raw_rating: np.ndarray  # the same rating as the pool holds it: the score_* columns
+    overall: np.ndarray  # float per response: UltraFeedback's overall_score (agreement rate)
+    store: TextStore
+    layout: str = "ultrafeedback"
 
     @property
     def n_rows(self) -> int:
         return len(self.offsets) - 1
 
-    def take_responses(self, indices: np.ndarray) -> pa.Array:
-        """``response[indices]`` as one array, copying only the selected strings.
-
-        pyarrow's take() on a chunked string array is slow and concatenating the chunks first
-        copies every response: take from each chunk instead, then restore the order.
-        """
-        chunks = self.response.chunks
-        if len(chunks) == 1:
-            return chunks[0].take(pa.array(indices))
-        starts = np.cumsum([0] + [len(c) for c in chunks])
-        which = np.searchsorted(starts, indices, side="right") - 1
-        by_chunk = np.argsort(which, kind="stable")
-        bounds = np.searchsorted(which[by_chunk], np.arange(len(chunks) + 1))
-        parts = [
-            chunks[c].take(pa.array(indices[by_chunk[lo:hi]] - starts[c]))
-            for c, (lo, hi) in enumerate(itertools.pairwise(bounds))
-            if hi > lo
-        ]
-        if not parts:
-            return pa.array([], chunks[0].type)
-        gathered = pa.concat_arrays(parts)
-        restore = np.empty_like(by_chunk)
-        restore[by_chunk] = np.arange(len(by_chunk))
-        return gathered.take(pa.array(restore))
-
-    def prompt_digests(self) -> list[bytes]:
-        """sha256 of each instruction (its hex form is the ``prompt_id``)."""
-        return [hashlib.sha256(s.encode("utf-8")).digest() for s in self.instruction.to_pylist()]
+    def prompt_ids(self, entries: np.ndarray) -> pa.Array:
+        """The hex sha256 of the instructions of ``entries``."""
+        text = self.digests[entries].tobytes().hex()
+        return pa.array([text[i : i + 64] for i in range(0, len(text), 64)], pa.string())
 
 
-def _parquet_columns(handle: Any, spec: str, rating: str) -> list[str]:
-    """Leaf paths to decode: the critiques and rationales are never read."""
-    check_schema(handle.schema_arrow, spec, rating)
-    fields = ["model", "response", "overall_score"]
-    if rating == "fine-grained_score":
-        fields.append("fine-grained_score")
-    wanted: set[tuple[str, ...]] = {("instruction",), ("source",)}
-    wanted |= {(f,) for f in fields}
-    if rating == "aspects":
-        wanted |= {("annotations", a, "Rating") for a in ASPECTS}
+def _parquet_columns(handle: Any, spec: str, request: Request) -> tuple[Layout, list[str]]:
+    """The file's layout and the leaf paths to decode: only the fields KARMA uses."""
+    layout = request.resolve(handle.schema_arrow, spec)
+    top = set(layout.top_columns(handle.schema_arrow.names))
+    fields = layout.completion_fields()
+    completions = request.name("completions")
     paths = []
     for column in handle.schema:  # leaf columns, e.g. completions.list.element.model
         parts = column.path.split(".")
-        if parts[0] == "completions" and len(parts) > 3:
-            key = tuple(parts[3:])  # after "completions.list.element" (or ".item")
-        elif len(parts) == 1:
-            key = tuple(parts)
-        else:
-            continue
-        if key in wanted:
+        if layout.kind == "ultrafeedback" and parts[0] == completions and len(parts) > 3:
+            if tuple(parts[3:]) in fields:  # after "completions.list.element" (or ".item")
+                paths.append(column.path)
+        elif parts[0] in top and (len(parts) == 1 or parts[0] != completions):
             paths.append(column.path)
-    return paths
+    return layout, paths
 
 
 def _first_byte(path: Path) -> bytes:
@@ -188,17 +165,18 @@ def _datasets_quiet() -> Iterator[None]:
 
 
 def iter_batches(
-    spec: str, split: str = "train", rating: str = "aspects"
-) -> Iterator[tuple[str, pa.RecordBatch]]:
+    spec: str, split: str = "train", request: Request | None = None
+) -> Iterator[tuple[str, Layout, pa.RecordBatch]]:
     """Record batches of the pool at ``spec`` (a path or a Hub dataset id), each with the file
-    (or dataset) it comes from, for messages. The schema is checked before the first batch."""
+    (or dataset) it comes from, for messages, and its layout. The schema is checked before the
+    first batch, and only the columns the layout uses are read."""
+    request = request or Request()
     path = Path(spec)
     if path.exists():
         builder, files = _local_files(path, split)
         if builder == "parquet":
             for file in files:
-                for batch in _parquet_row_groups(file, rating):
-                    yield str(file), batch
+                yield from _parquet_row_groups(file, request)
             return
         with _datasets_quiet():
             table = _load_with_datasets(spec, split, files)
@@ -209,12 +187,11 @@ def iter_batches(
         with _datasets_quiet():
             table = _load_with_datasets(spec, split)
     table = without_json(table, spec)
-    check_schema(table.schema, spec, rating)
-    keep = [n for n in ("instruction", "source", "completions") if n in table.schema.names]
-    table = table.select(keep)
+    layout = request.resolve(table.schema, spec)
+    table = table.select(layout.top_columns(table.schema.names))
     check_utf8(table, spec)
     for batch in table.to_batches(max_chunksize=_BATCH_ROWS):
-        yield spec, batch
+        yield spec, layout, batch
 
 
 def read_local_table(path: str | os.PathLike[str], split: str = "train") -> pa.Table:
@@ -238,8 +215,11 @@ def read_local_table(path: str | os.PathLike[str], split: str = "train") -> pa.T
     return table
 
 
-def _parquet_row_groups(path: Path, rating: str) -> Iterator[pa.RecordBatch]:
-    """Row groups decoded two at a time (decoding the responses dominates reading)."""
+def _parquet_row_groups(
+    path: Path, request: Request
+) -> Iterator[tuple[str, Layout, pa.RecordBatch]]:
+    """Row groups decoded two at a time (decoding the responses dominates reading), in
+    bounded memory: the next group is not decoded before this one is taken."""
     import pyarrow.parquet as pq
 
     def read(group: int) -> pa.Table:
@@ -249,10 +229,15 @@ def _parquet_row_groups(path: Path, rating: str) -> Iterator[pa.RecordBatch]:
 
     try:
         handle = pq.ParquetFile(path)
-        columns = _parquet_columns(handle, str(path), rating)
+        layout, columns = _parquet_columns(handle, str(path), request)
         with ThreadPoolExecutor(max_workers=2) as workers:
-            for table in workers.map(read, range(handle.num_row_groups)):
-                yield from table.to_batches()
+            ahead = deque(workers.submit(read, g) for g in range(min(2, handle.num_row_groups)))
+            for group in range(handle.num_row_groups):
+                table = ahead.popleft().result()
+                if group + 2 < handle.num_row_groups:
+                    ahead.append(workers.submit(read, group + 2))
+                for batch in table.to_batches():
+                    yield str(path), layout, batch
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError(f"cannot read parquet pool {str(path)!r}: {exc}") from None
 
@@ -287,37 +272,6 @@ def _load_with_datasets(spec: str, split: str, files: list[Path] | None = None) 
     return ds.data.table
 
 
-def _as_float(values: pa.Array) -> np.ndarray:
-    """Numbers or numeric strings to float; "N/A", text and nulls to NaN."""
-    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-        numeric = pc.match_substring_regex(values, r"^\s*-?\d+(\.\d+)?\s*$")
-        values = pc.if_else(numeric, values, pa.scalar(None, values.type))
-        values = pc.cast(pc.utf8_trim_whitespace(values), pa.float64())
-    return values.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
-
-
-def _rating(items: pa.StructArray, names: set[str], rating: str, n: int) -> np.ndarray:
-    if rating == "aspects":
-        if "annotations" not in names:
-            return np.full(n, np.nan)
-        annotations = items.field("annotations")
-        present = {f.name for f in annotations.type}
-        columns = [
-            _as_float(annotations.field(a).field("Rating"))
-            for a in ASPECTS
-            if a in present and "Rating" in {f.name for f in annotations.type.field(a).type}
-        ]
-        if not columns:
-            return np.full(n, np.nan)
-        stacked = np.vstack(columns)
-        counts = (~np.isnan(stacked)).sum(axis=0)
-        total = np.nansum(stacked, axis=0)
-        return np.divide(total, counts, out=np.full(n, np.nan), where=counts > 0)
-    if rating not in names:
-        return np.full(n, np.nan)
-    return _as_float(items.field(rating))
-
-
 def _blank(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Empty or whitespace-only (checking only the short strings: a regex over all is slow),
     and the byte lengths."""
@@ -330,110 +284,130 @@ def _blank(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return blank, lengths
 
 
-def _chunks(parts: list) -> list[pa.Array]:
-    """The arrays of ``parts`` (arrays or chunked arrays) in order, all of one string type."""
-    chunks: list[pa.Array] = []
-    for part in parts:
-        chunks += part.chunks if isinstance(part, pa.ChunkedArray) else [part]
-    if any(pa.types.is_large_string(c.type) for c in chunks):
-        chunks = [c.cast(pa.large_string()) for c in chunks]
-    return chunks
+class _Names:
+    """Distinct strings as int32 codes (models, sources: few names, many rows)."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] = {}
+
+    def encode(self, values: pa.Array) -> np.ndarray:
+        encoded = pc.dictionary_encode(values)
+        local = np.array(
+            [self.codes.setdefault(v, len(self.codes)) for v in encoded.dictionary.to_pylist()],
+            np.int32,
+        )
+        return local[encoded.indices.to_numpy(zero_copy_only=False)]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.codes)
 
 
-def _concat(parts: list) -> pa.Array:
-    """One contiguous array: ``take`` on a chunked string array is many times slower."""
-    chunks = _chunks(parts)
-    if not chunks:
-        return pa.array([], pa.string())
-    # 32-bit offsets hold 2 GiB of text; past that the column needs 64-bit ones.
-    if sum(c.nbytes for c in chunks) >= 2**31 - 1:
-        chunks = [c.cast(pa.large_string()) for c in chunks]
-    return pa.concat_arrays(chunks)
+def read_pool(
+    spec: str,
+    rating: str = DEFAULT_RATING,
+    split: str = "train",
+    request: Request | None = None,
+    spill_dir: str | os.PathLike[str] | None = None,
+) -> Pool:
+    """Read the pool at ``spec`` once, in batches: the small columns into memory, the text
+    into a ``TextStore`` (spilling beside ``spill_dir`` when large)."""
+    request = request or Request(rating=rating)
+    store = TextStore(spill_dir)
+    try:
+        return _read(spec, split, request, store)
+    except BaseException:
+        store.close()
+        raise
 
 
-def _chunked(parts: list) -> pa.ChunkedArray:
-    chunks = _chunks(parts)
-    return pa.chunked_array(chunks, chunks[0].type if chunks else pa.string())
-
-
-def _text(values: pa.Array) -> pa.Array:
-    """Text with nulls as empty strings (a column of nulls only has Arrow's null type)."""
-    if pa.types.is_null(values.type):
-        values = values.cast(pa.string())
-    return pc.fill_null(values, "") if values.null_count else values
-
-
-def _place(offsets: np.ndarray, flat: int, first_row: int) -> str:
-    """'row R, completion C' (counted from 1) of flat item ``flat`` of a batch."""
-    row = int(np.searchsorted(offsets, flat, side="right")) - 1
-    return f"row {first_row + row + 1}, completion {flat - int(offsets[row]) + 1}"
-
-
-def read_pool(spec: str, rating: str = DEFAULT_RATING, split: str = "train") -> Pool:
-    """Load the pool at ``spec`` and flatten the fields KARMA needs."""
-    if rating not in RATINGS:
-        raise InputError(f"unknown rating {rating!r} (choose from: {', '.join(RATINGS)})")
-    instruction, source, response = [], [], []
-    offsets, models, empties, sizes = [np.zeros(1, np.int64)], [], [], []
-    ratings, overall = [], []
-    base = 0
+def _read(spec: str, split: str, request: Request, store: TextStore) -> Pool:
+    digests: list[np.ndarray] = []
+    blank_rows, sources, row_of = [], [], []
+    models, empties, sizes, ratings, raw_ratings, overall = [], [], [], [], [], []
+    model_names, source_names = _Names(), _Names()
+    seen: dict[bytes, int] = {}  # long layout: an instruction's entry
+    n_entries = n_responses = 0
+    layout_kind = ""
     where, first_row = "", 0  # the file a batch comes from and its first row there
     # disable=None: a bar on a terminal, silence in logs and pipes.
     batches = tqdm(
-        iter_batches(spec, split, rating),
+        iter_batches(spec, split, request),
         desc="reading pool",
         unit=" batches",
         disable=None,
         leave=False,
     )
-    for origin, batch in batches:
+    for origin, layout, batch in batches:
         if origin != where:
             where, first_row = origin, 0
-        comps = batch.column("completions")
-        if isinstance(comps, pa.ChunkedArray):
-            comps = comps.combine_chunks()
-        items = comps.flatten()
-        names = {f.name for f in items.type}
-        n_items = len(items)
-        # A null completion list spans no items in the offsets: it counts as an empty one.
-        offs = comps.offsets.to_numpy().astype(np.int64)
-        offs = offs - offs[0]
-        if items.null_count:
-            at = _place(offs, pc.index(items.is_null(), True).as_py(), first_row)
-            raise InputError(f"pool {where!r}: {at} is null, not a completion")
-        model = items.field("model")
-        if model.null_count:
-            at = _place(offs, pc.index(model.is_null(), True).as_py(), first_row)
-            raise InputError(f"pool {where!r}: {at} has no 'model'")
-        offsets.append(offs[1:] + base)
-        base += int(offs[-1])
-        instruction.append(_text(batch.column("instruction")))
-        if "source" in batch.schema.names:
-            source.append(_text(batch.column("source")))
+        if layout_kind and layout.kind != layout_kind:
+            raise InputError(
+                f"pool {spec!r}: {origin!r} is in the {layout.kind} layout, the files before "
+                f"it in the {layout_kind} one"
+            )
+        layout_kind = layout.kind
+        units = layout.units(batch, where, first_row)
+        first_row += batch.num_rows
+        texts = units.instruction.to_pylist()
+        hashes = [hashlib.sha256(t.encode("utf-8")).digest() for t in texts]
+        row_bucket = np.frombuffer(b"".join(h[:1] for h in hashes), np.uint8)
+        if layout.kind == "long":
+            # One entry per distinct instruction; its text is kept from its first row.
+            entry = np.array([seen.setdefault(h, len(seen)) for h in hashes], np.int64)
+            distinct, first = np.unique(entry, return_index=True)
+            fresh = first[distinct >= n_entries]
         else:
-            source.append(pa.array([""] * batch.num_rows))
-        resp = _text(items.field("response"))
-        response.append(resp)
-        blank, lengths = _blank(resp)
+            entry = np.arange(n_entries, n_entries + len(texts), dtype=np.int64)
+            fresh = np.arange(len(texts))
+        if len(fresh):
+            at = pa.array(fresh)
+            block = np.frombuffer(b"".join(hashes[i] for i in fresh), np.uint8).reshape(-1, 32)
+            digests.append(block)
+            instruction = units.instruction.take(at)
+            store.add(row_bucket[fresh], entry[fresh], INSTRUCTION, instruction)
+            blank = pc.match_substring_regex(instruction, r"^\s*$")
+            blank_rows.append(blank.to_numpy(zero_copy_only=False))
+            sources.append(source_names.encode(units.source.take(at)))
+            n_entries += len(fresh)
+        counts = np.diff(units.offsets)
+        owner = np.repeat(entry, counts)
+        row_of.append(owner)
+        keys = np.arange(n_responses, n_responses + len(owner), dtype=np.int64)
+        n_responses += len(owner)
+        buckets = np.repeat(row_bucket, counts)
+        store.add(buckets, keys, RESPONSE, units.response)
+        blank, lengths = _blank(units.response)
         empties.append(blank)
         sizes.append(lengths)
-        models.append(model.cast(pa.string()))
-        ratings.append(_rating(items, names, rating, n_items))
-        same = rating == "overall_score"
-        overall.append(ratings[-1] if same else _rating(items, names, "overall_score", n_items))
-        first_row += batch.num_rows
-    if len(offsets) == 1:
+        models.append(model_names.encode(units.model))
+        ratings.append(units.rating)
+        raw_ratings.append(units.raw_rating)
+        overall.append(units.overall)
+    if n_entries == 0:
         raise InputError(f"pool {spec!r} has no rows")
-    if all(blank.all() for blank in empties):
+    empty = np.concatenate(empties).astype(bool) if empties else np.zeros(0, bool)
+    if empty.all():
         raise InputError(f"pool {spec!r} has no response: every 'response' is null or empty")
+    owner = np.concatenate(row_of)
+    # Each entry's responses together, in the order they came (the long layout's rows of one
+    # instruction may lie anywhere in the pool).
+    order = np.argsort(owner, kind="stable") if layout_kind == "long" else np.arange(len(owner))
+    offsets = np.searchsorted(owner[order], np.arange(n_entries + 1)).astype(np.int64)
     return Pool(
-        instruction=_concat(instruction),
-        source=_concat(source),
-        offsets=np.concatenate(offsets),
-        model=_concat(models),
-        response=_chunked(response),
-        empty=np.concatenate(empties).astype(bool),
-        response_bytes=np.concatenate(sizes).astype(np.int64),
-        rating=np.concatenate(ratings),
-        overall=np.concatenate(overall),
+        digests=np.concatenate(digests),
+        instruction_blank=np.concatenate(blank_rows).astype(bool),
+        source=np.concatenate(sources),
+        source_names=source_names.names,
+        offsets=offsets,
+        model=np.concatenate(models)[order],
+        model_names=model_names.names,
+        keys=order.astype(np.int64),
+        empty=empty[order],
+        response_bytes=np.concatenate(sizes).astype(np.int64)[order],
+        rating=np.concatenate(ratings)[order],
+        raw_rating=np.concatenate(raw_ratings)[order],
+        overall=np.concatenate(overall)[order],
+        store=store,
+        layout=layout_kind,
     )

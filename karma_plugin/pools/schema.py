@@ -9,6 +9,7 @@ ratings as numbers or text, and UTF-8 text throughout.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -53,57 +54,111 @@ def _is_rating(t: pa.DataType) -> bool:
     )
 
 
-def _missing_message(schema: pa.Schema, spec: str) -> str:
+def _identity(key: str) -> str:
+    return key
+
+
+def _missing_message(schema: pa.Schema, spec: str, name: Callable[[str], str]) -> str:
+    needs = " and ".join(repr(name(k)) for k in ("instruction", "completions"))
+    flat = ", ".join(repr(name(k)) for k in ("instruction", "model", "response"))
     return (
-        f"pool {spec!r} is not in UltraFeedback's schema: it needs columns 'instruction' and "
-        f"'completions' (found: {', '.join(schema.names) or 'none'})"
+        f"pool {spec!r} is not in UltraFeedback's schema: it needs columns {needs} "
+        f"(found: {', '.join(schema.names) or 'none'}), or {flat} in the long layout; "
+        "--columns maps other names"
     )
 
 
-def check_schema(schema: pa.Schema, spec: str, rating: str) -> None:
-    """InputError naming the column or field if the pool cannot be read as UltraFeedback's
-    schema: text instructions, lists of completions with a text 'model' and 'response', and
-    ratings (the ones ``rating`` reads) as numbers or text."""
-    if "instruction" not in schema.names or "completions" not in schema.names:
-        raise InputError(_missing_message(schema, spec))
-    for column in ("instruction", "source"):
+def _check_text_columns(schema: pa.Schema, spec: str, columns: list[str], source: str) -> None:
+    """Text columns; the source may also be a list of text (Nectar's), read joined by ','."""
+    if source in schema.names:
+        t = schema.field(source).type
+        if _is_list(t) and _is_text(t.value_type):
+            columns = [c for c in columns if c != source]
+    for column in columns:
         if column in schema.names and not _is_text(schema.field(column).type):
             kind = _kind(schema.field(column).type)
             raise InputError(f"pool {spec!r}: column {column!r} holds {kind}, expected text")
-    completions = schema.field("completions").type
+
+
+def check_schema(
+    schema: pa.Schema,
+    spec: str,
+    rating: str,
+    name: Callable[[str], str] = _identity,
+    mapped_rating: str | None = None,
+) -> None:
+    """InputError naming the column or field if the pool cannot be read as UltraFeedback's
+    schema: text instructions, lists of completions with a text model and response, and
+    ratings (the ones ``rating``, or the field ``mapped_rating``, reads) as numbers or text.
+    ``name`` gives the pool's name for each of UltraFeedback's (``--columns``)."""
+    instruction, completions_name = name("instruction"), name("completions")
+    if instruction not in schema.names or completions_name not in schema.names:
+        raise InputError(_missing_message(schema, spec, name))
+    _check_text_columns(schema, spec, [instruction, name("source")], name("source"))
+    completions = schema.field(completions_name).type
     if pa.types.is_null(completions) or (
         _is_list(completions) and pa.types.is_null(completions.value_type)
     ):
         raise InputError(f"pool {spec!r}: no row has a completion")
+    model, response = name("model"), name("response")
     if not _is_list(completions) or not pa.types.is_struct(completions.value_type):
         raise InputError(
-            f"pool {spec!r}: column 'completions' holds {_kind(completions)}, expected lists "
-            "of completions (objects with 'model' and 'response')"
+            f"pool {spec!r}: column {completions_name!r} holds {_kind(completions)}, expected "
+            f"lists of completions (objects with {model!r} and {response!r})"
         )
     fields = {f.name: f.type for f in completions.value_type}
-    missing = [name for name in ("model", "response") if name not in fields]
+    missing = [n for n in (model, response) if n not in fields]
+    if mapped_rating is not None and mapped_rating not in fields:
+        missing.append(mapped_rating)
     if missing:
         names = ", ".join(repr(m) for m in missing)
         raise InputError(f"pool {spec!r}: the completions have no field {names}")
-    if pa.types.is_null(fields["model"]):
-        raise InputError(f"pool {spec!r}: no completion has a 'model'")
-    if not _is_text(fields["model"]):
+    if pa.types.is_null(fields[model]):
+        raise InputError(f"pool {spec!r}: no completion has a {model!r}")
+    if not _is_text(fields[model]):
         raise InputError(
-            f"pool {spec!r}: completions field 'model' holds {_kind(fields['model'])}, "
+            f"pool {spec!r}: completions field {model!r} holds {_kind(fields[model])}, "
             "expected text (the model's name)"
         )
-    if not _is_text(fields["response"]):
-        kind = _kind(fields["response"])
-        raise InputError(f"pool {spec!r}: completions field 'response' holds {kind}, expected text")
-    scores = ["overall_score"] + (["fine-grained_score"] if rating == "fine-grained_score" else [])
-    for name in scores:
-        if name in fields and not _is_rating(fields[name]):
-            kind = _kind(fields[name])
+    if not _is_text(fields[response]):
+        kind = _kind(fields[response])
+        raise InputError(
+            f"pool {spec!r}: completions field {response!r} holds {kind}, expected text"
+        )
+    scores = ["overall_score"]
+    if mapped_rating is not None:
+        scores.append(mapped_rating)
+    elif rating == "fine-grained_score":
+        scores.append("fine-grained_score")
+    for score in scores:
+        if score in fields and not _is_rating(fields[score]):
+            kind = _kind(fields[score])
             raise InputError(
-                f"pool {spec!r}: completions field {name!r} holds {kind}, expected numbers"
+                f"pool {spec!r}: completions field {score!r} holds {kind}, expected numbers"
             )
-    if rating == "aspects" and "annotations" in fields:
+    if mapped_rating is None and rating == "aspects" and "annotations" in fields:
         _check_annotations(fields["annotations"], spec)
+
+
+def check_long_schema(
+    schema: pa.Schema, spec: str, name: Callable[[str], str], rating: str | None
+) -> None:
+    """The same checks for the long layout: one row per (instruction, model, response[,
+    rating]), each a column."""
+    needed = [name(k) for k in ("instruction", "model", "response")] + ([rating] if rating else [])
+    missing = [c for c in needed if c not in schema.names]
+    if missing:
+        names = ", ".join(repr(m) for m in missing)
+        raise InputError(
+            f"pool {spec!r}: the long layout needs column {names} "
+            f"(found: {', '.join(schema.names) or 'none'}); --columns maps other names"
+        )
+    if pa.types.is_null(schema.field(name("model")).type):
+        raise InputError(f"pool {spec!r}: no row has a {name('model')!r}")
+    _check_text_columns(schema, spec, [*needed[:3], name("source")], name("source"))
+    if rating and not _is_rating(schema.field(rating).type):
+        kind = _kind(schema.field(rating).type)
+        raise InputError(f"pool {spec!r}: column {rating!r} holds {kind}, expected numbers")
 
 
 def _check_annotations(annotations: pa.DataType, spec: str) -> None:
