@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import ExitStack
 from importlib.resources import files
@@ -108,7 +109,13 @@ def command(
     private: bool,
 ) -> None:
     """Re-binarize a response pool into KARMA preference pairs (no annotation)."""
-    from karma_plugin.core.binarize import Options, binarize, parse_strategies, split_tables
+    from karma_plugin.core.binarize import (
+        Options,
+        binarize,
+        parse_strategies,
+        split_tables,
+        without_unrated_rlaif,
+    )
     from karma_plugin.core.defaults import default_config
     from karma_plugin.core.kinship import list_models
     from karma_plugin.core.score_table import read_scores
@@ -123,7 +130,7 @@ def command(
     from karma_plugin.report.document import render_report
 
     strategies = parse_strategies(strategy)
-    default = default_config(strategies, default_config_name)
+    default = default_config(strategies, default_config_name)  # checked before the work
     if push_to:
         from karma_plugin.hub.push import check_repo_id
 
@@ -144,6 +151,9 @@ def command(
         )
         report_excluded(kin.excluded)
         pool = read_pool(pool_spec, rating, split)
+        strategies, not_built = without_unrated_rlaif(strategies, strategy, pool, rating)
+        if not_built:  # the default may have been the config left out
+            default = default_config(strategies, default_config_name)
         options = Options(strategies, tau, test_size, seed, tuple(exclude_source))
         result = binarize(pool, kin, options)
 
@@ -161,6 +171,8 @@ def command(
             dataset=published_path(dataset, out),
             rows=pool.n_rows,
             rating=rating,
+            skipped_configs=not_built,
+            pool_provenance=_pool_provenance(pool_spec, out),
             # The arguments as typed, from `karma-build` or `python -m karma_plugin`; a caller
             # that is neither (a test runner) records the bare command.
             command=published_command(sys.argv[1:], out)
@@ -177,6 +189,17 @@ def command(
         from karma_plugin.commands.push import run_push
 
         run_push(out, push_to, private=private)
+
+
+def _pool_provenance(pool_spec: str, out: str) -> dict | None:
+    """What `karma-build pool` recorded in a pool parquet file about its runs, as published."""
+    if not (pool_spec.endswith(".parquet") and os.path.isfile(pool_spec)):
+        return None
+    from karma_plugin.outputs.manifest import published_provenance
+    from karma_plugin.pools.from_lmeval import read_provenance
+
+    found = read_provenance(pool_spec)
+    return published_provenance(found, out) if found else None
 
 
 def _summary(doc: dict, out: str) -> None:
@@ -198,4 +221,6 @@ def _summary(doc: dict, out: str) -> None:
             f"(train {splits['train_prefs']}, test {splits['test_prefs']}); "
             f"skipped: {skipped}{agree_text}"
         )
+    for config, reason in doc.get("skipped_configs", {}).items():
+        click.echo(f"  {config:<12} not built: {reason}")
     click.echo(f"Wrote {out}")
