@@ -133,11 +133,17 @@ def test_binarize_pairs_the_pool_and_datasets_loads_it(recipe):
     assert kin["excluded"]["ifeval"] == "constant across models (carries no information)"
     for config in ("k_score", "k_sim", "k_score_sim"):
         assert kin["counts"][config]["pairs"] == 20, kin["counts"][config]
-    # Today (issue 12, item 3 is a later round): no instance ratings, so rlaif gets no pair and
-    # is still written, empty; the agreement with ratings is unknown.
-    assert kin["counts"]["rlaif"]["pairs"] == 0
-    assert kin["counts"]["rlaif"]["skipped"]["fewer_than_2_rated_completions"] == 20
+    # No instance ratings: rlaif is not built, and the run says why; the agreement with
+    # ratings is unknown.
+    assert "rlaif" not in kin["counts"] and not (root / "data" / "rlaif").exists()
+    assert kin["skipped_configs"]["rlaif"].startswith("the pool has no instance ratings")
+    assert "  rlaif        not built: the pool has no instance ratings" in recipe["binarize_stdout"]
     assert kin["agreement"] == {"k_score": None, "k_sim": None, "k_score_sim": None}
+    # The card says where the answers came from: the models as lm-eval ran them.
+    assert kin["pool_provenance"]["models"] == list(MODELS)
+    card = (root / "data" / "README.md").read_text("utf-8")
+    assert "## The response pool" in card and "`karma_responses` on 20 prompts" in card
+    assert str(root) not in card  # the local models' paths, published relative
     k_sim = datasets.load_dataset(str(root / "data"), "k_sim")
     prefs = k_sim["train_prefs"].num_rows + k_sim["test_prefs"].num_rows
     assert prefs == 20
@@ -147,9 +153,7 @@ def test_binarize_pairs_the_pool_and_datasets_loads_it(recipe):
         assert row["chosen_model"] == "tiny-b"  # the highest S_pref, in every KARMA pair here
         assert row["chosen"][0]["content"] == "The answer is (B)"
         assert row["score_chosen"] is None and row["score_rejected"] is None
-    # Today the empty rlaif config is in the card's `configs` but `datasets` cannot load it
-    # (an empty split "corresponds to no data"): the later round must change this.
-    with pytest.raises(ValueError, match="corresponds to no data"):
+    with pytest.raises(ValueError, match="rlaif"):  # not a config of this folder
         datasets.load_dataset(str(root / "data"), "rlaif")
 
 

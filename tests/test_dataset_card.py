@@ -170,3 +170,72 @@ def test_published_card_holds_no_absolute_local_path(tmp_path) -> None:
     for name in ("README.md", "kinship.json"):
         text = (out / name).read_text()
         assert str(tmp_path) not in text and "alice" not in text, name
+
+
+def test_splits_and_configs_without_rows_are_not_declared(doc: dict, tmp_path) -> None:
+    """`datasets` cannot load a split of no rows ("corresponds to no data"), and one declared
+    would sink its whole config: the header declares only splits that hold rows."""
+    doc = copy.deepcopy(doc)
+    doc["splits"]["k_sim"].update(test_prefs=0, test_sft=0)  # --test-size 0
+    doc["splits"]["rlaif"] = dict.fromkeys(SPLITS, 0)  # no pair at all
+    doc["bytes"] = {c: dict.fromkeys(SPLITS, 100) for c in doc["files"]}
+    doc["options"] = {"strategies": ["k_sim", "rlaif"], "default_config": "rlaif"}
+    meta = card_metadata(doc)
+    [k_sim] = meta["configs"]
+    assert k_sim["config_name"] == "k_sim" and k_sim["default"] is True  # rlaif: nothing to load
+    assert [f["split"] for f in k_sim["data_files"]] == ["train_prefs", "train_sft"]
+    [info] = meta["dataset_info"]
+    assert [s["name"] for s in info["splits"]] == ["train_prefs", "train_sft"]
+    assert info["dataset_size"] == 200
+    text = render_card(doc)
+    assert (
+        "their files are in the repo all the same: `k_sim/test_prefs`, `k_sim/test_sft`, " in text
+    )
+    assert "`rlaif/train_prefs`" in text
+    assert 'load_dataset("ORG/NAME", "rlaif")' not in text
+    assert "--dataset_test_split" not in text  # the default config has no test split
+    (tmp_path / "README.md").write_text(text)
+    assert metadata_load(tmp_path / "README.md") == meta
+
+
+def test_card_of_a_generated_pool(doc: dict) -> None:
+    """A pool from `karma-build pool`: where the answers came from, and no claim of
+    UltraFeedback's licence or name."""
+    doc = copy.deepcopy(doc)
+    doc["dataset"] = "pool.parquet"
+    doc["files"].pop("rlaif")
+    doc["skipped_configs"] = {"rlaif": "the pool has no instance ratings (--rating x)"}
+    doc["pool_provenance"] = {
+        "karma_plugin": "0.1.0",
+        "task": "karma_responses",
+        "prompts": 64,
+        "prompt_set": {
+            "dataset_path": "openbmb/UltraFeedback",
+            "dataset_kwargs": {"revision": "40b4366"},
+        },
+        "responses": {"qwen": 64, "llama": 63},
+        "runs": [
+            {
+                "model": "qwen",
+                "lm_eval_model": "Qwen/Qwen2.5-7B-Instruct",
+                "backend": "vllm",
+                "generation_kwargs": {"max_gen_toks": 2048, "until": ["a|b"]},
+                "chat_template_applied": True,
+                "lm_eval_version": "0.4.11",
+            },
+            {"model": "llama", "backend": "hf"},
+        ],
+    }
+    meta = card_metadata(doc)
+    assert "license" not in meta and "ultrafeedback" not in meta["tags"]
+    text = render_card(json.loads(json.dumps(doc)))
+    assert "on 64 prompts from `openbmb/UltraFeedback` at revision `40b4366`" in text
+    assert (
+        '| `qwen` | `Qwen/Qwen2.5-7B-Instruct` | `vllm` | `{"max_gen_toks": 2048, "until": '
+        '["a\\|b"]}` | yes | `0.4.11` | 64 |' in text
+    )
+    assert "| `llama` | – | `hf` | – | no | – | 63 |" in text
+    assert "`rlaif` was not built here: the pool has no instance ratings (--rating x)." in text
+    assert "License: none is claimed" in text and "as UltraFeedback" not in text
+    plain = render_card({k: v for k, v in doc.items() if k != "pool_provenance"})
+    assert "## The response pool" not in plain and "License: MIT" in plain

@@ -377,6 +377,25 @@ def test_binarize_push_to(hub: HubEmulator, env, tmp_path: Path) -> None:
     ]
 
 
+def test_empty_test_splits_push_and_pull(hub: HubEmulator, env, tmp_path: Path) -> None:
+    """--test-size 0: the test splits hold no rows, which `datasets` cannot load; the card
+    leaves them out, so every config loads and the round trip holds."""
+    out = tmp_path / "out"
+    args = ["binarize", "--strategy", "k_sim,rlaif", "--test-size", "0", "--out", str(out)]
+    result = karma_build(*args, "--push-to", REPO, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (out / "k_sim" / "test_prefs-00000-of-00001.parquet").is_file()  # written, empty
+    for configs, name in (((), "all"), (("--config", "k_sim"), "one")):
+        pulled = tmp_path / name
+        result = karma_build("pull", REPO, *configs, "--out", str(pulled), env=env, cwd=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "Round trip OK" in result.stdout
+        meta = card_meta((pulled / "README.md").read_text())
+        for config in meta["configs"]:
+            assert [f["split"] for f in config["data_files"]] == ["train_prefs", "train_sft"]
+    assert [c["config_name"] for c in meta["configs"]] == ["k_sim"]
+
+
 def test_binarize_push_to_bad_repo_id_fails_before_the_work(env, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = karma_build("binarize", "--out", str(out), "--push-to", "bad", env=env, cwd=tmp_path)

@@ -213,20 +213,74 @@ def test_names_runs_join_by_text_and_binarize_reads_the_pool(stage0, tmp_path):
     for config in ("k_score", "k_sim", "k_score_sim"):
         assert kin["counts"][config]["pairs"] == 19, kin["counts"][config]
         assert kin["counts"][config]["skipped"]["fewer_than_2_usable_completions"] == 1
-    # Today (issue 12, item 3 not done yet): no ratings, so rlaif is written empty.
-    assert kin["counts"]["rlaif"] == {
-        "pairs": 0,
-        "skipped": {
-            "fewer_than_2_usable_completions": 1,
-            "fewer_than_2_rated_completions": 19,
-            "all_ratings_tied": 0,
-            "below_tau": 0,
-        },
-    }
+    # No instance ratings: rlaif is not built (see test_binarize_a_generated_pool).
+    assert "rlaif" not in kin["counts"] and "rlaif" in kin["skipped_configs"]
     assert kin["agreement"] == {"k_score": None, "k_sim": None, "k_score_sim": None}
     pairs = pq.read_table(tmp_path / "data" / "k_sim" / "train_prefs-00000-of-00001.parquet")
     expected = {prompt_id(t) for t in PROMPT_TEXTS}
     assert set(pairs.column("prompt_id").to_pylist()) <= expected
+
+
+def test_binarize_a_generated_pool(stage0, tmp_path):
+    """No instance ratings: the three KARMA configs, rlaif left out with its reason (refused
+    when asked for by name), and a card that says where the answers came from."""
+    import datasets
+
+    made = karma_build("pool", *runs_args(stage0), "-o", "pool.parquet", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    scores = SCORES.replace("alpha", "scripted-a").replace("beta", "scripted-b")
+    (tmp_path / "scores.csv").write_text(scores.replace("gamma", "scripted-c"), encoding="utf-8")
+    binarize = ["binarize", "--dataset", "pool.parquet", "--scores", "scores.csv"]
+    # 20 prompts, 3 models, one blank answer each from scripted-a and scripted-b.
+    reason = "the pool has no instance ratings (--rating overall_score: none of its 58 completions"
+    result = karma_build(*binarize, "--test-size", "0", "--out", "data", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"  rlaif        not built: {reason}" in result.stdout
+    data = tmp_path / "data"
+    assert sorted(p.name for p in data.iterdir() if p.is_dir()) == [
+        "k_score",
+        "k_score_sim",
+        "k_sim",
+    ]
+    kin = json.loads((data / "kinship.json").read_text("utf-8"))
+    assert list(kin["counts"]) == ["k_score", "k_sim", "k_score_sim"]
+    assert kin["options"]["strategies"] == ["k_score", "k_sim", "k_score_sim"]
+    assert kin["skipped_configs"] == {"rlaif": reason + " has one)"}
+    provenance = kin["pool_provenance"]
+    assert provenance["models"] == list(ANSWERS) and provenance["prompts"] == 20
+    assert provenance["task"] == "karma_responses"
+    for run in provenance["runs"]:
+        assert run["lm_eval_version"] == version("lm_eval")
+        assert run["generation_kwargs"]["max_gen_toks"] == 2048
+        assert "samples_file" not in run and "results_file" not in run  # local files
+    # The prompt file, as published: relative to the folder holding the output.
+    prompt_files = provenance["prompt_set"]["dataset_kwargs"]["data_files"]["train"]
+    assert not Path(prompt_files).is_absolute()
+    assert (tmp_path / prompt_files).resolve() == PROMPTS.resolve()
+    card = (data / "README.md").read_text("utf-8")
+    assert "## The response pool" in card
+    assert "from lm-eval runs of the task\n`karma_responses` on 20 prompts" in card
+    run_a = next(line for line in card.splitlines() if line.startswith("| `scripted-a` |"))
+    assert run_a.startswith('| `scripted-a` | `scripted-a` | `karma-scripted` | `{"do_sample"')
+    assert run_a.endswith(f" | no | `{version('lm_eval')}` | 19 |")
+    assert "`rlaif` was not built here: the pool has no instance ratings" in card
+    header = card.split("\n---\n", 1)[0]
+    assert "ultrafeedback" not in header and "license" not in header
+    assert "License: MIT, as UltraFeedback" not in card
+    assert str(tmp_path) not in card and str(tmp_path) not in json.dumps(kin)
+    # --test-size 0: the empty test splits are not declared, so every config loads.
+    assert "`k_sim/test_prefs`" in card
+    for config in ("k_score", "k_sim", "k_score_sim"):
+        loaded = datasets.load_dataset(str(data), config)
+        assert sorted(loaded) == ["train_prefs", "train_sft"]
+        assert loaded["train_prefs"].num_rows == 19
+    # rlaif by name cannot be built: one line, exit 2, nothing written.
+    for strategy in ("rlaif", "k_sim,rlaif"):
+        before = snapshot(tmp_path)
+        refused = karma_build(*binarize, "--strategy", strategy, "--out", "r", cwd=tmp_path)
+        assert_refused(
+            refused, "cannot build rlaif", reason, "--strategy", before=before, where=tmp_path
+        )
 
 
 # --- bad input: one line, exit 2, nothing written ----------------------------------------------

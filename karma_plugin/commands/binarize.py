@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import ExitStack
 from importlib.resources import files
@@ -144,6 +145,7 @@ def command(
         parse_strategies,
         preference_tables,
         split_sizes,
+        without_unrated_rlaif,
     )
     from karma_plugin.core.defaults import default_config
     from karma_plugin.core.kinship import list_models
@@ -161,7 +163,7 @@ def command(
 
     strategies = parse_strategies(strategy)
     request = Request(pool_format, parse_columns(columns), rating, better_rating)
-    default = default_config(strategies, default_config_name)
+    default = default_config(strategies, default_config_name)  # checked before the work
     if push_to:
         from karma_plugin.hub.push import check_repo_id
 
@@ -183,6 +185,11 @@ def command(
         report_excluded(kin.excluded)
         # The text spills beside the output (on its disk, and cleaned up with its staging).
         pool = read_pool(pool_spec, split=split, request=request, spill_dir=stage)
+        strategies, not_built = without_unrated_rlaif(
+            strategies, strategy, pool, request.rating_field
+        )
+        if not_built:  # the default may have been the config left out
+            default = default_config(strategies, default_config_name)
         options = Options(strategies, tau, test_size, seed, tuple(exclude_source))
         result = binarize(pool, kin, options)
 
@@ -209,6 +216,8 @@ def command(
             columns=request.columns,
             rating=request.rating_field,
             better_rating=better_rating,
+            skipped_configs=not_built,
+            pool_provenance=_pool_provenance(pool_spec, out),
             # The arguments as typed, from `karma-build` or `python -m karma_plugin`; a caller
             # that is neither (a test runner) records the bare command.
             command=published_command(sys.argv[1:], out)
@@ -225,6 +234,17 @@ def command(
         from karma_plugin.commands.push import run_push
 
         run_push(out, push_to, private=private)
+
+
+def _pool_provenance(pool_spec: str, out: str) -> dict | None:
+    """What `karma-build pool` recorded in a pool parquet file about its runs, as published."""
+    if not (pool_spec.endswith(".parquet") and os.path.isfile(pool_spec)):
+        return None
+    from karma_plugin.outputs.manifest import published_provenance
+    from karma_plugin.pools.from_lmeval import read_provenance
+
+    found = read_provenance(pool_spec)
+    return published_provenance(found, out) if found else None
 
 
 def _summary(doc: dict, out: str) -> None:
@@ -246,4 +266,6 @@ def _summary(doc: dict, out: str) -> None:
             f"(train {splits['train_prefs']}, test {splits['test_prefs']}); "
             f"skipped: {skipped}{agree_text}"
         )
+    for config, reason in doc.get("skipped_configs", {}).items():
+        click.echo(f"  {config:<12} not built: {reason}")
     click.echo(f"Wrote {out}")

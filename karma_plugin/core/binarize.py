@@ -62,8 +62,12 @@ class Result:
     in_pool: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # usable models
 
 
+def _named(spec: str) -> list[str]:
+    return [s.strip() for s in spec.split(",") if s.strip()]
+
+
 def parse_strategies(spec: str) -> tuple[str, ...]:
-    names = [s.strip() for s in spec.split(",") if s.strip()]
+    names = _named(spec)
     if not names or names == ["all"]:
         return STRATEGIES
     unknown = [s for s in names if s not in STRATEGIES]
@@ -72,6 +76,26 @@ def parse_strategies(spec: str) -> tuple[str, ...]:
             f"unknown strategy {unknown[0]!r} (choose from: {', '.join(STRATEGIES)}, all)"
         )
     return tuple(s for s in STRATEGIES if s in names)
+
+
+def without_unrated_rlaif(
+    strategies: tuple[str, ...], spec: str, pool: Pool, rating: str
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The strategies that can be built from ``pool``, and why any other was left out.
+
+    rlaif needs instance ratings; a pool with none at all (one from `karma-build pool`) cannot
+    give it a single pair. Left out, with the reason recorded, when the strategy ``spec`` was
+    ``all``; refused when the user named rlaif, since the run could not do what was asked.
+    """
+    if "rlaif" not in strategies or not np.isnan(pool.rating).all():
+        return strategies, {}
+    reason = (
+        f"the pool has no instance ratings (--rating {rating}: none of its "
+        f"{len(pool.rating)} completions has one)"
+    )
+    if _named(spec) not in ([], ["all"]):
+        raise InputError(f"cannot build rlaif: {reason}; leave rlaif out of --strategy")
+    return tuple(s for s in strategies if s != "rlaif"), {"rlaif": reason}
 
 
 def _mix(x: np.ndarray) -> np.ndarray:

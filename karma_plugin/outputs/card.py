@@ -7,6 +7,7 @@ card always describes the data beside it. The YAML header carries the ``configs`
 
 from __future__ import annotations
 
+import json
 import re
 from importlib.resources import files
 from typing import Any
@@ -20,6 +21,8 @@ from karma_plugin.report.text import markdown_kinship, markdown_scores, markdown
 SPLITS: tuple[str, ...] = ("train_prefs", "test_prefs", "train_sft", "test_sft")
 PRETTY_NAME = "KARMA preference data"
 TAGS = ["dpo", "preference", "alignment", "rlhf", "karma", "kinship", "ultrafeedback"]
+# A pool `karma-build pool` generated is not UltraFeedback: neither its tag nor its licence.
+GENERATED_TAGS = [t for t in TAGS if t != "ultrafeedback"]
 # The Hub's size buckets, by the number of preference pairs of the largest config.
 SIZE_BUCKETS = [
     (1_000, "n<1K"),
@@ -49,10 +52,35 @@ def _is_hub_id(dataset: str) -> bool:
     return bool(HUB_ID.fullmatch(dataset)) and not dataset.endswith((".json", ".jsonl", ".parquet"))
 
 
+def loadable_splits(doc: dict[str, Any]) -> dict[str, list[str]]:
+    """The splits of each config that the header declares: those holding rows. `datasets`
+    cannot load a split of no rows ("corresponds to no data"), so a declared empty test split
+    (``--test-size 0``) would make its whole config unloadable; a config with no rows at all
+    is left out. Their files stay in the folder, listed in kinship.json."""
+    rows = doc.get("splits", {})
+    declared = {
+        config: [s for s in splits if rows.get(config, {}).get(s, 1) > 0]
+        for config, splits in doc["files"].items()
+    }
+    return {config: splits for config, splits in declared.items() if splits}
+
+
+def empty_splits(doc: dict[str, Any]) -> list[str]:
+    """``config/split`` of every split left out of the header for holding no rows."""
+    declared = loadable_splits(doc)
+    return [
+        f"{config}/{split}"
+        for config, splits in doc["files"].items()
+        for split in splits
+        if split not in declared.get(config, [])
+    ]
+
+
 def card_default_config(doc: dict[str, Any]) -> str:
     """The config the card marks default: the one `binarize --default-config` recorded, while
-    the folder holds it (`pull --config` may keep others only), else the usual choice."""
-    configs = list(doc["files"])
+    the folder holds it (`pull --config` may keep others only) with rows to load, else the
+    usual choice."""
+    configs = list(loadable_splits(doc)) or list(doc["files"])
     recorded = (doc.get("options") or {}).get("default_config")
     return (
         recorded if isinstance(recorded, str) and recorded in configs else default_config(configs)
@@ -67,18 +95,18 @@ def card_metadata(doc: dict[str, Any]) -> dict[str, Any]:
         {
             "config_name": config,
             **({"default": True} if config == default else {}),
-            "data_files": [
-                {"split": split, "path": f"{config}/{split}-*"} for split in doc["files"][config]
-            ],
+            "data_files": [{"split": split, "path": f"{config}/{split}-*"} for split in splits],
         }
-        for config in doc["files"]
+        for config, splits in loadable_splits(doc).items()
     ]
+    generated = "pool_provenance" in doc
     meta: dict[str, Any] = {
         "pretty_name": PRETTY_NAME,
-        "license": "mit",
+        # The generated answers are under their models' terms, the prompts under their own.
+        **({} if generated else {"license": "mit"}),
         "language": ["en"],
         "task_categories": ["text-generation"],
-        "tags": TAGS,
+        "tags": GENERATED_TAGS if generated else TAGS,
         "size_categories": [size_category(_pairs(doc))],
     }
     dataset = str(doc.get("dataset", ""))
@@ -98,12 +126,15 @@ def dataset_info(doc: dict[str, Any]) -> list[dict[str, Any]]:
     another of the same name.
     """
     infos = []
+    declared = loadable_splits(doc)
     for config, sizes in doc["bytes"].items():
+        if config not in declared:
+            continue
         splits = [
             {"name": split, "num_bytes": sizes[split], "num_examples": doc["splits"][config][split]}
-            for split in doc["files"][config]
+            for split in declared[config]
         ]
-        total = sum(sizes.values())
+        total = sum(sizes[split] for split in declared[config])
         infos.append(
             {
                 "config_name": config,
@@ -144,6 +175,48 @@ def skipped_table(doc: dict[str, Any]) -> str:
     return markdown_table(["config", *(r.replace("_", " ") for r in reasons)], rows)
 
 
+def _code(value: Any) -> str:
+    """A value as inline code in a table cell ("–" for none)."""
+    if value is None or value == "" or value == {}:
+        return "–"
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return "`" + text.replace("|", "\\|").replace("`", "'") + "`"
+
+
+def provenance_table(provenance: dict[str, Any]) -> str:
+    """One row per run of a generated pool: the model, how lm-eval ran it, what it answered."""
+    responses = provenance.get("responses") or {}
+    rows = [
+        [
+            _code(run.get("model")),
+            _code(run.get("lm_eval_model")),
+            _code(run.get("backend")),
+            _code(run.get("generation_kwargs")),
+            "yes" if run.get("chat_template_applied") else "no",
+            _code(run.get("lm_eval_version")),
+            str(responses.get(run.get("model"), "–")),
+        ]
+        for run in provenance.get("runs") or []
+        if isinstance(run, dict)
+    ]
+    header = ["model", "lm-eval model", "backend", "generation kwargs", "chat template"]
+    return markdown_table([*header, "lm-eval", "responses"], rows)
+
+
+def prompt_set_text(provenance: dict[str, Any]) -> str:
+    """Where the prompts came from, as lm-eval recorded the task ("" when unrecorded)."""
+    found = provenance.get("prompt_set")
+    prompt_set: dict[str, Any] = found if isinstance(found, dict) else {}
+    path = prompt_set.get("dataset_path")
+    if not path:
+        return ""
+    kwargs = prompt_set.get("dataset_kwargs") or {}
+    data_files = kwargs.get("data_files") if isinstance(kwargs, dict) else None
+    where = f"`{path}`" + (f" ({_code(data_files)})" if data_files else "")
+    revision = kwargs.get("revision") if isinstance(kwargs, dict) else None
+    return where + (f" at revision `{revision}`" if revision else "")
+
+
 def axolotl_models() -> list[str]:
     """The base models with shipped Axolotl configs (folders holding a dpo.yml)."""
     root = files("karma_plugin.axolotl_configs")
@@ -163,6 +236,9 @@ def render_card(doc: dict[str, Any]) -> str:
     else:
         source = f"here, `{dataset}`" if dataset else "UltraFeedback's schema"
     excluded = sorted(doc.get("excluded", {}).items())
+    provenance = doc.get("pool_provenance")
+    declared = loadable_splits(doc)
+    default = card_default_config(doc)
     env = jinja2.Environment(
         keep_trailing_newline=True, autoescape=False, undefined=jinja2.StrictUndefined
     )
@@ -173,11 +249,18 @@ def render_card(doc: dict[str, Any]) -> str:
         tau=format(doc.get("tau", 0.0), "g"),
         rating=doc.get("rating", "overall_score"),
         lower_is_better=doc.get("better_rating") == "lower",
-        configs=[{"name": c} for c in names],
+        configs=[{"name": c} for c in declared],
         config_names=names,
-        default_config=card_default_config(doc),
+        default_config=default,
+        default_has_test="test_prefs" in declared.get(default, []),
         configs_table=configs_table(doc),
         skipped_table=skipped_table(doc),
+        not_built=sorted(doc.get("skipped_configs", {}).items()),
+        empty_splits=empty_splits(doc),
+        generated=provenance is not None,
+        provenance=provenance or {},
+        provenance_table=provenance_table(provenance) if provenance else "",
+        prompt_set=prompt_set_text(provenance) if provenance else "",
         score_table=markdown_scores(doc, code_names=True, with_rank=True),
         kinship_table=markdown_kinship(doc, code_names=True),
         excluded=excluded[:MAX_EXCLUDED_LISTED],

@@ -5,6 +5,7 @@ wrote). The dataset card renders from it; nothing else assembles it."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -123,6 +124,40 @@ def kinship_document(
     return doc
 
 
+# What `karma-build pool` records of each run that only means something on the machine that ran it.
+_LOCAL_RUN_KEYS = ("samples_file", "results_file")
+# An absolute POSIX path inside a recorded value ("pretrained=/models/x,dtype=float32").
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])/[^\s,;=\"'|]+")
+
+
+def _published_paths(value: Any, out: str) -> Any:
+    if isinstance(value, str):
+        return _ABSOLUTE_PATH.sub(lambda m: published_path(m.group(0), out), value)
+    if isinstance(value, dict):
+        return {k: _published_paths(v, out) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_published_paths(v, out) for v in value]
+    return value
+
+
+def published_provenance(provenance: dict[str, Any], out: str) -> dict[str, Any]:
+    """A pool's provenance (``pools.from_lmeval.read_provenance``) as kinship.json publishes
+    it: without the runs' own files, and with the local paths in it (prompt files, local
+    models) relative as ``published_path`` makes them."""
+    runs = provenance.get("runs")
+    if isinstance(runs, list):
+        provenance = {
+            **provenance,
+            "runs": [
+                {k: v for k, v in run.items() if k not in _LOCAL_RUN_KEYS}
+                if isinstance(run, dict)
+                else run
+                for run in runs
+            ],
+        }
+    return _published_paths(provenance, out)
+
+
 def binarize_manifest(
     kin: Kinship,
     listing: Listing,
@@ -137,14 +172,20 @@ def binarize_manifest(
     pool_format: str = "ultrafeedback",
     columns: dict[str, str] | None = None,
     better_rating: str = "higher",
+    skipped_configs: dict[str, str] | None = None,
+    pool_provenance: dict[str, Any] | None = None,
     command: str = "karma-build binarize",
 ) -> dict[str, Any]:
     """The whole ``kinship.json`` of a folder ``binarize`` wrote: the kinship part, the inputs
     (``dataset`` as the user named it, its ``rows``, its layout (``pool_format``) and the
-    ``columns`` mapped, the ``rating`` and which is better), the options (with the
-    ``default_config`` the card marks default), the counts
-    and agreement of ``result``, what was dropped, the versions and command that made it, and
-    the rows, files and bytes of every config and split in ``written``."""
+    ``columns`` mapped, the ``rating`` and which is better, and the ``pool_provenance`` a
+    generated pool carries, from ``published_provenance``), the options (with the
+    ``default_config`` the card marks default), the counts and agreement of ``result``, the
+    configs not built and why (``skipped_configs``), what was dropped, the versions and
+    command that made it, and the rows, files and bytes of every config and split in
+    ``written``."""
+    provenance = {"pool_provenance": pool_provenance} if pool_provenance else {}
+    not_built = {"skipped_configs": dict(skipped_configs)} if skipped_configs else {}
     return {
         **kinship_document(kin, listing, written.matrix),
         "dataset": dataset,
@@ -153,6 +194,7 @@ def binarize_manifest(
         "columns": dict(columns or {}),
         "rating": rating,
         "better_rating": better_rating,
+        **provenance,
         "options": {
             "strategies": list(options.strategies),
             "default_config": default_config,
@@ -161,6 +203,7 @@ def binarize_manifest(
             "exclude_sources": list(options.exclude_sources),
         },
         "counts": result.counts,
+        **not_built,
         "agreement": result.agreement,
         "dropped_completions": result.dropped,
         "versions": versions(),
