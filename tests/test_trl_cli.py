@@ -14,16 +14,22 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
+import warnings
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import cached_property
+from importlib.metadata import version
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 import yaml
 from cli import karma_build
+from packaging.version import Version
 from tiny_models import tiny_llama31, tiny_qwen25  # noqa: F401  (pytest fixtures)
 
 pytest.importorskip("trl", reason="needs TRL (the `test` or `train` extra)")
@@ -46,6 +52,15 @@ COMMON = [
     "--save_strategy", "no",
     "--logging_steps", "1",
 ]  # fmt: skip
+# A run takes 20-40 s (the two-process one about 30 s under the Axolotl pins): one still going
+# after TIMEOUT is stuck and is killed, so a hang costs CI 4 minutes, not 15.
+TIMEOUT = 240
+# The end of a successful run, as TRL's scripts print it (on the main process) once the model is
+# written: the launcher's teardown may hang after it (see `wait_for_run`).
+DONE = ("✅ Training completed.", "💾 Model saved to")
+GRACE = 30  # seconds a finished run gets to exit before it is taken for hung at exit
+# TRL's scripts end with `Trainer.end()` (destroying the process group) from transformers 5.18 on.
+ENDS_PROCESS_GROUP = Version(version("transformers")) >= Version("5.18")
 
 
 @dataclass(frozen=True)
@@ -73,9 +88,12 @@ class Run:
 TINY = {"llama": "tiny_llama31", "qwen": "tiny_qwen25"}
 
 
-def run_cli(request, family: str, config: str, command: list[str], *args: str) -> Run:
+def run_cli(
+    request, family: str, config: str, command: list[str], *args: str, hangs_at_exit: bool = False
+) -> Run:
     """``command`` (the CLI, as launched) on the tiny model of ``family`` with ``args``, which
-    select ``config``, in a folder of its own; what it trained on is returned."""
+    select ``config``, in a folder of its own; what it trained on is returned. ``hangs_at_exit``:
+    see `wait_for_run`."""
     model = request.getfixturevalue(TINY[family])
     tmp = request.getfixturevalue("tmp_path_factory").mktemp(request.fixturename)
     dump = tmp / "dump"
@@ -97,11 +115,53 @@ def run_cli(request, family: str, config: str, command: list[str], *args: str) -
         "--output_dir", str(tmp / "out"),
         *COMMON,
     ]  # fmt: skip
-    result = subprocess.run(
-        argv, cwd=tmp, env=env, capture_output=True, text=True, timeout=900, check=False
-    )
-    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    log = tmp / "log.txt"
+    with log.open("w") as out:
+        # A session of its own: a launcher is stopped with the processes it started.
+        process = subprocess.Popen(
+            argv, cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        wait_for_run(process, log, tmp / "out", hangs_at_exit)
     return Run(dump, model, family, config)
+
+
+def wait_for_run(process: subprocess.Popen, log: Path, out: Path, hangs_at_exit: bool) -> None:
+    """Wait for ``process`` to exit 0 within TIMEOUT (it is killed otherwise).
+
+    With ``hangs_at_exit``, a run that finished (the log says training completed and the model
+    was saved, and the model is in ``out``) but has not exited GRACE seconds later counts as
+    done, and is killed. This is for `accelerate launch` on two CPU processes when TRL's script
+    ends with `Trainer.end()` (ENDS_PROCESS_GROUP; without it the run must exit): that destroys
+    the process group (huggingface/transformers#48874) while the DDP model still holds its gloo
+    backend. When the model is freed at the return of the script's main(), `~ProcessGroupGloo`
+    joins its worker threads with the GIL held, and a worker still freeing the `all_gather` of
+    a moment before (Trainer.store_flos, on the rank that saves nothing) waits for the GIL: a
+    deadlock, of the kind of pytorch/pytorch#56297 (a blocking destructor behind a pybind11
+    binding). It depends on thread timing: on a busy machine it is frequent."""
+    start = time.monotonic()
+    finished_at = None
+    while process.poll() is None:
+        now = time.monotonic()
+        if finished_at is None and hangs_at_exit and finished(log, out):
+            finished_at = now
+        if now - start > TIMEOUT or (finished_at is not None and now - finished_at > GRACE):
+            with suppress(ProcessLookupError):  # it may have exited meanwhile
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            break
+        time.sleep(1)
+    tail = log.read_text(errors="replace")[-6000:]
+    if finished_at is not None and process.returncode == -signal.SIGKILL:
+        # The tests then check what it wrote, as for any run.
+        warnings.warn(f"{process.args[0]} finished but hung at exit: killed", stacklevel=2)
+        return
+    assert process.returncode != -signal.SIGKILL, f"no exit after {TIMEOUT} s: killed\n{tail}"
+    assert process.returncode == 0, f"exit status {process.returncode}\n{tail}"
+
+
+def finished(log: Path, out: Path) -> bool:
+    text = log.read_text(errors="replace")
+    return all(line in text for line in DONE) and (out / "model.safetensors").is_file()
 
 
 def dataset(folder: Path, split: str, config: str | None = None, test: str | None = None):
@@ -155,7 +215,7 @@ def sft_qwen_two_processes(folder, request) -> Run:
         "-m", "trl.scripts.sft",
     ]  # fmt: skip
     args = [*dataset(folder, "train_sft", "k_score"), "--ddp_backend", "gloo"]
-    return run_cli(request, "qwen", "k_score", launch, *args)
+    return run_cli(request, "qwen", "k_score", launch, *args, hangs_at_exit=ENDS_PROCESS_GROUP)
 
 
 @pytest.fixture(scope="module")
