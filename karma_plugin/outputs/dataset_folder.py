@@ -67,6 +67,8 @@ class _SplitWriter:
                 return
             whole = pa.concat_tables(self.buffer) if len(self.buffer) > 1 else self.buffer[0]
             group, rest = whole.slice(0, need).combine_chunks(), whole.slice(need)
+            if rest.num_rows < ROW_GROUP_ROWS:  # a copy: a slice would keep all of ``whole``
+                rest = rest.take(pa.array(range(rest.num_rows), pa.int64()))
             self.buffer, self.buffered = ([rest] if rest.num_rows else []), rest.num_rows
             if shard != self.shard:
                 self._open(shard)

@@ -29,7 +29,7 @@ from karma_plugin.errors import InputError, RemoteError
 from karma_plugin.pools import DEFAULT_RATING
 from karma_plugin.pools.layout import Layout, Request
 from karma_plugin.pools.schema import check_utf8, without_json
-from karma_plugin.pools.store import INSTRUCTION, RESPONSE, TextStore
+from karma_plugin.pools.store import INSTRUCTION, RESPONSE, TextStore, release_memory
 
 _LOCAL_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 _BATCH_ROWS = 16_384
@@ -315,10 +315,12 @@ def read_pool(
     request = request or Request(rating=rating)
     store = TextStore(spill_dir)
     try:
-        return _read(spec, split, request, store)
+        pool = _read(spec, split, request, store)
     except BaseException:
         store.close()
         raise
+    release_memory()  # the batches' arrays, now joined
+    return pool
 
 
 def _read(spec: str, split: str, request: Request, store: TextStore) -> Pool:
@@ -391,23 +393,32 @@ def _read(spec: str, split: str, request: Request, store: TextStore) -> Pool:
         raise InputError(f"pool {spec!r} has no response: every 'response' is null or empty")
     owner = np.concatenate(row_of)
     # Each entry's responses together, in the order they came (the long layout's rows of one
-    # instruction may lie anywhere in the pool).
-    order = np.argsort(owner, kind="stable") if layout_kind == "long" else np.arange(len(owner))
-    offsets = np.searchsorted(owner[order], np.arange(n_entries + 1)).astype(np.int64)
+    # instruction may lie anywhere in the pool); UltraFeedback's layout has them so already.
+    grouped = layout_kind == "long"
+    order = np.argsort(owner, kind="stable") if grouped else np.arange(len(owner))
+
+    def flat(parts: list[np.ndarray]) -> np.ndarray:
+        joined = np.concatenate(parts)
+        return joined[order] if grouped else joined
+
+    rating = flat(ratings)
+    # The same ratings under three names, unless they differ: one array (a million rows).
+    raw_rating = rating if request.better == "higher" else flat(raw_ratings)
+    same = request.rating_field == "overall_score"
     return Pool(
         digests=np.concatenate(digests),
         instruction_blank=np.concatenate(blank_rows).astype(bool),
         source=np.concatenate(sources),
         source_names=source_names.names,
-        offsets=offsets,
-        model=np.concatenate(models)[order],
+        offsets=np.searchsorted(owner[order] if grouped else owner, np.arange(n_entries + 1)),
+        model=flat(models),
         model_names=model_names.names,
         keys=order.astype(np.int64),
-        empty=empty[order],
-        response_bytes=np.concatenate(sizes).astype(np.int64)[order],
-        rating=np.concatenate(ratings)[order],
-        raw_rating=np.concatenate(raw_ratings)[order],
-        overall=np.concatenate(overall)[order],
+        empty=empty[order] if grouped else empty,
+        response_bytes=flat(sizes).astype(np.int64),
+        rating=rating,
+        raw_rating=raw_rating,
+        overall=raw_rating if same else flat(overall),
         store=store,
         layout=layout_kind,
     )

@@ -12,10 +12,12 @@ memory does not grow with the pool: an external bucket sort.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +26,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 N_BUCKETS = 256
-SPILL_BYTES = 512 * 1024 * 1024  # text held in memory before the buckets go to disk
+SPILL_BYTES = 256 * 1024 * 1024  # text held in memory before the buckets go to disk
 WINDOW_BYTES = 128 * 1024 * 1024  # text of the buckets read back at a time (at least one)
 INSTRUCTION, RESPONSE = 0, 1
 _SCHEMA = pa.schema([("id", pa.int64()), ("kind", pa.int8()), ("text", pa.large_string())])
+
+
+def release_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc only; elsewhere nothing).
+
+    A pool's many batch-sized arrays come and go; glibc keeps the freed pages in its heaps,
+    and the process's resident memory then grows with the pool although the live data does
+    not (measured: 1.9 GB instead of 1.2 GB at a million rows)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,10 @@ class TextStore:
         self._pending_bytes = 0
         self._bytes = np.zeros(N_BUCKETS, np.int64)  # per bucket, in memory and on disk
         self._writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
+        # One spill writes in the background while the pool is read on (the disk and the
+        # decoding overlap); the next one waits for it, so at most two loads are in memory.
+        self._background = ThreadPoolExecutor(max_workers=1)
+        self._spilling: Future[None] | None = None
 
     @property
     def spilled(self) -> bool:
@@ -94,31 +110,51 @@ class TextStore:
     def _spill(self) -> None:
         if self._folder is None:
             self._folder = Path(tempfile.mkdtemp(prefix=".karma-spill-", dir=self._parent))
-        for bucket, parts in enumerate(self._pending):
+        self._wait_spill()
+        load, self._pending = self._pending, [[] for _ in range(N_BUCKETS)]
+        self._pending_bytes = 0
+        self._spilling = self._background.submit(self._write, self._folder, load)
+
+    def _write(self, folder: Path, load: list[list[pa.RecordBatch]]) -> None:
+        for bucket, parts in enumerate(load):
             if not parts:
                 continue
             writer = self._writers.get(bucket)
             if writer is None:
-                writer = pa.ipc.new_stream(str(self._folder / f"{bucket:03d}.arrow"), _SCHEMA)
+                writer = pa.ipc.new_stream(str(folder / f"{bucket:03d}.arrow"), _SCHEMA)
                 self._writers[bucket] = writer
-            writer.write_table(pa.Table.from_batches(parts).combine_chunks())
-            self._pending[bucket] = []
-        self._pending_bytes = 0
+            for part in parts:
+                writer.write_batch(part)
+            load[bucket] = []  # freed as written
+
+    def _wait_spill(self) -> None:
+        if self._spilling is not None:
+            spilling, self._spilling = self._spilling, None
+            spilling.result()  # a failed write (a full disk) is raised here
 
     def windows(self) -> Iterator[Window]:
-        """Runs of buckets of about WINDOW_BYTES of text, in bucket order; the files are
-        removed once read."""
+        """Runs of buckets of about WINDOW_BYTES of text, in bucket order, the next one read
+        in the background while this one is used; the files are removed once read."""
+        self._wait_spill()
         for writer in self._writers.values():
             writer.close()
+        bounds, lo = [], 0
+        while lo < N_BUCKETS:
+            hi, total = lo + 1, int(self._bytes[lo])
+            while hi < N_BUCKETS and total + self._bytes[hi] <= WINDOW_BYTES:
+                total += int(self._bytes[hi])
+                hi += 1
+            bounds.append((lo, hi))
+            lo = hi
         try:
-            lo = 0
-            while lo < N_BUCKETS:
-                hi, total = lo + 1, int(self._bytes[lo])
-                while hi < N_BUCKETS and total + self._bytes[hi] <= WINDOW_BYTES:
-                    total += int(self._bytes[hi])
-                    hi += 1
-                yield self._read(lo, hi)
-                lo = hi
+            ahead = self._background.submit(self._read, *bounds[0])
+            for following in [*bounds[1:], None]:
+                window = ahead.result()
+                if following is not None:
+                    ahead = self._background.submit(self._read, *following)
+                yield window
+                del window
+                release_memory()
         finally:
             self.close()
 
@@ -146,6 +182,7 @@ class TextStore:
 
     def close(self) -> None:
         """Remove the spill files (also after a failure)."""
+        self._background.shutdown(wait=True, cancel_futures=True)
         for writer in self._writers.values():
             with contextlib.suppress(OSError, pa.ArrowInvalid):
                 writer.close()
