@@ -75,6 +75,14 @@ class _Group(click.Group):
                 traceback.print_exc(file=sys.stderr)
             click.echo(f"karma-build: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except OSError as exc:
+            # The system refused mid-run (a full disk, a folder gone): its words, one line.
+            drop_warnings(ctx)
+            if ctx.find_root().meta.get("karma.verbose"):
+                traceback.print_exc(file=sys.stderr)
+            where = f": {exc.filename}" if exc.filename else ""
+            click.echo(f"karma-build: error: {exc.strerror or exc}{where}", err=True)
+            ctx.exit(1)
         except KeyboardInterrupt:
             # Ctrl-C: staging folders went on the way out (staging.staged); one line.
             drop_warnings(ctx)

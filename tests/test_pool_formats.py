@@ -296,3 +296,19 @@ def test_spilled_text_store_writes_the_same_bytes(tmp_path: Path, monkeypatch) -
     # Nothing of the spill is left beside or inside the output.
     assert not list((tmp_path / "b").rglob(".karma-spill-*"))
     assert not list(tmp_path.glob(".karma-spill-*"))
+
+
+def test_a_full_disk_while_spilling_is_one_line(tmp_path: Path, monkeypatch) -> None:
+    """The spill fails as a full disk would: exit 1, one line, nothing left behind."""
+    import errno
+
+    def full(self, folder, load):
+        raise OSError(errno.ENOSPC, "No space left on device", str(folder / "000.arrow"))
+
+    monkeypatch.setattr(store, "SPILL_BYTES", 20_000)
+    monkeypatch.setattr(store.TextStore, "_write", full)
+    result = CliRunner().invoke(main, ["binarize", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("karma-build: error: No space left on device")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
