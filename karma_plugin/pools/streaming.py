@@ -38,6 +38,31 @@ def datasets_quiet() -> Iterator[None]:
         logging.set_verbosity(level)
 
 
+@contextlib.contextmanager
+def _read_retries(tries: int, wait_s: float) -> Iterator[None]:
+    """``datasets``' own retries of a streamed read set to ``tries`` tries ``wait_s`` apart
+    while it works for us (its defaults: 20 tries, 5 to 60 s apart, which with the Hub
+    client's retries under them keep a user waiting many minutes on a Hub that is down)."""
+    from datasets import config
+
+    names = [
+        "STREAMING_READ_MAX_RETRIES",
+        "STREAMING_OPEN_MAX_RETRIES",
+        "STREAMING_READ_RETRY_INTERVAL",
+        "STREAMING_READ_SERVER_UNAVAILABLE_RETRY_INTERVAL",
+        "STREAMING_READ_RATE_LIMIT_RETRY_INTERVAL",
+        "STREAMING_OPEN_RETRY_INTERVAL",
+    ]
+    saved = {name: getattr(config, name) for name in names}
+    for name in names:
+        setattr(config, name, tries if name.endswith("MAX_RETRIES") else wait_s)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(config, name, value)
+
+
 def _batches(
     tables: Iterator[Any], step: Callable[[Callable[[], Any]], Any]
 ) -> Iterator[pa.RecordBatch]:
@@ -98,16 +123,17 @@ def stream_hub(
     import datasets
     from tqdm.auto import tqdm
 
-    from karma_plugin.hub.faults import DEFAULT_RETRIES, offline, with_retries
+    from karma_plugin.hub.faults import DEFAULT_RETRIES, offline, retry_wait, with_retries
     from karma_plugin.hub.pull import load_hub_dataset, resolve_revision
 
     datasets.disable_progress_bars()
 
-    def step(call: Callable[[], Any], what: str, retries: int = 0) -> Any:
-        """``call`` with Hub faults told as ``with_retries`` tells them, other errors of
-        ``datasets`` as the pool's."""
+    def step(call: Callable[[], Any], what: str, retries: int, reads: int) -> Any:
+        """``call`` with Hub faults told as ``with_retries`` tells them (after ``retries``
+        more tries of the whole call, ``reads`` tries of each read of a file), other errors
+        of ``datasets`` as the pool's."""
         try:
-            with datasets_quiet():
+            with datasets_quiet(), _read_retries(reads, retry_wait()):
                 return with_retries(call, f"{what} {repo_id}", repo_id, retries)
         except datasets.exceptions.DatasetNotFoundError as exc:
             raise InputError(f"pool {repo_id!r} not found: {_first_line(exc)}") from None
@@ -119,8 +145,13 @@ def stream_hub(
         except (ConnectionError, OSError) as exc:
             raise RemoteError(f"{what} {repo_id} failed: {_first_line(exc)}") from None
 
+    # Before the first row, the whole load is tried again on a transient fault; once rows
+    # have been read it cannot start over, but datasets can try a broken read again at its
+    # offset in the file. Either way, DEFAULT_RETRIES more tries, then one line.
     if offline():
-        whole = step(lambda: load_hub_dataset(repo_id, split=split, revision=revision), "loading")
+        whole = step(
+            lambda: load_hub_dataset(repo_id, split=split, revision=revision), "loading", 0, 1
+        )
         tables: Iterator[Any] = iter(whole.data.table.to_batches(max_chunksize=batch_rows))
         total: int | None = whole.num_rows
     else:
@@ -129,13 +160,12 @@ def stream_hub(
             lambda: datasets.load_dataset(repo_id, split=split, revision=commit, streaming=True),
             "loading",
             DEFAULT_RETRIES,
+            1,
         )
         info = (dataset.info.splits or {}).get(split)
         total = info.num_examples if info and info.num_examples else None
         tables = iter(dataset.with_format("arrow").iter(batch_size=batch_rows))
-    # A fault in the middle of the stream is told, not retried: the stream cannot resume where
-    # it broke (the Hub client has retried its own reads by then).
-    batches = _batches(tables, lambda call: step(call, "streaming"))
+    batches = _batches(tables, lambda call: step(call, "streaming", 0, DEFAULT_RETRIES + 1))
     # disable=None: a bar on a terminal, silence in logs and pipes.
     bar = tqdm(total=total, desc=f"reading {repo_id}", unit=" rows", disable=None, leave=False)
     with bar:
