@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 from pathlib import Path
 
@@ -465,3 +466,60 @@ def test_same_named_folders_do_not_share_the_datasets_cache(runner, tmp_path, mo
         assert result.exit_code == 0, result.output
         rows[name] = datasets.load_dataset(str(out), "k_sim", split="test_prefs").num_rows
     assert rows["a"] < rows["b"]
+
+
+def test_a_jsonl_pool_is_streamed_not_cached(runner, tmp_path, monkeypatch):
+    """A local jsonl pool is streamed: no Arrow copy of it lands in datasets' cache."""
+    from karma_plugin.commands.binarize import sample_pool_path
+
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    result = run(runner, "--dataset", sample_pool_path(), "--strategy", "k_sim", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert not list((tmp_path / "cache").rglob("*.arrow"))
+
+
+@pytest.mark.slow
+def test_a_large_jsonl_pool_is_read_in_bounded_memory(tmp_path):
+    """1 GB of jsonl, most of it critiques `binarize` does not use: read whole (into the
+    datasets cache, then its memory map), its peak RSS passed 1.1 GB; streamed, it stays near
+    0.6 GB, whatever the file's size."""
+    import subprocess
+    import sys
+
+    filler = "lorem ipsum dolor sit amet " * 500  # 13.5 KB per completion
+    models = ["gpt-4", "bard", "llama-2-70b-chat", "wizardlm-70b"]
+    pool = tmp_path / "pool.jsonl"
+    with pool.open("w", encoding="utf-8") as handle:
+        for i in range(19_000):
+            comps = [
+                {"model": m, "response": f"answer {i} from {m}", "critique": filler,
+                 "overall_score": (i + j) % 10}
+                for j, m in enumerate(models)
+            ]  # fmt: skip
+            handle.write(json.dumps({"instruction": f"question {i}?", "completions": comps}))
+            handle.write("\n")
+    size = pool.stat().st_size
+    assert size > 1_000_000_000
+    # The peak of the CLI process alone, measured by a parent of its own: pytest's
+    # RUSAGE_CHILDREN holds the largest of every child it ever ran.
+    measure = (
+        "import resource, subprocess, sys\n"
+        "done = subprocess.run([sys.executable, '-m', 'karma_plugin', *sys.argv[1:]])\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "sys.exit(done.returncode)\n"
+    )
+    args = ("binarize", "--dataset", pool, "--strategy", "k_sim", "--out", tmp_path / "out")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_CACHE": str(tmp_path / "cache")}
+    result = subprocess.run(
+        [sys.executable, "-c", measure, *map(str, args)],
+        cwd=tmp_path,  # not the clone: the installed package is the one under test
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    peak = int(result.stdout.split()[-1]) * 1024  # ru_maxrss is in KiB on Linux
+    assert peak < 0.8 * size, f"peak RSS {peak / 1e6:.0f} MB for {size / 1e6:.0f} MB of jsonl"

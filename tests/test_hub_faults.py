@@ -476,3 +476,109 @@ def test_binarize_hub_pool_offline_without_cache(env, scores: Path, work: Path) 
     assert_fails(result, 1, "HF_HUB_OFFLINE", "local cache")
     assert elapsed < UNREACHABLE_S, elapsed
     assert snapshot(work) == before
+
+
+def sample_table():
+    import pyarrow.json as paj
+
+    from karma_plugin.commands.binarize import sample_pool_path
+
+    return paj.read_json(sample_pool_path())
+
+
+@pytest.mark.parametrize("form", ["jsonl", "parquet"])
+def test_binarize_hub_pool_streams_the_same_pairs_as_the_local_file(
+    form: str, hub: HubEmulator, env, scores: Path, work: Path, tmp_path: Path
+) -> None:
+    """A Hub pool (jsonl, or parquet through LFS) is streamed at the commit main points at,
+    and gives the pairs the same pool gives read from a local file."""
+    from karma_plugin.commands.binarize import sample_pool_path
+
+    if form == "jsonl":
+        seed_pool(hub)
+    else:
+        pq.write_table(sample_table(), tmp_path / "train.parquet", row_group_size=7)
+        seed_repo(hub, POOL, {"data/train.parquet": (tmp_path / "train.parquet").read_bytes()})
+    args = ("--strategy", "k_sim", "--scores", scores)
+    result, _ = run("binarize", "--dataset", POOL, *args, "--out", work / "hub", env=env, cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    local, _ = run(
+        "binarize", "--dataset", sample_pool_path(), *args, "--out", work / "local",
+        env=env, cwd=work,
+    )  # fmt: skip
+    assert local.returncode == 0, local.stderr
+    shards = sorted(p.relative_to(work / "local") for p in (work / "local").rglob("*.parquet"))
+    assert shards
+    for shard in shards:
+        assert pq.read_table(work / "hub" / shard).equals(pq.read_table(work / "local" / shard))
+    # Nothing was read whole into datasets' Arrow cache, and every read named one commit.
+    assert not list((Path(env["HF_HOME"]) / "datasets").rglob("*.arrow"))
+    head = hub.repo(POOL).refs["main"]
+    reads = [p for _, p in hub.state.requests if "/resolve/" in p]
+    assert reads and all(f"/resolve/{head}/" in p for p in reads), reads
+
+
+def test_binarize_hub_pool_missing_repo_is_input(hub: HubEmulator, env, scores, work) -> None:
+    result, _ = run(
+        "binarize", "--dataset", "karma-org/no-such-pool", "--scores", scores,
+        "--out", work / "out", env=env, cwd=work,
+    )  # fmt: skip
+    assert_fails(result, 2, "karma-org/no-such-pool")
+
+
+def seed_split_pool(hub: HubEmulator) -> None:
+    """POOL as two jsonl files: the second is first read once the first's rows are used."""
+    from karma_plugin.commands.binarize import sample_pool_path
+
+    lines = Path(sample_pool_path()).read_bytes().splitlines(keepends=True)
+    half = len(lines) // 2
+    parts = {"data/train-0.jsonl": lines[:half], "data/train-1.jsonl": lines[half:]}
+    seed_repo(hub, POOL, {path: b"".join(part) for path, part in parts.items()})
+
+
+def test_binarize_hub_pool_dropped_while_loading(
+    hub: HubEmulator, env, scores: Path, work: Path, tmp_path: Path
+) -> None:
+    pq.write_table(sample_table(), tmp_path / "train.parquet", row_group_size=7)
+    seed_repo(hub, POOL, {"data/train.parquet": (tmp_path / "train.parquet").read_bytes()})
+    before = snapshot(work)
+    hub.state.inject(r"/datasets/[^/]+/[^/]+/resolve/.+\.parquet", DROP, method="GET")
+    result, _ = run(
+        "binarize", "--dataset", POOL, "--scores", scores, "--out", work / "out",
+        env=env, cwd=work,
+    )  # fmt: skip
+    assert_fails(result, 1, f"loading {POOL} failed after 6 tries", "RemoteProtocolError")
+    assert snapshot(work) == before
+
+
+def test_binarize_hub_pool_dropped_while_streaming(
+    hub: HubEmulator, env, scores: Path, work: Path
+) -> None:
+    """Rows have been read when the connection drops for good: datasets tries the read again
+    (as many times as a load is tried), then one line, exit 1, no output."""
+    seed_split_pool(hub)
+    before = snapshot(work)
+    fault = hub.state.inject(r"/datasets/[^/]+/[^/]+/resolve/.+/train-1\.jsonl", DROP, method="GET")
+    result, _ = run(
+        "binarize", "--dataset", POOL, "--scores", scores, "--out", work / "out",
+        env=env, cwd=work,
+    )  # fmt: skip
+    assert_fails(result, 1, f"streaming {POOL} failed", "RemoteProtocolError")
+    assert fault.hits >= 6, fault.hits
+    assert snapshot(work) == before
+
+
+def test_binarize_hub_pool_503_while_streaming_then_success(
+    hub: HubEmulator, env, scores: Path, work: Path
+) -> None:
+    seed_split_pool(hub)
+    fault = hub.state.inject(r"/datasets/[^/]+/[^/]+/resolve/.+/train-1\.jsonl", 503, times=2)
+    result, _ = run(
+        "binarize", "--dataset", POOL, "--strategy", "k_sim", "--scores", scores,
+        "--out", work / "out", env=env, cwd=work,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert fault.hits == 2
+    assert (work / "out" / "k_sim").is_dir()

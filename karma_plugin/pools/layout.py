@@ -141,6 +141,28 @@ class Layout:
             wanted |= {("annotations", a, "Rating") for a in ASPECTS}
         return wanted
 
+    def project(self, table: pa.Table) -> pa.Table:
+        """``table`` with only the columns, and completion fields, that KARMA uses (what the
+        parquet reader gets by column projection; a json row keeps its critiques otherwise)."""
+        table = table.select(self.top_columns(table.schema.names))
+        name = self.request.name("completions")
+        if self.kind != "ultrafeedback" or name not in table.schema.names:
+            return table
+        comps = _column(table, name)
+        if not pa.types.is_struct(comps.type.value_type):
+            return table
+        keep = {path[0] for path in self.completion_fields()}
+        items = comps.values
+        fields = [f for f in items.type if f.name in keep]
+        mask = items.is_null() if items.null_count else None
+        kept = pa.StructArray.from_arrays(
+            [items.field(f.name) for f in fields], fields=fields, mask=mask
+        )
+        lists = type(comps).from_arrays(
+            comps.offsets, kept, mask=comps.is_null() if comps.null_count else None
+        )
+        return table.set_column(table.schema.get_field_index(name), name, lists)
+
     def units(self, batch: pa.RecordBatch | pa.Table, where: str, first_row: int) -> Units:
         """``batch`` (checked by ``check``) in the flat form; a null model is one line."""
         r = self.request

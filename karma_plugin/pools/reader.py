@@ -2,15 +2,14 @@
 
 A local parquet file (or a folder of them) is streamed with column projection (only the fields
 KARMA uses are decoded, not the critiques and rationales). Local json/jsonl files and Hub
-dataset ids go through ``datasets.load_dataset``, the same code that fetches
-``openbmb/UltraFeedback``. A folder is split into files as ``datasets`` splits it and is read
-whole: one mixing json and parquet files is refused. The shape is checked once, up front
-(``pools.schema``).
+dataset ids are streamed through ``datasets``' streaming mode (``pools.streaming``), the same
+code that fetches ``openbmb/UltraFeedback``. A folder is split into files as ``datasets``
+splits it: one mixing json and parquet files is refused. The shape is checked before a batch
+is used (``pools.schema``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 from collections import deque
@@ -30,9 +29,13 @@ from karma_plugin.pools import DEFAULT_RATING
 from karma_plugin.pools.layout import Layout, Request
 from karma_plugin.pools.schema import check_utf8, without_json
 from karma_plugin.pools.store import INSTRUCTION, RESPONSE, TextStore, release_memory
+from karma_plugin.pools.streaming import datasets_quiet, stream_hub, stream_json
 
 _LOCAL_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}
-_BATCH_ROWS = 16_384
+# A streamed batch is held whole, as Arrow and on its way there: at UltraFeedback's ~14 KB of
+# JSON a row, 1,024 rows are about one of the json loader's 10 MB chunks.
+_BATCH_ROWS = 1_024
+_JOINED_ROWS, _JOINED_BYTES = 8_192, 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -150,20 +153,6 @@ def _local_files(path: Path, split: str) -> tuple[str, list[Path]]:
     return next(iter(first)), files
 
 
-@contextlib.contextmanager
-def _datasets_quiet() -> Iterator[None]:
-    """datasets logs a failed load (and notes such as a missing card) on stderr before it
-    raises; the error is ours to report, in one line."""
-    from datasets.utils import logging
-
-    level = logging.get_verbosity()
-    logging.set_verbosity(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logging.set_verbosity(level)
-
-
 def iter_batches(
     spec: str, split: str = "train", request: Request | None = None
 ) -> Iterator[tuple[str, Layout, pa.RecordBatch]]:
@@ -178,19 +167,45 @@ def iter_batches(
             for file in files:
                 yield from _parquet_row_groups(file, request)
             return
-        with _datasets_quiet():
-            table = _load_with_datasets(spec, split, files)
+        streamed = stream_json(spec, files, split, _BATCH_ROWS)
     elif path.suffix.lower() in _LOCAL_BUILDERS:
         # data/pool.jsonl is a missing file, not a Hub dataset to look for.
         raise InputError(f"pool {spec!r} not found")
+    elif spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+        raise InputError(f"pool {spec!r} not found")
     else:
-        with _datasets_quiet():
-            table = _load_with_datasets(spec, split)
-    table = without_json(table, spec)
-    layout = request.resolve(table.schema, spec)
-    table = table.select(layout.top_columns(table.schema.names))
-    check_utf8(table, spec)
-    for batch in table.to_batches(max_chunksize=_BATCH_ROWS):
+        streamed = stream_hub(spec, split, _BATCH_ROWS)
+
+    def checked(batch: pa.RecordBatch) -> tuple[Layout, pa.Table]:
+        table = without_json(pa.Table.from_batches([batch]), spec)
+        layout = request.resolve(table.schema, spec)
+        table = layout.project(table)
+        check_utf8(table, spec)
+        return layout, table
+
+    # The streamed batches are small (whole JSON rows, critiques and all); the rows KARMA keeps
+    # of them go on in batches of _JOINED_ROWS: the pool's text store sorts each batch.
+    held: tuple[Layout, list[pa.Table]] | None = None
+    for batch in streamed:
+        layout, table = checked(batch)
+        if held is not None and held[1][0].schema != table.schema:
+            yield from _joined(spec, *held)
+            held = None
+        held = (layout, [*held[1], table]) if held is not None else (layout, [table])
+        if (
+            sum(t.num_rows for t in held[1]) >= _JOINED_ROWS
+            or sum(t.nbytes for t in held[1]) >= _JOINED_BYTES
+        ):
+            yield from _joined(spec, *held)
+            held = None
+    if held is not None:
+        yield from _joined(spec, *held)
+
+
+def _joined(
+    spec: str, layout: Layout, parts: list[pa.Table]
+) -> Iterator[tuple[str, Layout, pa.RecordBatch]]:
+    for batch in pa.concat_tables(parts).combine_chunks().to_batches():
         yield spec, layout, batch
 
 
@@ -208,7 +223,7 @@ def read_local_table(path: str | os.PathLike[str], split: str = "train") -> pa.T
         except (pa.ArrowInvalid, OSError) as exc:
             raise InputError(f"cannot read parquet file {spec!r}: {exc}") from None
     else:
-        with _datasets_quiet():
+        with datasets_quiet():
             table = _load_with_datasets(spec, split, files)
     table = without_json(table, spec)
     check_utf8(table, spec)
@@ -242,23 +257,14 @@ def _parquet_row_groups(
         raise InputError(f"cannot read parquet pool {str(path)!r}: {exc}") from None
 
 
-def _load_with_datasets(spec: str, split: str, files: list[Path] | None = None) -> pa.Table:
-    """The pool through ``datasets``: local json ``files``, else the Hub dataset ``spec``."""
+def _load_with_datasets(spec: str, split: str, files: list[Path]) -> pa.Table:
+    """The local json ``files`` through ``datasets``, whole (a pool is streamed instead)."""
     import datasets
 
     datasets.disable_progress_bars()
     try:
-        if files is not None:
-            data_files = {split: [str(f) for f in files]}
-            ds = datasets.load_dataset("json", data_files=data_files, split=split)
-        elif spec.startswith((".", "/", "~")) or spec.count("/") > 1:
-            raise InputError(f"pool {spec!r} not found")
-        else:
-            from karma_plugin.hub.pull import load_hub_dataset
-
-            ds = load_hub_dataset(spec, split=split)  # Hub faults: one line of its own
-    except InputError:
-        raise
+        data_files = {split: [str(f) for f in files]}
+        ds = datasets.load_dataset("json", data_files=data_files, split=split)
     except (datasets.exceptions.DatasetGenerationError, pa.ArrowInvalid) as exc:
         cause = exc.__cause__ or exc
         first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
