@@ -12,7 +12,7 @@ and 1.5 GB; (2) at least 10 times faster than (3).
 
 With --copies N (issue 13: a million rows in bounded memory), the pool is the 64k one repeated
 N times with distinct instructions (a copy number appended), written in 10,000-row row groups
-(N=16: 1,024,000 rows, about 2 GB of parquet), and only `--strategy all` is timed, once.
+(N=16: 1,024,000 rows, 3.4 GB of parquet), and only `--strategy all` is timed, once.
 Target: peak RSS at most 2 GB, whatever N, at the whole-pool reader's rows/s or more (it took
 108 s and 7.8 GB at N=16 on this project's machine, 2026-12-03).
 

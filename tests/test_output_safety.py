@@ -33,8 +33,12 @@ READ_POOL = "karma_plugin.pools.reader:read_pool"
 # Runs `karma-build ARGS` with PAUSE_AT (module:function) wrapped: on its first call the run
 # creates FLAGS/paused, then waits until FLAGS/go exists.
 _PAUSED_LAUNCHER = r"""
-import importlib, os, runpy, sys, time
+import importlib, os, runpy, signal, sys, time
 from pathlib import Path
+
+# A shell's background job (`cmd &`, as a CI script may start the suite) ignores SIGINT, and
+# its children inherit that: the run under test gets Python's own Ctrl-C handling back.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 flags = Path(os.environ["KARMA_TEST_PAUSE_FLAGS"])
 module, name = os.environ["KARMA_TEST_PAUSE_AT"].split(":")
