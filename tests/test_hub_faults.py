@@ -456,15 +456,21 @@ def test_binarize_hub_pool_5xx_then_success(
 ) -> None:
     seed_pool(hub)
     info = hub.state.inject(REPO_INFO, 503, times=2)
+    result = _binarize_hub_pool_succeeds(env, scores, work)
+    assert info.hits == 2
+    assert f"from {POOL}" in result.stdout
+
+
+def _binarize_hub_pool_succeeds(env, scores: Path, work: Path):
+    """`binarize --strategy k_sim` on the Hub pool: exit 0, a quiet stderr, the config written."""
     result, _ = run(
         "binarize", "--dataset", POOL, "--strategy", "k_sim", "--scores", scores,
         "--out", work / "out", env=env, cwd=work,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    assert info.hits == 2
-    assert f"from {POOL}" in result.stdout
     assert (work / "out" / "k_sim").is_dir()
+    return result
 
 
 def test_binarize_hub_pool_offline_without_cache(env, scores: Path, work: Path) -> None:
@@ -574,11 +580,5 @@ def test_binarize_hub_pool_503_while_streaming_then_success(
 ) -> None:
     seed_split_pool(hub)
     fault = hub.state.inject(r"/datasets/[^/]+/[^/]+/resolve/.+/train-1\.jsonl", 503, times=2)
-    result, _ = run(
-        "binarize", "--dataset", POOL, "--strategy", "k_sim", "--scores", scores,
-        "--out", work / "out", env=env, cwd=work,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
+    _binarize_hub_pool_succeeds(env, scores, work)
     assert fault.hits == 2
-    assert (work / "out" / "k_sim").is_dir()
