@@ -15,7 +15,7 @@ same flat form (``Units``) here, so the rest of the code knows no layout.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -220,10 +220,6 @@ class Layout:
             if overall is not None
             else _rating(items, fields, "overall_score", len(items)),
         )
-
-
-def with_columns(request: Request, **columns: str) -> Request:
-    return replace(request, columns={**request.columns, **columns})
 
 
 def _column(batch: pa.RecordBatch | pa.Table, name: str) -> pa.Array:

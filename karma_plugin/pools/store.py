@@ -79,10 +79,6 @@ class TextStore:
         self._background = ThreadPoolExecutor(max_workers=1)
         self._spilling: Future[None] | None = None
 
-    @property
-    def spilled(self) -> bool:
-        return self._folder is not None
-
     def add(self, buckets: np.ndarray, ids: np.ndarray, kind: int, texts: pa.Array) -> None:
         """Keep ``texts[i]`` (an instruction or a response, ``kind``) under ``ids[i]`` in
         bucket ``buckets[i]``."""
