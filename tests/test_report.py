@@ -220,7 +220,7 @@ def test_thousands_of_models_draw_the_top_ones_or_the_pools(tmp_path, runner):
         main, ["binarize", "--scores", str(table), "--out", str(binarized), "--report"]
     )
     assert result.exit_code == 0, result.output
-    md = (tmp_path / "b-report" / "report.md").read_text()
+    md = (binarized / "figures" / "report.md").read_text()
     assert "show the 16 models that occur in the pool (of 1999)" in md
     clusters = _clusters_in_md(md, "All chosen benchmarks (cosine)")
     assert set().union(*clusters) == set(read_scores("paper").models) - {"ultralm-65b"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import ExitStack
 from importlib.resources import files
+from typing import Any
 
 import click
 
@@ -71,7 +71,8 @@ def sample_pool_path() -> str:
     "--report",
     "with_report",
     is_flag=True,
-    help="Also write the kinship report (figures and report.md) to the folder OUT-report.",
+    help="Also write the kinship report (PNG figures and report.md) into OUT/figures/; the "
+    "card embeds the figures and `push` publishes them.",
 )
 @click.option(
     "--test-size",
@@ -151,6 +152,7 @@ def command(
     from karma_plugin.core.kinship import list_models
     from karma_plugin.core.score_table import read_scores
     from karma_plugin.outputs import staging
+    from karma_plugin.outputs.card import FIGURES_FOLDER
     from karma_plugin.outputs.dataset_folder import write_hub_folder, write_manifest
     from karma_plugin.outputs.manifest import (
         binarize_manifest,
@@ -170,15 +172,8 @@ def command(
         check_repo_id(push_to)  # before the work, not after it
     pool_spec = sample_pool_path() if dataset == SAMPLE else dataset
     inputs = [pool_spec, *kinship_inputs(scores_spec, samples)]
-    report_dir = f"{out.rstrip('/')}-report"
-    with ExitStack() as outputs:
-        # Reserved before any work: a refusal or an unwritable parent costs nothing.
-        stage = outputs.enter_context(staging.staged(out, overwrite, inputs))
-        report_stage = (
-            outputs.enter_context(staging.staged(report_dir, overwrite, inputs))
-            if with_report
-            else None
-        )
+    # Reserved before any work: a refusal or an unwritable parent costs nothing.
+    with staging.staged(out, overwrite, inputs) as stage:
         kin = kinship_from_options(
             scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn
         )
@@ -203,6 +198,16 @@ def command(
             None if listing.complete else kin,
             copies=SFT_OF,
         )
+        report: dict[str, Any] | None = None
+        if with_report:
+            # Inside the folder, so that `push` publishes the figures the card embeds.
+            drawn = render_report(
+                read_scores(scores_spec), kin, stage / FIGURES_FOLDER, listing=listing
+            )
+            report = {
+                "markdown": f"{FIGURES_FOLDER}/report.md",
+                "figures": [f"{FIGURES_FOLDER}/{name}" for name in drawn.figures],
+            }
         doc = binarize_manifest(
             kin,
             listing,
@@ -223,13 +228,12 @@ def command(
             command=published_command(sys.argv[1:], out)
             if sys.argv and sys.argv[0].endswith(("karma-build", "__main__.py"))
             else "karma-build binarize",
+            report=report,
         )
         write_manifest(stage, doc)
-        if report_stage is not None:
-            render_report(read_scores(scores_spec), kin, report_stage, listing=listing)
     _summary(doc, out)
-    if with_report:
-        click.echo(f"Wrote {report_dir}/report.md")
+    if report is not None:
+        click.echo(f"Wrote {os.path.join(out, report['markdown'])} and its figures")
     if push_to:
         from karma_plugin.commands.push import run_push
 

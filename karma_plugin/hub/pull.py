@@ -265,6 +265,8 @@ def _write_folder(
     folder (``staging.staged`` publishes it)."""
     from huggingface_hub import HfApi
 
+    from karma_plugin.outputs.card import report_files
+
     listed = with_retries(
         lambda: HfApi().list_repo_files(repo_id, repo_type=REPO_TYPE, revision=commit),
         f"listing {repo_id}",
@@ -280,6 +282,8 @@ def _write_folder(
     matrix = (doc.get("all_models") or {}).get("kinship_matrix")
     if isinstance(matrix, str) and re.fullmatch(r"[A-Za-z0-9][\w.-]*\.parquet", matrix):
         shards.append(matrix)
+    # The kinship report (`binarize --report`) lies in a folder the card links to.
+    shards += report_files(doc).values()
     sources = {p: _download(repo_id, p, commit) for p in shards}
     # A config of no rows is in kinship.json only (see `card.loadable_splits`): a folder
     # without it lists only the configs it holds.

@@ -35,6 +35,11 @@ SIZE_BUCKETS = [
 # this many, kinship.json all of them.
 MAX_EXCLUDED_LISTED = 30
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+# `binarize --report` draws into this folder of the dataset folder; the card embeds its figures
+# with links relative to the repo, which the Hub renders on the dataset page, and `push`
+# publishes it (and deletes what an earlier push left there).
+FIGURES_FOLDER = "figures"
+FIGURE_FILE = re.compile(rf"{FIGURES_FOLDER}/[A-Za-z0-9][\w.-]*\.(?:png|md)")
 
 
 def size_category(n: int) -> str:
@@ -217,6 +222,24 @@ def prompt_set_text(provenance: dict[str, Any]) -> str:
     return where + (f" at revision `{revision}`" if revision else "")
 
 
+def report_files(doc: dict[str, Any]) -> dict[str, str]:
+    """The files of the kinship report inside the folder that kinship.json records (its
+    ``report`` key, from ``binarize --report``), by name: ``{"s_pref.png":
+    "figures/s_pref.png", ..., "report.md": "figures/report.md"}``. Anything that is not a
+    plain file of ``FIGURES_FOLDER`` is ignored: a card from a remote kinship.json must not
+    link outside the repo."""
+    found = doc.get("report")
+    if not isinstance(found, dict):
+        return {}
+    listed = found.get("figures")
+    paths = [*(listed if isinstance(listed, list) else []), found.get("markdown")]
+    return {
+        path.rsplit("/", 1)[1]: path
+        for path in paths
+        if isinstance(path, str) and FIGURE_FILE.fullmatch(path)
+    }
+
+
 def axolotl_models() -> list[str]:
     """The base models with shipped Axolotl configs (folders holding a dpo.yml)."""
     root = files("karma_plugin.axolotl_configs")
@@ -272,4 +295,5 @@ def render_card(doc: dict[str, Any]) -> str:
         axolotl_example=models[0] if models else "llama-3.1-8b-instruct",
         command=doc.get("command", "karma-build binarize"),
         versions=sorted(doc.get("versions", {}).items()),
+        figures=report_files(doc),
     )

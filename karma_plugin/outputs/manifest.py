@@ -175,6 +175,7 @@ def binarize_manifest(
     skipped_configs: dict[str, str] | None = None,
     pool_provenance: dict[str, Any] | None = None,
     command: str = "karma-build binarize",
+    report: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The whole ``kinship.json`` of a folder ``binarize`` wrote: the kinship part, the inputs
     (``dataset`` as the user named it, its ``rows``, its layout (``pool_format``) and the
@@ -182,8 +183,8 @@ def binarize_manifest(
     generated pool carries, from ``published_provenance``), the options (with the
     ``default_config`` the card marks default), the counts and agreement of ``result``, the
     configs not built and why (``skipped_configs``), what was dropped, the versions and
-    command that made it, and the rows, files and bytes of every config and split in
-    ``written``."""
+    command that made it, the rows, files and bytes of every config and split in
+    ``written``, and the files of the kinship ``report`` inside the folder (``--report``)."""
     provenance = {"pool_provenance": pool_provenance} if pool_provenance else {}
     not_built = {"skipped_configs": dict(skipped_configs)} if skipped_configs else {}
     return {
@@ -211,4 +212,5 @@ def binarize_manifest(
         "splits": written.rows,
         "files": written.files,
         "bytes": written.nbytes,
+        **({"report": report} if report else {}),
     }

@@ -1,7 +1,8 @@
 """The kinship report: a folder of PNG figures and one ``report.md`` that embeds them.
 
 ``write_report`` builds the folder beside its target and renames it into place (all or
-nothing); ``render_report`` fills a folder the caller stages (binarize's ``--report``).
+nothing); ``render_report`` fills a folder the caller stages (binarize's ``--report``: the
+dataset folder's ``figures/``).
 """
 
 from __future__ import annotations
