@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 
 import numpy as np
 import pytest
 from huggingface_hub import DatasetCard, metadata_load
 from synthetic_scores import synthetic_score_csv
+from uncertainty_doc import uncertainty_key
 
 from karma_plugin.core.kinship import compute_kinship, list_models
 from karma_plugin.core.score_table import parse_score_csv, read_scores
 from karma_plugin.outputs.card import SPLITS, card_metadata, render_card, size_category
 from karma_plugin.outputs.manifest import kinship_document
 from karma_plugin.outputs.matrix import MATRIX_FILE
+from karma_plugin.report.text import ranked_names
 
 
 @pytest.fixture
@@ -239,3 +242,64 @@ def test_card_of_a_generated_pool(doc: dict) -> None:
     assert "License: none is claimed" in text and "as UltraFeedback" not in text
     plain = render_card({k: v for k, v in doc.items() if k != "pool_provenance"})
     assert "## The response pool" not in plain and "License: MIT" in plain
+
+
+def test_card_shows_how_stable_the_pairs_are(doc: dict) -> None:
+    """With `--bootstrap` (kinship.json's `uncertainty`): stability and sure pairs beside
+    agreement, what they mean, S_pref with its interval, the neighbours whose order is not
+    sure and the pairs whose kinship interval holds tau."""
+    kin = compute_kinship(read_scores("paper"), None, 0.1)
+    key = uncertainty_key(
+        kin, items=250, stability={"k_sim": 0.8137, "rlaif": None}, sure_pairs={"k_sim": 0.6}
+    )
+    text = render_card(json.loads(json.dumps({**doc, "uncertainty": key})))
+    plain = render_card(doc)
+
+    assert "| agreement | stability | sure pairs |" in text
+    assert "| `k_sim` | 1200 | 1140 | 60 | 1140 | 60 | 61.2% | 81.4% | 60.0% |" in text
+    assert "| `rlaif` | 1190 | 1140 | 60 | 1140 | 60 | – | – | – |" in text
+    assert "*Stability* is the share of this config's pairs that stay the same" in text
+    assert "averaged over 200 draws (method `binomial`, seed 0)" in text
+    assert key["description"] in text
+    # S_pref with its interval, for every model, in the one table.
+    assert "| S_pref | S_pref 95% interval |" in text
+    for model, (lo, hi) in key["s_pref"].items():
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{model}` |"))
+        assert row.endswith(f" | {doc['s_pref'][model]:.3f} | {lo:.3f}–{hi:.3f} |"), row
+    # At 250 items a benchmark, some neighbours in the ranking swap in many draws.
+    order = ranked_names(doc)
+    held = {(a, b): p for a, b, p in key["s_pref_order"]}
+    unsure = [(a, b) for a, b in itertools.pairwise(order) if held[a, b] < 0.95]
+    assert unsure, "the fixture should have neighbours within noise"
+    sentence = text.split("Models next to each other whose order holds")[1].split("\n\n")[0]
+    assert sentence.count(" over ") == len(unsure)
+    for a, b in unsure:
+        assert f"`{a}` over `{b}` ({100 * held[a, b]:.0f}%)" in sentence
+    crossing = [
+        (a, b)
+        for x, a in enumerate(order)
+        for b in order[x + 1 :]
+        if key["kinship"][a][b][0] < 0.1 <= key["kinship"][a][b][1]
+    ]
+    assert crossing, "the fixture should have a pair whose interval holds tau"
+    kinship_part = text.split("## Kinship matrix")[1].split("## Columns")[0]
+    assert "kinship interval holds tau = 0.1" in kinship_part
+    for a, b in crossing:
+        lo, hi = key["kinship"][a][b]
+        assert f"{a} ~ {b} ({lo:.3f}–{hi:.3f})" in kinship_part
+
+    # Without the key, none of it.
+    for word in ("stability", "Stability", "interval", "sampling noise", "draws"):
+        assert word not in plain, word
+
+
+def test_card_with_intervals_that_never_overlap(doc: dict) -> None:
+    """A table whose scores are far apart at many items: every order holds, no pair is near
+    tau, and the card says so rather than listing nothing."""
+    kin = compute_kinship(read_scores("paper"), None, 0.1)
+    key = uncertainty_key(kin, items=10_000_000, stability={"k_sim": 1.0, "rlaif": 1.0})
+    text = render_card({**doc, "uncertainty": key})
+    assert "Every model\nstays above the next one in at least 95% of the draws." in text
+    assert "No listed pair's 95% kinship interval holds\ntau = 0.1." in text
+    assert "| 61.2% | 100.0% |" in text
+    assert "Sure pairs" not in text  # not given: no column, no sentence

@@ -224,3 +224,77 @@ def test_thousands_of_models_draw_the_top_ones_or_the_pools(tmp_path, runner):
     assert "show the 16 models that occur in the pool (of 1999)" in md
     clusters = _clusters_in_md(md, "All chosen benchmarks (cosine)")
     assert set().union(*clusters) == set(read_scores("paper").models) - {"ultralm-65b"}
+
+
+UNCERTAIN_RGB = (214, 39, 40)  # figures.UNCERTAIN_COLOR
+
+
+def _red_pixels(path: Path) -> int:
+    with Image.open(path) as image:
+        rgb = np.asarray(image.convert("RGB")).astype(int)
+    return int((np.abs(rgb - UNCERTAIN_RGB).sum(axis=2) < 40).sum())
+
+
+@pytest.fixture(scope="module")
+def uncertain_report(tmp_path_factory, paper_report) -> tuple[Path, dict, str]:
+    """The report of the authors' table with an `uncertainty` key at 250 items a benchmark
+    (built by tests/uncertainty_doc.py until `--bootstrap` writes it)."""
+    from uncertainty_doc import uncertainty_key
+
+    table = read_scores("paper")
+    kin = compute_kinship(table, None, 0.1)
+    key = uncertainty_key(
+        kin,
+        items=250,
+        stability={"k_score": 0.93, "k_sim": 0.81, "rlaif": None},
+        sure_pairs={"k_score": 0.9, "k_sim": 0.6, "rlaif": None},
+    )
+    out = tmp_path_factory.mktemp("u") / "report"
+    write_report(table, kin, out, uncertainty=key)
+    return out, key, (out / "report.md").read_text()
+
+
+def test_report_draws_the_uncertainty(uncertain_report, paper_report):
+    out, key, md = uncertain_report
+    plain, _, plain_md = paper_report
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*FIGURES, "stability.png", "report.md", MARKER]
+    )
+    assert "](stability.png)" in md and "## Stability of the pairs" in md
+    assert "| k_sim | 81.0% | 60.0% |" in md and "| rlaif | – | – |" in md
+    # S_pref: error bars in the figure, the interval in the table.
+    assert (out / "s_pref.png").read_bytes() != (plain / "s_pref.png").read_bytes()
+    lo, hi = key["s_pref"]["gpt-4"]
+    assert f"| {lo:.3f}–{hi:.3f} |" in md and "S_pref 95% interval" in md
+    assert "S_pref 95% interval" not in plain_md
+    # The heatmap marks the cells whose interval holds tau (red hatching; viridis has no red).
+    crossing = re.search(r"holds tau = 0\.1, so that whether they may be paired .*?: (.*)\.\n", md)
+    assert crossing, md
+    named = crossing.group(1).split("; ")
+    expected = [
+        (a, b)
+        for a in key["kinship"]
+        for b in key["kinship"]
+        if a < b and key["kinship"][a][b][0] < 0.1 <= key["kinship"][a][b][1]
+    ]
+    assert len(named) == len(expected) >= 1
+    assert _red_pixels(out / "kinship_heatmap.png") > 100
+    assert _red_pixels(plain / "kinship_heatmap.png") == 0
+    for name in ("s_pref.png", "kinship_heatmap.png", "stability.png"):
+        with Image.open(out / name) as image:
+            width, height = image.size
+        assert 400 <= width <= 4000 and 300 <= height <= 4000, (name, width, height)
+
+
+def test_report_with_no_pair_near_tau_marks_nothing(tmp_path):
+    from uncertainty_doc import uncertainty_key
+
+    table = read_scores("paper")
+    kin = compute_kinship(table, None, 0.1)
+    key = uncertainty_key(kin, items=10_000_000)  # intervals far narrower than any gap to tau
+    write_report(table, kin, tmp_path / "r", uncertainty=key)
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "No listed pair's 95% kinship interval holds tau = 0.1" in md
+    assert "Every model stays above the next one in at least 95% of the draws." in md
+    assert _red_pixels(tmp_path / "r" / "kinship_heatmap.png") == 0
+    assert not (tmp_path / "r" / "stability.png").exists()  # no stability: `report` has no pool
