@@ -9,10 +9,16 @@ from importlib.resources import files
 
 import click
 
-from karma_plugin.commands._options import kinship_options, out_options, report_excluded, warn
+from karma_plugin.commands._options import (
+    bootstrap_options,
+    kinship_options,
+    out_options,
+    report_excluded,
+    warn,
+)
 from karma_plugin.core.defaults import DEFAULT_SEED, DEFAULT_TEST_SIZE
 from karma_plugin.core.pairing import STRATEGIES
-from karma_plugin.kinship_inputs import kinship_from_options, kinship_inputs
+from karma_plugin.kinship_inputs import kinship_from_options, kinship_inputs, noise_from_options
 from karma_plugin.pools import DEFAULT_RATING, RATINGS
 from karma_plugin.pools.layout import BETTER, COLUMN_KEYS, FORMATS
 
@@ -81,8 +87,13 @@ def sample_pool_path() -> str:
     help="Share of prompts in the test splits (the same prompts in every config).",
 )
 @click.option(
-    "--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Seeds the split and RLAIF."
+    "--seed",
+    type=int,
+    default=DEFAULT_SEED,
+    show_default=True,
+    help="Seeds the split, RLAIF and --bootstrap's draws.",
 )
+@bootstrap_options(seed=False)
 @click.option(
     "--rating",
     type=click.Choice(RATINGS),
@@ -128,6 +139,8 @@ def command(
     with_report: bool,
     test_size: float,
     seed: int,
+    bootstrap: int | None,
+    items: dict[str, int],
     rating: str,
     better_rating: str,
     exclude_source: tuple[str, ...],
@@ -137,6 +150,7 @@ def command(
     private: bool,
 ) -> None:
     """Re-binarize a response pool into KARMA preference pairs (no annotation)."""
+    from karma_plugin.core import uncertainty
     from karma_plugin.core.binarize import (
         SFT_OF,
         Options,
@@ -180,9 +194,18 @@ def command(
             else None
         )
         kin = kinship_from_options(
-            scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn
-        )
+            scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn,
+            bootstrap=bool(bootstrap),
+        )  # fmt: skip
         report_excluded(kin.excluded)
+        # The noise is settled before the pool is read: a benchmark without one fails at once.
+        resample = (
+            uncertainty.Resample(
+                noise_from_options(kin, scores_spec, samples, items, dict(names)), bootstrap, seed
+            )
+            if bootstrap
+            else None
+        )
         # The text spills beside the output (on its disk, and cleaned up with its staging).
         pool = read_pool(pool_spec, split=split, request=request, spill_dir=stage)
         strategies, not_built = without_unrated_rlaif(
@@ -191,10 +214,15 @@ def command(
         if not_built:  # the default may have been the config left out
             default = default_config(strategies, default_config_name)
         options = Options(strategies, tau, test_size, seed, tuple(exclude_source))
-        result = binarize(pool, kin, options)
+        result = binarize(pool, kin, options, resample)
 
         # A large table lists the models of the pool; its full matrix goes beside kinship.json.
         listing = list_models(kin, in_pool=result.in_pool)
+        unc = None
+        if resample is not None:
+            unc = uncertainty.bootstrap(
+                kin, resample.draws, resample.seed, resample.source, listing
+            ).with_pairs(result.stability, result.sure_pairs)
         written = write_hub_folder(
             stage,
             {config: split_sizes(pool, result, config) for config in result.pairs},
@@ -223,10 +251,13 @@ def command(
             command=published_command(sys.argv[1:], out)
             if sys.argv and sys.argv[0].endswith(("karma-build", "__main__.py"))
             else "karma-build binarize",
+            uncertainty=unc,
         )
         write_manifest(stage, doc)
         if report_stage is not None:
-            render_report(read_scores(scores_spec), kin, report_stage, listing=listing)
+            render_report(
+                read_scores(scores_spec), kin, report_stage, listing=listing, uncertainty=unc
+            )
     _summary(doc, out)
     if with_report:
         click.echo(f"Wrote {report_dir}/report.md")
@@ -268,4 +299,21 @@ def _summary(doc: dict, out: str) -> None:
         )
     for config, reason in doc.get("skipped_configs", {}).items():
         click.echo(f"  {config:<12} not built: {reason}")
+    unc = doc.get("uncertainty")
+    if unc is not None:
+        click.echo(
+            f"Stability over {unc['draws']} draws of the scores ({unc['method']}; "
+            "kinship.json 'uncertainty'):"
+        )
+        for config, share in unc["stability"].items():
+            sure = unc["sure_pairs"][config]
+            click.echo(
+                f"  {config:<12} "
+                + (
+                    "no pairs"
+                    if share is None
+                    else f"{share:.1%} of the pairs unchanged per draw; {sure:.1%} sure "
+                    "(chosen model better in >= 95% of draws)"
+                )
+            )
     click.echo(f"Wrote {out}")

@@ -18,6 +18,7 @@ from karma_plugin.core import clustering
 from karma_plugin.core.benchmarks import CATEGORIES
 from karma_plugin.core.kinship import Kinship, Listing, list_models, normalize_scores
 from karma_plugin.core.score_table import ScoreTable
+from karma_plugin.core.uncertainty import Uncertainty
 from karma_plugin.errors import InputError
 from karma_plugin.outputs import atomic, staging
 from karma_plugin.outputs.manifest import kinship_document
@@ -68,8 +69,12 @@ def render_report(
     folder: str | os.PathLike[str],
     cut: float = clustering.DEFAULT_CUT,
     listing: Listing | None = None,
+    uncertainty: Uncertainty | None = None,
 ) -> Report:
     """Draw every figure into ``folder`` and write ``folder/report.md``.
+
+    ``uncertainty`` (``--bootstrap``) rides in the kinship document the text is made from,
+    under its kinship.json key.
 
     A table of more than ``MAX_LISTED_MODELS`` models is drawn for the ``listing`` only (default:
     the top ones by S_pref): heatmaps and dendrograms of thousands of leaves are unreadable. The
@@ -122,7 +127,7 @@ def render_report(
         report.clusterings[category] = c
         figures.dendrogram(c, CATEGORY_TITLES[category], figure(f"dendrogram_{category}.png"))
 
-    doc = kinship_document(kinship, listing)
+    doc = kinship_document(kinship, listing, uncertainty=uncertainty)
     text = _markdown(table, kinship, doc, listing, report, cut, explained)
     atomic.write_text(out / "report.md", text)
     return report
