@@ -220,6 +220,14 @@ def subset_doc(doc: dict[str, Any], configs: list[str]) -> dict[str, Any]:
     for key in PER_CONFIG:
         if isinstance(doc.get(key), dict):
             subset[key] = {c: v for c, v in doc[key].items() if c in configs}
+    uncertainty = doc.get("uncertainty")  # --bootstrap: its per-config figures too
+    if isinstance(uncertainty, dict):
+        subset["uncertainty"] = {
+            k: {c: x for c, x in v.items() if c in configs}
+            if k in ("stability", "sure_pairs") and isinstance(v, dict)
+            else v
+            for k, v in uncertainty.items()
+        }
     options = doc.get("options")
     if isinstance(options, dict) and isinstance(options.get("strategies"), list):
         subset["options"] = {

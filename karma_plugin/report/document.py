@@ -19,6 +19,7 @@ from karma_plugin.core import clustering
 from karma_plugin.core.benchmarks import CATEGORIES
 from karma_plugin.core.kinship import Kinship, Listing, list_models, normalize_scores
 from karma_plugin.core.score_table import ScoreTable
+from karma_plugin.core.uncertainty import Uncertainty
 from karma_plugin.errors import InputError
 from karma_plugin.outputs import atomic, staging
 from karma_plugin.outputs.manifest import kinship_document
@@ -104,15 +105,18 @@ def render_report(
     folder: str | os.PathLike[str],
     cut: float = clustering.DEFAULT_CUT,
     listing: Listing | None = None,
-    uncertainty: Mapping[str, Any] | None = None,
+    uncertainty: Uncertainty | None = None,
 ) -> Report:
     """Draw every figure into ``folder`` and write ``folder/report.md``.
 
     A table of more than ``MAX_LISTED_MODELS`` models is drawn for the ``listing`` only (default:
     the top ones by S_pref): heatmaps and dendrograms of thousands of leaves are unreadable. The
-    PCA map shows every model and labels the listed ones. ``uncertainty``: the ``uncertainty``
-    key of kinship.json (``--bootstrap``): S_pref gets error bars, the heatmap marks the cells
-    whose interval holds tau, and binarize's per-config stability gets a figure.
+    PCA map shows every model and labels the listed ones.
+
+    ``uncertainty`` (``--bootstrap``) rides in the kinship document the text is made from,
+    under its kinship.json key, and the figures are drawn from that key, as the card reads it:
+    S_pref gets error bars, the heatmap marks the cells whose interval holds tau, and
+    binarize's per-config stability gets a figure.
     """
     if not cut > 0:
         raise InputError(f"the dendrogram cut must be positive, got {cut}")
@@ -126,22 +130,23 @@ def render_report(
         report.figures.append(name)
         return str(out / name)
 
-    if uncertainty is None:
+    key = uncertainty.to_json() if uncertainty is not None else None
+    if key is None:
         figures.s_pref_bars(k, figure("s_pref.png"))
         figures.kinship_heatmap(k, figure("kinship_heatmap.png"))
     else:
         figures.s_pref_bars(
             k,
             figure("s_pref.png"),
-            _s_pref_intervals(k, uncertainty),
-            f"{interval_label(uncertainty)} interval over {_draws(uncertainty)} draws of the "
+            _s_pref_intervals(k, key),
+            f"{interval_label(key)} interval over {_draws(key)} draws of the "
             "scores from their sampling noise",
         )
         figures.kinship_heatmap(
             k,
             figure("kinship_heatmap.png"),
-            _uncertain_cells(k, uncertainty),
-            f"{interval_label(uncertainty)} interval holds tau = {k.tau:g}",
+            _uncertain_cells(k, key),
+            f"{interval_label(key)} interval holds tau = {k.tau:g}",
         )
     figures.pca_map(kinship, figure("pca.png"), None if listing.complete else listing.indices)
     explained = figures.pca(kinship.normalized).explained
@@ -175,20 +180,18 @@ def render_report(
         c = clustering.cluster_models(tuple(norm.models[i] for i in rows), distance, name, cut)
         report.clusterings[category] = c
         figures.dendrogram(c, CATEGORY_TITLES[category], figure(f"dendrogram_{category}.png"))
-    stability = uncertainty.get("stability") if uncertainty else None
-    if uncertainty and isinstance(stability, Mapping) and stability:
-        sure = uncertainty.get("sure_pairs")
+    stability = key.get("stability") if key else None
+    if key and isinstance(stability, Mapping) and stability:
+        sure = key.get("sure_pairs")
         figures.stability_bars(
             stability,
             sure if isinstance(sure, Mapping) else None,
             "Pairs that stay the same when the scores are redrawn from their sampling noise\n"
-            f"({_draws(uncertainty)} draws, method {uncertainty.get('method')})",
+            f"({_draws(key)} draws, method {key.get('method')})",
             figure("stability.png"),
         )
 
-    doc = kinship_document(kinship, listing)
-    if uncertainty is not None:
-        doc["uncertainty"] = dict(uncertainty)
+    doc = kinship_document(kinship, listing, uncertainty=uncertainty)
     text = _markdown(table, kinship, doc, listing, report, cut, explained)
     atomic.write_text(out / "report.md", text)
     return report
@@ -202,7 +205,7 @@ def write_report(
     cut: float = clustering.DEFAULT_CUT,
     inputs: Iterable[str | os.PathLike[str]] = (),
     listing: Listing | None = None,
-    uncertainty: Mapping[str, Any] | None = None,
+    uncertainty: Uncertainty | None = None,
 ) -> Report:
     """``render_report`` into a staging folder that replaces ``out`` only when complete
     (``staging.staged``: ``inputs`` are the paths the report was made from)."""
