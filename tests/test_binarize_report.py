@@ -108,3 +108,25 @@ def test_binarize_uses_sample_level_kinship(tmp_path, runner):
     assert doc["kinship"]["gpt-4"]["bard"] == 1.0
     assert doc["kinship"]["gpt-4"]["gpt-3.5-turbo"] == -1.0  # opposite right/wrong on every item
     assert "llama-2-7b-chat" in doc["excluded"]
+
+
+def test_binarize_report_with_bootstrap_draws_the_stability(tmp_path, runner):
+    """`--report --bootstrap`: the report in OUT/figures/ gets the stability figure, the card
+    embeds it, and card and report show the same S_pref table with its intervals."""
+    out = tmp_path / "data"
+    args = ["binarize", "--strategy", "k_score,k_sim", "--bootstrap", "30", "--report"]
+    result = runner.invoke(main, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "kinship.json").read_text())
+    assert "figures/stability.png" in doc["report"]["figures"]
+    assert (out / "figures" / "stability.png").is_file()
+    card = (out / "README.md").read_text()
+    assert "](figures/stability.png)" in card
+    text = (out / "figures" / "report.md").read_text()
+    assert "## Stability of the pairs" in text
+    for config in ("k_score", "k_sim"):
+        share = doc["uncertainty"]["stability"][config]
+        assert f"| {config} | {100 * share:.1f}% |" in text
+    tables = [t for t in text.split("\n\n") if t.startswith("| model |")]
+    assert len(tables) == 1 and "S_pref 95% interval" in tables[0]
+    assert tables[0] in card.replace("`", "")

@@ -235,33 +235,41 @@ def _red_pixels(path: Path) -> int:
     return int((np.abs(rgb - UNCERTAIN_RGB).sum(axis=2) < 40).sum())
 
 
-@pytest.fixture(scope="module")
-def uncertain_report(tmp_path_factory, paper_report) -> tuple[Path, dict, str]:
-    """The report of the authors' table with an `uncertainty` key at 250 items a benchmark
-    (built by tests/uncertainty_doc.py until `--bootstrap` writes it)."""
-    from uncertainty_doc import uncertainty_key
+FEW_ITEMS = [
+    a
+    for b in ("ifeval", "mmlu_stem", "mmlu_pro", "hellaswag", "arc_easy", "arc_challenge")
+    for a in ("--items", f"{b}=250")
+]
 
-    table = read_scores("paper")
-    kin = compute_kinship(table, None, 0.1)
-    key = uncertainty_key(
-        kin,
-        items=250,
-        stability={"k_score": 0.93, "k_sim": 0.81, "rlaif": None},
-        sure_pairs={"k_score": 0.9, "k_sim": 0.6, "rlaif": None},
+
+@pytest.fixture(scope="module")
+def uncertain_report(tmp_path_factory) -> tuple[Path, dict, str]:
+    """`report --bootstrap 200` of the authors' table at 250 items a benchmark, and the
+    `uncertainty` key of `kinship --bootstrap` with the same draws."""
+    import json
+
+    from click.testing import CliRunner
+
+    base = tmp_path_factory.mktemp("u")
+    out = base / "report"
+    result = CliRunner().invoke(
+        main, ["report", "--bootstrap", "200", *FEW_ITEMS, "--out", str(out)]
     )
-    out = tmp_path_factory.mktemp("u") / "report"
-    write_report(table, kin, out, uncertainty=key)
-    return out, key, (out / "report.md").read_text()
+    assert result.exit_code == 0, result.output
+    doc = base / "kinship.json"
+    result = CliRunner().invoke(
+        main, ["kinship", "--bootstrap", "200", *FEW_ITEMS, "--json", str(doc)]
+    )
+    assert result.exit_code == 0, result.output
+    return out, json.loads(doc.read_text())["uncertainty"], (out / "report.md").read_text()
 
 
 def test_report_draws_the_uncertainty(uncertain_report, paper_report):
     out, key, md = uncertain_report
     plain, _, plain_md = paper_report
-    assert sorted(p.name for p in out.iterdir()) == sorted(
-        [*FIGURES, "stability.png", "report.md", MARKER]
-    )
-    assert "](stability.png)" in md and "## Stability of the pairs" in md
-    assert "| k_sim | 81.0% | 60.0% |" in md and "| rlaif | – | – |" in md
+    # `report` has no pool: no stability figure (binarize draws it, see test_binarize_report).
+    assert sorted(p.name for p in out.iterdir()) == sorted([*FIGURES, "report.md", MARKER])
+    assert "## Stability of the pairs" not in md
     # S_pref: error bars in the figure, the interval in the table.
     assert (out / "s_pref.png").read_bytes() != (plain / "s_pref.png").read_bytes()
     lo, hi = key["s_pref"]["gpt-4"]
@@ -280,21 +288,19 @@ def test_report_draws_the_uncertainty(uncertain_report, paper_report):
     assert len(named) == len(expected) >= 1
     assert _red_pixels(out / "kinship_heatmap.png") > 100
     assert _red_pixels(plain / "kinship_heatmap.png") == 0
-    for name in ("s_pref.png", "kinship_heatmap.png", "stability.png"):
+    for name in ("s_pref.png", "kinship_heatmap.png"):
         with Image.open(out / name) as image:
             width, height = image.size
         assert 400 <= width <= 4000 and 300 <= height <= 4000, (name, width, height)
 
 
-def test_report_with_no_pair_near_tau_marks_nothing(tmp_path):
-    from uncertainty_doc import uncertainty_key
-
-    table = read_scores("paper")
-    kin = compute_kinship(table, None, 0.1)
-    key = uncertainty_key(kin, items=10_000_000)  # intervals far narrower than any gap to tau
-    write_report(table, kin, tmp_path / "r", uncertainty=key)
+def test_report_with_no_pair_near_tau_marks_nothing(tmp_path, runner):
+    items = [a.replace("=250", "=10000000") for a in FEW_ITEMS]
+    result = runner.invoke(
+        main, ["report", "--bootstrap", "20", *items, "--out", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 0, result.output
     md = (tmp_path / "r" / "report.md").read_text()
     assert "No listed pair's 95% kinship interval holds tau = 0.1" in md
     assert "Every model stays above the next one in at least 95% of the draws." in md
     assert _red_pixels(tmp_path / "r" / "kinship_heatmap.png") == 0
-    assert not (tmp_path / "r" / "stability.png").exists()  # no stability: `report` has no pool
