@@ -129,7 +129,7 @@ def parse_score_csv(text: str, source: str = "") -> ScoreTable:
     lone = [b for b in stderr_columns.values() if b not in benchmarks]
     if lone:
         raise InputError(
-            f"score table {source!r}: {lone[0]}{STDERR_SUFFIX} without a {lone[0]} column"
+            f"score table {source!r}: {lone[0]}{STDERR_SUFFIX} without its {lone[0]} column"
         )
     n_items_rows = [r for r in body if r[0].strip() == N_ITEMS_ROW]
     if len(n_items_rows) > 1:
