@@ -269,7 +269,7 @@ def test_binarize_summary_and_report(runner, tmp_path):
         share = doc["uncertainty"]["stability"][config]
         assert line.split()[0] == config
         assert f"{share:.1%} of the pairs unchanged per draw" in line
-    assert (tmp_path / "out-report" / "report.md").is_file()
+    assert (out / "figures" / "report.md").is_file()  # binarize --report: inside OUT
     report = invoke(
         runner, "report", "--out", str(tmp_path / "rep"), "--bootstrap", DRAWS, "--seed", "3"
     )
