@@ -198,14 +198,14 @@ def _describe(
     cells: Mapping[str, tuple[str, ...]], n: np.ndarray, benchmarks: tuple[str, ...], origin: str
 ) -> str:
     """One sentence: what was resampled and how."""
-    where = f" ({origin})" if origin else ""
+    where = f" in {origin}" if origin else ""
     parts = []
     for key, benches in cells.items():
         names = ", ".join(benches)
         if key == "item_bootstrap":
             parts.append(
                 f"the items of {names} resampled with replacement, the same items for every "
-                f"model (paired item bootstrap of lm-eval's per-item results{where})"
+                f"model (a paired item bootstrap of lm-eval's per-item results{where})"
             )
         elif key == "stderr":
             parts.append(f"{names} drawn from a Normal with each score's reported standard error")
