@@ -10,7 +10,7 @@ selection: the total items, the generated-token bound (items x ``max_gen_toks`` 
 task YAMLs in lm_eval_tasks/), the width of the 95% S_pref intervals (mean and max over the
 table's models) and each config's pair stability (core/uncertainty.py's: the share of the
 pairs that keep their chosen and rejected models in a draw), with its loss against the full
-set. Two kinds of selection:
+set. Three kinds of selection:
 
 - ``cap-N``: at most N items per benchmark (all of a smaller one), as a random draw of N items
   gives. ``full`` is every item.
@@ -20,14 +20,23 @@ set. Two kinds of selection:
   normalisation divides by it: a benchmark that separates the models little needs more items),
   at most the benchmark's size (the excess goes to the others). It minimises
   sum_j Var(normalised score) for a fixed total, the noise in every S_pref difference and in
-  every kinship cosine alike. By default one alloc row at each cap row's total (equal cost)
-  and one at the goal's total, a fifth of the full set.
+  every kinship cosine alike.
+- ``sens-T``: the same allocation with weights the pipeline measures: one probe per benchmark
+  (that benchmark alone noisy, at 500 items, the others exact) gives the share of the most
+  fragile config's pairs (K_sim's here) its noise changes; n_j is proportional to it (if a
+  config's instability grows as the sd of its decisions' margins, this minimises it for a
+  fixed total). It puts the items where they change the most pairs, whatever the reason
+  (the pool's models, kinship as well as S_pref).
+
+By default one alloc and one sens row at each cap row's total (equal cost) and one at the
+goal's total, a fifth of the full set. Every selection sees the same seed, hence the same
+standard-normal draws scaled by its own sd: differences between rows are not draw noise.
 
 What the binomial model cannot show: only n enters it, so *which* n items are drawn (random,
 stratified by subject, or IRT anchors as in tinyBenchmarks) makes no difference here. A
 stratified draw of MMLU-STEM / MMLU-Pro (proportional to subject or category) has a variance
-no larger than a simple random draw's (smaller by the between-subject part): the binomial
-figures are an upper bound for it. Showing the gain, or fitting IRT anchors, needs per-item
+no larger than a simple random draw's, to first order (smaller by the between-subject part):
+the binomial figures bound it from above. Showing the gain, or fitting IRT anchors, needs per-item
 results of many models, which this table does not have (README, "Stage 1 on a budget").
 
 The goal (issue 19): at least 5x fewer items than the full set with every config's stability
@@ -44,7 +53,7 @@ Usage (in the project's test environment: README, Development)::
     python benchmarks/stage1_budget.py --smoke                    # seconds: the sample pool
 
 Flags: --scores (``paper`` or a CSV), --dataset (a pool; default the cached 64k pool),
---caps (comma-separated, ``full`` for every item), --totals (the alloc rows' totals),
+--caps (comma-separated, ``full`` for every item), --totals (the alloc and sens rows' totals),
 --draws (1000), --seed (42), --out-figure (default docs/figures/stage1_budget.png; none
 with --smoke unless given), --sizes-out, --smoke (the shipped 309-row sample pool, 200 draws,
 caps 100,1000,full: for the test).
@@ -384,8 +393,8 @@ def choose(rows: Sequence[Row], full: Row) -> Row | None:
 
 KINDS: dict[str, tuple[Literal["-", "--", "-."], str, str]] = {  # kind -> style, marker, legend
     "cap": ("-", "o", "at most N items per benchmark"),
-    "alloc": ("--", "s", "alloc: Neyman, binomial weights"),
-    "sens": ("-.", "^", "sens: Neyman, measured weights"),
+    "alloc": ("--", "s", "alloc: Neyman allocation, binomial weights"),
+    "sens": ("-.", "^", "sens: Neyman allocation, measured weights"),
 }
 
 
@@ -445,13 +454,18 @@ def figure(
     os.replace(tmp, path)
 
 
-def write_sizes(path: Path, chosen: Row, argv: Sequence[str]) -> None:
+def write_sizes(path: Path, chosen: Row, full: Row, argv: Sequence[str]) -> None:
+    """{benchmark: n_items} of the chosen selection and a ``_source`` note (the command, the
+    date, what the selection is and what it costs in stability)."""
     command = "python benchmarks/stage1_budget.py " + shlex.join(argv)
+    worst = max(losses(chosen, full).values(), default=0.0)
     doc: dict[str, Any] = {
         "_source": (
-            f"{command} on {datetime.date.today().isoformat()}: selection "
-            f"{chosen.selection.label}, {chosen.selection.total} items (Neyman allocation "
-            "under the binomial model where alloc; see the README, 'Stage 1 on a budget')"
+            f"{command} ({datetime.date.today().isoformat()}): selection "
+            f"{chosen.selection.label} ({KINDS[chosen.selection.kind][2]}), "
+            f"{chosen.selection.total} of the full set's {full.selection.total} items; the "
+            f"worst config loses {worst:.1f} points of pair stability against the full set "
+            f"(goal: at most {GOAL_POINTS:g}). README, 'Stage 1 on a budget'."
         ),
         **chosen.selection.items,
     }
@@ -470,7 +484,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--totals",
         default=None,
-        help="totals of the alloc rows (default: each cap row's total and a fifth of the full)",
+        help="alloc and sens rows' totals (default: each cap row's total, a fifth of the full)",
     )
     parser.add_argument("--draws", type=int, default=None, help="draws per selection (1000)")
     parser.add_argument("--seed", type=int, default=42)
@@ -569,7 +583,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.sizes_out is not None:
         if chosen is None:
             sys.exit("--sizes-out: no selection meets the goal; nothing written")
-        write_sizes(args.sizes_out, chosen, argv)
+        write_sizes(args.sizes_out, chosen, full, argv)
         print(f"sizes: {args.sizes_out}")
 
 
