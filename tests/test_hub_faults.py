@@ -42,9 +42,13 @@ UNREACHABLE_S = 20.0
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A Hub-ready folder with two configs, from `karma-build binarize` on the sample pool."""
+    """A Hub-ready folder with two configs, from `karma-build binarize` on the sample pool
+    (with error bars: kinship.json's per-config keys include uncertainty's)."""
     out = tmp_path_factory.mktemp("binarize") / "out"
-    result = karma_build("binarize", "--strategy", ",".join(CONFIGS), "--out", out, cwd=out.parent)
+    result = karma_build(
+        "binarize", "--strategy", ",".join(CONFIGS), "--bootstrap", "20", "--out", out,
+        cwd=out.parent,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return out
 
@@ -325,6 +329,8 @@ def test_pull_one_config_writes_a_folder_of_that_config(
     doc = json.loads((out / "kinship.json").read_text())
     for key in ("files", "splits", "bytes", "counts", "agreement"):
         assert list(doc[key]) == ["k_sim"], key
+    assert list(doc["uncertainty"]["stability"]) == list(doc["uncertainty"]["sure_pairs"])
+    assert list(doc["uncertainty"]["stability"]) == ["k_sim"]
     card = (out / "README.md").read_text()
     assert [c["config_name"] for c in card_meta(card)["configs"]] == ["k_sim"]
     assert [i["config_name"] for i in card_meta(card)["dataset_info"]] == ["k_sim"]
