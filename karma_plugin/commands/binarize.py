@@ -9,7 +9,13 @@ from importlib.resources import files
 
 import click
 
-from karma_plugin.commands._options import kinship_options, out_options, report_excluded, warn
+from karma_plugin.commands._options import (
+    counted,
+    kinship_options,
+    out_options,
+    report_excluded,
+    warn,
+)
 from karma_plugin.core.defaults import DEFAULT_SEED, DEFAULT_TEST_SIZE
 from karma_plugin.core.pairing import STRATEGIES
 from karma_plugin.kinship_inputs import kinship_from_options, kinship_inputs
@@ -182,9 +188,9 @@ def command(
         kin = kinship_from_options(
             scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn
         )
-        report_excluded(kin.excluded)
         # The text spills beside the output (on its disk, and cleaned up with its staging).
         pool = read_pool(pool_spec, split=split, request=request, spill_dir=stage)
+        report_excluded(kin.excluded, pool.model_names)  # only models the pool has matter
         strategies, not_built = without_unrated_rlaif(
             strategies, strategy, pool, request.rating_field
         )
@@ -248,13 +254,15 @@ def _pool_provenance(pool_spec: str, out: str) -> dict | None:
 
 
 def _summary(doc: dict, out: str) -> None:
-    click.echo(f"Read {doc['rows']} instructions from {doc['dataset']} ({doc['format']} layout).")
+    read = counted(doc["rows"], "instruction")
+    click.echo(f"Read {read} from {doc['dataset']} ({doc['format']} layout).")
     dropped = doc["dropped_completions"]
     unknown = sum(dropped["unknown_model"].values())
     click.echo(
         f"Completions left out: {unknown} of unknown models "
         f"({', '.join(dropped['unknown_model']) or 'none'}), {dropped['empty_response']} empty, "
-        f"{dropped['duplicate_model']} repeated models."
+        f"{counted(dropped['duplicate_model'], 'repeat')} (a model answering an instruction "
+        "again)."
     )
     for config, count in doc["counts"].items():
         skipped = ", ".join(f"{k} {v}" for k, v in count["skipped"].items() if v) or "none"
@@ -262,7 +270,7 @@ def _summary(doc: dict, out: str) -> None:
         agree_text = "" if agree is None else f"; agrees with instance ratings {agree:.1%}"
         splits = doc["splits"][config]
         click.echo(
-            f"  {config:<12} {count['pairs']:>6} pairs "
+            f"  {config:<12} {counted(count['pairs'], 'pair', 'pairs'):>12} "
             f"(train {splits['train_prefs']}, test {splits['test_prefs']}); "
             f"skipped: {skipped}{agree_text}"
         )

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from karma_plugin.commands._options import kinship_options, out_options, report_excluded, warn
+from karma_plugin.commands._options import (
+    counted,
+    in_folder,
+    kinship_options,
+    out_options,
+    report_excluded,
+    warn,
+)
 from karma_plugin.core.clustering import DEFAULT_CUT
 from karma_plugin.core.score_table import read_scores
 from karma_plugin.kinship_inputs import kinship_from_options, kinship_inputs
@@ -44,7 +51,7 @@ def command(
         report = render_report(table, result, stage, cut=cut)
     for name, c in report.clusterings.items():
         click.echo(
-            f"{name}: {len(c.clusters)} clusters at {cut:g}: "
+            f"{name}: {counted(len(c.clusters), 'cluster')} at {cut:g}: "
             + " | ".join(", ".join(members) for members in c.clusters)
         )
-    click.echo(f"wrote {out}/report.md and {len(report.figures)} figures")
+    click.echo(f"wrote {in_folder(out, 'report.md')} and {counted(len(report.figures), 'figure')}")
