@@ -516,8 +516,27 @@ def test_a_parquet_folder_is_read_whole(tmp_path: Path):
     assert json.loads((tmp_path / "out" / "kinship.json").read_text())["rows"] == 4
 
 
+def test_no_warning_about_a_left_out_model_the_pool_does_not_have(tmp_path: Path):
+    """The authors' table leaves out ultralm-65b (no scores): that matters only to a pool with
+    its answers (they are dropped), so a pool without it gets no warning; kinship.json still
+    lists it. The summary counts in the singular where there is one."""
+    twice = [completion("gpt-4", "A"), completion("gpt-4", "A2"), completion("bard", "B")]
+    result = karma_build(*binarize(jsonl(tmp_path, [*GOOD, row("Twice?", twice)])), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert (
+        "Completions left out: 0 of unknown models (none), 0 empty, 1 repeat (a model answering an "
+        "instruction again)." in result.stdout
+    )
+    doc = json.loads((tmp_path / "out" / "kinship.json").read_text())
+    assert doc["excluded"]["ultralm-65b"].startswith("missing score for")
+
+
 def test_warnings_come_once_after_a_successful_run(tmp_path: Path):
-    result = karma_build(*binarize(jsonl(tmp_path, GOOD)), cwd=tmp_path)
+    # ultralm-65b (no scores in the authors' table) answers twice: one warning, once.
+    answered = [completion("gpt-4", "A"), completion("ultralm-65b", "C"), completion("bard", "B")]
+    pool = [row("Asked once?", answered), row("Asked again?", answered), *GOOD]
+    result = karma_build(*binarize(jsonl(tmp_path, pool)), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == [

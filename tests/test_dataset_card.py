@@ -209,7 +209,7 @@ def test_card_of_a_generated_pool(doc: dict) -> None:
     doc["skipped_configs"] = {"rlaif": "the pool has no instance ratings (--rating x)"}
     doc["pool_provenance"] = {
         "karma_plugin": "0.1.0",
-        "task": "karma_responses",
+        "task": "karmagen",
         "prompts": 64,
         "prompt_set": {
             "dataset_path": "openbmb/UltraFeedback",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
 
 import click
 
@@ -203,6 +204,16 @@ def out_options(required: bool = True, help: str = "Output folder.") -> Callable
     return lambda command: out(overwrite(command))
 
 
+def in_folder(folder: str, name: str) -> str:
+    """``folder/name`` as a user reads it: ``report/`` and ``report`` both give ``report/x``."""
+    return os.path.join(folder.rstrip("/") or folder, name)
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 prompt``, ``2 prompts`` (``plural`` where adding an s is wrong)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 _WARNINGS = "karma_plugin.warnings"
 
 
@@ -233,7 +244,17 @@ def drop_warnings(ctx: click.Context) -> None:
 MAX_EXCLUSION_WARNINGS = 10  # a leaderboard table can leave out thousands of models
 
 
-def report_excluded(excluded: dict[str, str]) -> None:
+def report_excluded(excluded: dict[str, str], pool_models: Iterable[str] | None = None) -> None:
+    """Warn about the models and benchmarks left out of the kinship. With ``pool_models`` (the
+    pool's model names), a left-out model is named only when the pool has its answers: a score
+    row nothing in the pool uses changes nothing (kinship.json still lists it)."""
+    if pool_models is not None:
+        in_pool = {name.strip().lower() for name in pool_models}
+        excluded = {
+            name: reason
+            for name, reason in excluded.items()
+            if name in BENCHMARKS or name.strip().lower() in in_pool
+        }
     items = list(excluded.items())
     for name, reason in items[:MAX_EXCLUSION_WARNINGS]:
         warn(f"left out {name}: {reason}")

@@ -11,6 +11,7 @@ import click
 
 from karma_plugin.commands._options import (
     bootstrap_options,
+    counted,
     kinship_options,
     out_options,
     report_excluded,
@@ -192,7 +193,6 @@ def command(
             scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn,
             bootstrap=bool(bootstrap),
         )  # fmt: skip
-        report_excluded(kin.excluded)
         # The noise is settled before the pool is read: a benchmark without one fails at once.
         resample = (
             uncertainty.Resample(
@@ -203,6 +203,7 @@ def command(
         )
         # The text spills beside the output (on its disk, and cleaned up with its staging).
         pool = read_pool(pool_spec, split=split, request=request, spill_dir=stage)
+        report_excluded(kin.excluded, pool.model_names)  # only models the pool has matter
         strategies, not_built = without_unrated_rlaif(
             strategies, strategy, pool, request.rating_field
         )
@@ -285,13 +286,15 @@ def _pool_provenance(pool_spec: str, out: str) -> dict | None:
 
 
 def _summary(doc: dict, out: str) -> None:
-    click.echo(f"Read {doc['rows']} instructions from {doc['dataset']} ({doc['format']} layout).")
+    read = counted(doc["rows"], "instruction")
+    click.echo(f"Read {read} from {doc['dataset']} ({doc['format']} layout).")
     dropped = doc["dropped_completions"]
     unknown = sum(dropped["unknown_model"].values())
     click.echo(
         f"Completions left out: {unknown} of unknown models "
         f"({', '.join(dropped['unknown_model']) or 'none'}), {dropped['empty_response']} empty, "
-        f"{dropped['duplicate_model']} repeated models."
+        f"{counted(dropped['duplicate_model'], 'repeat')} (a model answering an instruction "
+        "again)."
     )
     for config, count in doc["counts"].items():
         skipped = ", ".join(f"{k} {v}" for k, v in count["skipped"].items() if v) or "none"
@@ -299,7 +302,7 @@ def _summary(doc: dict, out: str) -> None:
         agree_text = "" if agree is None else f"; agrees with instance ratings {agree:.1%}"
         splits = doc["splits"][config]
         click.echo(
-            f"  {config:<12} {count['pairs']:>6} pairs "
+            f"  {config:<12} {counted(count['pairs'], 'pair', 'pairs'):>12} "
             f"(train {splits['train_prefs']}, test {splits['test_prefs']}); "
             f"skipped: {skipped}{agree_text}"
         )

@@ -1,4 +1,4 @@
-"""`karma-build pool`: the karma_responses samples of several model runs -> one response pool."""
+"""`karma-build pool`: the Stage-0 (karmagen) samples of several model runs -> one response pool."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from karma_plugin.commands._options import key_value_pairs, warn
+from karma_plugin.commands._options import counted, key_value_pairs, warn
 from karma_plugin.errors import InputError
 from karma_plugin.pools.from_lmeval import build_pool, merge_names, read_runs, write_pool
 
@@ -51,7 +51,7 @@ def _check_output(output: str, overwrite: bool, inputs: list[Path]) -> None:
 def command(
     runs: tuple[str, ...], output: str, names: tuple[tuple[str, str], ...], overwrite: bool
 ) -> None:
-    """Read the karma_responses samples of several runs (lm-eval --log_samples; folders,
+    """Read the Stage-0 (karmagen) samples of several runs (lm-eval --log_samples; folders,
     samples files or results files) into one pool that `binarize --dataset` reads.
 
     One row per prompt (identified by its text), the models by name; empty responses count as
@@ -68,15 +68,17 @@ def command(
         raise InputError(f"cannot write {output!r}: {exc.strerror or exc}") from None
     if summary.duplicate_prompts:
         warn(
-            f"{summary.duplicate_prompts} prompts repeat an earlier one in the prompt set: "
+            f"{counted(summary.duplicate_prompts, 'prompt repeats', 'prompts repeat')} an "
+            "earlier one in the prompt set: "
             "each is one row (a model's first non-empty response)"
         )
     for model in summary.models:
         click.echo(
-            f"  {model}: {summary.responses[model]} responses"
+            f"  {model}: {counted(summary.responses[model], 'response')}"
             + (f", {summary.missing[model]} empty (missing)" if summary.missing[model] else "")
         )
     click.echo(
-        f"wrote {output}: {summary.prompts} prompts x {len(summary.models)} models; "
-        f"{summary.fewer_than_2} prompts answered by fewer than 2 models (kept)"
+        f"wrote {output}: {counted(summary.prompts, 'prompt')} x "
+        f"{counted(len(summary.models), 'model')}; "
+        f"{counted(summary.fewer_than_2, 'prompt')} answered by fewer than 2 models (kept)"
     )

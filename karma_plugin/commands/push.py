@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from karma_plugin.commands._options import counted
 from karma_plugin.errors import RemoteError
 from karma_plugin.hub.faults import DEFAULT_RETRIES
 
@@ -59,8 +60,8 @@ def run_push(folder: str, repo_id: str, **options: object) -> None:
             f"({result.commit_url}){no_pr}"
         )
         return
-    stale = f", deleted {len(plan.deletions)} stale files" if plan.deletions else ""
-    click.echo(f"Committed {len(plan.additions)} files{stale}: {result.commit_url}")
+    stale = f", deleted {counted(len(plan.deletions), 'stale file')}" if plan.deletions else ""
+    click.echo(f"Committed {counted(len(plan.additions), 'file')}{stale}: {result.commit_url}")
     if result.pr_url:
         click.echo(f"Pull request: {result.pr_url}")
     click.echo(

@@ -6,6 +6,8 @@ import click
 
 from karma_plugin.commands._options import (
     bootstrap_options,
+    counted,
+    in_folder,
     kinship_options,
     out_options,
     report_excluded,
@@ -64,7 +66,7 @@ def command(
         report = render_report(table, result, stage, cut=cut, uncertainty=unc)
     for name, c in report.clusterings.items():
         click.echo(
-            f"{name}: {len(c.clusters)} clusters at {cut:g}: "
+            f"{name}: {counted(len(c.clusters), 'cluster')} at {cut:g}: "
             + " | ".join(", ".join(members) for members in c.clusters)
         )
     if unc is not None:
@@ -73,4 +75,4 @@ def command(
             "intervals: "
             + ", ".join(f"{m} [{lo:.3f}, {hi:.3f}]" for m, (lo, hi) in unc.s_pref.items())
         )
-    click.echo(f"wrote {out}/report.md and {len(report.figures)} figures")
+    click.echo(f"wrote {in_folder(out, 'report.md')} and {counted(len(report.figures), 'figure')}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from karma_plugin.commands._options import key_value_pairs, metrics_option, warn
+from karma_plugin.commands._options import counted, key_value_pairs, metrics_option, warn
 from karma_plugin.core.score_table import format_score_csv, write_scores
 from karma_plugin.lmeval.results import DEFAULT_METRICS, read_score_table
 
@@ -43,7 +43,8 @@ def command(
     if output:
         write_scores(table, output)
         click.echo(
-            f"wrote {output} ({len(table.models)} models x {len(table.benchmarks)} benchmarks)",
+            f"wrote {output} ({counted(len(table.models), 'model')} x "
+            f"{counted(len(table.benchmarks), 'benchmark')})",
             err=True,
         )
     else:
