@@ -582,3 +582,43 @@ def test_binarize_hub_pool_503_while_streaming_then_success(
     fault = hub.state.inject(r"/datasets/[^/]+/[^/]+/resolve/.+/train-1\.jsonl", 503, times=2)
     _binarize_hub_pool_succeeds(env, scores, work)
     assert fault.hits == 2
+
+
+# --- credentials never shown (issue 16, items 4 and 6) ------------------------------------------
+@pytest.mark.parametrize("command", ["push", "pull", "binarize"])
+def test_credentials_in_hf_endpoint_are_redacted(
+    command: str, folder: Path, unreachable, scores: Path, work: Path
+) -> None:
+    secret = "hf_EndpointSecret0123456789"
+    endpoint = unreachable["HF_ENDPOINT"].replace("http://", f"http://karma:{secret}@")
+    args = {
+        "push": ("push", folder, "--repo-id", REPO),
+        "pull": ("pull", REPO),
+        "binarize": ("binarize", "--dataset", POOL, "--scores", scores, "--out", work / "o"),
+    }[command]
+    result, _ = run(*args, env={**unreachable, "HF_ENDPOINT": endpoint}, cwd=work)
+    message = assert_fails(result, 1, "cannot reach the Hub at http://***@127.0.0.1:")
+    assert secret not in result.stdout + result.stderr and "karma:" not in message
+
+
+def test_the_token_and_token_like_text_are_redacted_in_every_message(work: Path, env) -> None:
+    """A message that quotes user input holding the token (a mistyped path, here) shows ***."""
+    result, _ = run("binarize", "--dataset", f"{TOKEN}/pool.jsonl", "--out", "o", env=env, cwd=work)
+    message = assert_fails(result, 2, "pool '***/pool.jsonl' not found")
+    assert TOKEN not in result.stdout + result.stderr, message
+    other = "hf_SomeoneElsesToken0123456"
+    result, _ = run("kinship", "--scores", f"{other}.csv", env=env, cwd=work)
+    assert_fails(result, 2, "hf_***")
+    assert other not in result.stderr
+
+
+@pytest.mark.parametrize("token", ["hf_caf\u00e9_token", "hf_tab\there"])
+@pytest.mark.parametrize("command", ["push", "pull"])
+def test_a_token_no_header_can_carry_is_one_line(
+    command: str, token: str, folder: Path, hub: HubEmulator, env, work: Path
+) -> None:
+    args = ("push", folder, "--repo-id", REPO) if command == "push" else ("pull", REPO)
+    result, _ = run(*args, env={**env, "HF_TOKEN": token}, cwd=work)
+    assert_fails(result, 2, "token", "HTTP header cannot carry")
+    assert token not in result.stderr
+    assert hub.state.requests == []  # refused before any request

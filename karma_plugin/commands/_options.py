@@ -8,7 +8,7 @@ import click
 
 from karma_plugin.core.benchmarks import BENCHMARKS, canonical_benchmark
 from karma_plugin.core.kinship import DEFAULT_TAU
-from karma_plugin.errors import InputError
+from karma_plugin.errors import InputError, redact
 from karma_plugin.kinship_inputs import METRICS
 
 scores_option = click.option(
@@ -146,7 +146,7 @@ def warn(message: str) -> None:
     """
     ctx = click.get_current_context(silent=True)
     if ctx is None:
-        click.echo(f"karma-build: warning: {message}", err=True)
+        click.echo(f"karma-build: warning: {redact(message)}", err=True)
         return
     ctx.find_root().meta.setdefault(_WARNINGS, {})[message] = None
 
@@ -154,7 +154,7 @@ def warn(message: str) -> None:
 def flush_warnings(ctx: click.Context) -> None:
     """Print the warnings gathered so far, each once, and forget them."""
     for message in ctx.find_root().meta.pop(_WARNINGS, {}):
-        click.echo(f"karma-build: warning: {message}", err=True)
+        click.echo(f"karma-build: warning: {redact(message)}", err=True)
 
 
 def drop_warnings(ctx: click.Context) -> None:

@@ -184,6 +184,22 @@ def _not_found(exc: BaseException, what: str, repo_id: str) -> InputError:
     return InputError(f"{what} failed: not found at {endpoint()} ({reason(exc)})")
 
 
+def usable_token() -> str | None:
+    """The token huggingface_hub sends (HF_TOKEN or the saved login), or None; refused (exit
+    2, before any request) when an HTTP header cannot carry it: httpx would fail deep inside
+    the request with a traceback that shows part of it."""
+    from huggingface_hub import get_token
+
+    token = get_token()
+    if token and not (token.isascii() and token.isprintable()):
+        raise InputError(
+            "the Hugging Face token (HF_TOKEN or the saved login) holds characters an HTTP "
+            "header cannot carry (non-ASCII or control characters): check HF_TOKEN, or run "
+            "`hf auth login` again"
+        )
+    return token
+
+
 def retry_wait() -> float:
     """The first wait between tries (seconds; doubled each try, at most ``MAX_WAIT_S``)."""
     return float(os.environ.get("KARMA_HUB_RETRY_WAIT", "2"))
@@ -206,6 +222,7 @@ def with_retries(
     ``KARMA_HUB_RETRY_WAIT`` sets the first wait (seconds; doubled each try, at most 30).
     """
     base = retry_wait() if wait_s is None else wait_s
+    usable_token()
     for attempt in range(retries + 1):
         try:
             with quiet_hub():

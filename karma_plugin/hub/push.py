@@ -18,7 +18,7 @@ from typing import Any
 
 from karma_plugin.core.pairing import STRATEGIES
 from karma_plugin.errors import InputError, RemoteError
-from karma_plugin.hub.faults import DEFAULT_RETRIES, status, with_retries
+from karma_plugin.hub.faults import DEFAULT_RETRIES, status, usable_token, with_retries
 
 REPO_TYPE = "dataset"
 KEEP = frozenset({".gitattributes"})  # every Hub repo starts with it; it is not data
@@ -156,9 +156,7 @@ def _human(size: int) -> str:
 
 # --- the push -----------------------------------------------------------------------------------
 def _token() -> str:
-    from huggingface_hub import get_token
-
-    token = get_token()
+    token = usable_token()
     if not token:
         raise InputError(
             "no Hugging Face token: set HF_TOKEN or run `hf auth login` (a write token is needed)"
