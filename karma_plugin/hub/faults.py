@@ -40,7 +40,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from types import ModuleType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from karma_plugin.errors import InputError, KarmaError, RemoteError
 
@@ -257,7 +257,7 @@ def bound_requests() -> None:
 
     made = getattr(_http, "_GLOBAL_CLIENT_FACTORY", None) or _http.default_client_factory
 
-    def factory() -> object:
+    def factory() -> Any:
         client = made()
         hooks = dict(client.event_hooks)
         client.event_hooks = {**hooks, "request": [*hooks.get("request", []), _bounded]}
