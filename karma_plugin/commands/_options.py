@@ -134,6 +134,17 @@ def out_options(required: bool = True, help: str = "Output folder.") -> Callable
     return lambda command: out(overwrite(command))
 
 
+def file_overwrite_option(what: str) -> Callable:
+    """``--overwrite`` of a command that writes files (the rules live in
+    ``karma_plugin.outputs.atomic.check_file_output``)."""
+    return click.option(
+        "--overwrite",
+        is_flag=True,
+        help=f"Replace {what} even if karma-build did not write it (a file it wrote is "
+        "replaced anyway; never an input of the run).",
+    )
+
+
 _WARNINGS = "karma_plugin.warnings"
 
 
