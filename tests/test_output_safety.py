@@ -620,7 +620,7 @@ def test_stale_means_provably_dead(tmp_path):
     assert all(not p.exists() for p in gone) and all(p.is_dir() for p in kept)
 
 
-# --- file outputs (issue 16, item 2): `kinship --json`, its matrix, `scores -o` --------------------
+# --- file outputs (issue 16, item 2): `kinship --json`, its matrix, `scores -o` -----------------
 def _big_table(path: Path, n: int = 40) -> Path:
     """A score table of more than 30 models: `kinship --json` also writes the matrix."""
     rows = [
@@ -729,4 +729,3 @@ def test_kinship_json_checks_the_matrix_file_before_writing_either(tmp_path: Pat
         "kinship", "--scores", "big.csv", "--json", "k.json", "--overwrite", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
-
