@@ -31,6 +31,9 @@ from hub_emulator import (
     closed_port_endpoint,
 )
 
+# Run on the newest releases too (scripts/test.sh): the Hub and datasets clients of both.
+pytestmark = pytest.mark.deps
+
 TOKEN = "hf_TestSecret_faults_0123"
 REPO = "karma-org/karma-prefs"
 POOL = "pools/uf-sample"
