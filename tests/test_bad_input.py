@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -480,6 +481,27 @@ def report_warning_then_bad_cut(tmp):
     (tmp / "scores.csv").write_text("model,ifeval,mmlu_stem\na,1,2\nb,2,1\nc,3,\n")
     args = ("report", "--scores", str(tmp / "scores.csv"), "--cut", "-1", "--out", "out")
     return args, ("cut must be positive",)
+
+
+# --- names that are not UTF-8 (issue 16, item 6): pyarrow cannot open them, and kinship.json and
+# the card, which record them, are UTF-8 files.
+LATIN1 = os.fsdecode(b"caf\xe9")  # "café" in Latin-1: one byte that is not UTF-8
+
+
+@case
+def out_not_utf8(tmp):
+    return ("binarize", "--out", LATIN1), ("argument 'caf\\xe9' is not valid UTF-8",)
+
+
+@case
+def dataset_not_utf8(tmp):
+    pool = jsonl(tmp, GOOD, f"{LATIN1}.jsonl")
+    return binarize(pool), ("is not valid UTF-8", "\\xe9.jsonl")
+
+
+@case
+def json_not_utf8(tmp):
+    return ("kinship", "--json", f"{LATIN1}.json"), ("is not valid UTF-8",)
 
 
 @pytest.mark.parametrize(

@@ -24,11 +24,13 @@ from cli import assert_fails, karma_build, snapshot
 from hub_emulator import (
     COMMIT,
     DROP,
+    HANG,
     REPO_INFO,
     RESOLVE,
     Commit,
     HubEmulator,
     closed_port_endpoint,
+    silent_endpoint,
 )
 
 # Run on the newest releases too (scripts/test.sh): the Hub and datasets clients of both.
@@ -107,9 +109,11 @@ def work(tmp_path: Path) -> Path:
     return path
 
 
-def run(*args: object, env: dict[str, str | None], cwd: Path) -> tuple[object, float]:
+def run(
+    *args: object, env: dict[str, str | None], cwd: Path, timeout: float = 600
+) -> tuple[object, float]:
     start = time.monotonic()
-    result = karma_build(*map(str, args), env=env, cwd=cwd, timeout=600)
+    result = karma_build(*map(str, args), env=env, cwd=cwd, timeout=timeout)
     return result, time.monotonic() - start
 
 
@@ -591,3 +595,141 @@ def test_binarize_hub_pool_503_while_streaming_then_success(
     fault = hub.state.inject(r"/datasets/[^/]+/[^/]+/resolve/.+/train-1\.jsonl", 503, times=2)
     _binarize_hub_pool_succeeds(env, scores, work)
     assert fault.hits == 2
+
+
+# --- credentials never shown (issue 16, items 4 and 6) ------------------------------------------
+@pytest.mark.parametrize("command", ["push", "pull", "binarize"])
+def test_credentials_in_hf_endpoint_are_redacted(
+    command: str, folder: Path, unreachable, scores: Path, work: Path
+) -> None:
+    secret = "hf_EndpointSecret0123456789"
+    endpoint = unreachable["HF_ENDPOINT"].replace("http://", f"http://karma:{secret}@")
+    args = {
+        "push": ("push", folder, "--repo-id", REPO),
+        "pull": ("pull", REPO),
+        "binarize": ("binarize", "--dataset", POOL, "--scores", scores, "--out", work / "o"),
+    }[command]
+    result, _ = run(*args, env={**unreachable, "HF_ENDPOINT": endpoint}, cwd=work)
+    message = assert_fails(result, 1, "cannot reach the Hub at http://***@127.0.0.1:")
+    assert secret not in result.stdout + result.stderr and "karma:" not in message
+
+
+def test_the_token_and_token_like_text_are_redacted_in_every_message(work: Path, env) -> None:
+    """A message that quotes user input holding the token (a mistyped path, here) shows ***."""
+    result, _ = run("binarize", "--dataset", f"{TOKEN}/pool.jsonl", "--out", "o", env=env, cwd=work)
+    message = assert_fails(result, 2, "pool '***/pool.jsonl' not found")
+    assert TOKEN not in result.stdout + result.stderr, message
+    other = "hf_SomeoneElsesToken0123456"
+    result, _ = run("kinship", "--scores", f"{other}.csv", env=env, cwd=work)
+    assert_fails(result, 2, "hf_***")
+    assert other not in result.stderr
+
+
+@pytest.mark.parametrize("token", ["hf_caf\u00e9_token", "hf_tab\there"])
+@pytest.mark.parametrize("command", ["push", "pull"])
+def test_a_token_no_header_can_carry_is_one_line(
+    command: str, token: str, folder: Path, hub: HubEmulator, env, work: Path
+) -> None:
+    args = ("push", folder, "--repo-id", REPO) if command == "push" else ("pull", REPO)
+    result, _ = run(*args, env={**env, "HF_TOKEN": token}, cwd=work)
+    assert_fails(result, 2, "token", "HTTP header cannot carry")
+    assert token not in result.stderr
+    assert hub.state.requests == []  # refused before any request
+
+
+# --- a Hub that never answers, a host that never connects (issue 16, items 3 and 11b) -----------
+# The timeouts are shortened for the test (KARMA_HUB_TIMEOUT, KARMA_HUB_CONNECT_TIMEOUT); without
+# them such a run waits forever (or the system's two minutes), which the subprocess timeout here
+# turns into a failure.
+HANGING_S = 120.0
+
+
+@pytest.mark.parametrize(
+    ("command", "where", "said"),
+    [
+        ("push", REPO_INFO, "reading the repo failed after 2 tries"),
+        ("push", COMMIT, "the commit failed after 2 tries"),
+        ("pull", RESOLVE, "downloading README.md failed after 6 tries"),
+        ("binarize", REPO_INFO, f"reading {POOL} failed after 6 tries"),
+    ],
+)
+def test_a_hub_that_never_answers_is_timed_out(
+    command: str, where: str, said: str, folder: Path, hub: HubEmulator, env, scores, work: Path
+) -> None:
+    before = snapshot(folder, work)
+    if command == "pull":
+        seed_pushed(hub, folder)
+    if command == "binarize":
+        seed_split_pool(hub)
+    fault = hub.state.inject(where, HANG, method="POST" if where == COMMIT else "GET")
+    args = {
+        "push": ("push", folder, "--repo-id", REPO, "--retries", "1"),
+        "pull": ("pull", REPO),
+        "binarize": ("binarize", "--dataset", POOL, "--scores", scores, "--out", work / "o"),
+    }[command]
+    fast = {**env, "KARMA_HUB_TIMEOUT": "0.5"}
+    result, elapsed = run(*args, env=fast, cwd=work, timeout=HANGING_S)
+    assert_fails(result, 1, said, "Timeout")
+    assert elapsed < HANGING_S / 2, elapsed
+    assert fault.held and max(fault.held) < 5, fault.held  # each try hung up in 0.5 s
+    assert snapshot(folder, work) == before
+
+
+def test_a_hub_that_stops_answering_mid_stream_is_timed_out_and_read_again(
+    hub: HubEmulator, env, scores: Path, work: Path
+) -> None:
+    """The second file of the pool hangs twice once rows have been read: each request is
+    timed out (the client hangs up after KARMA_HUB_TIMEOUT, not huggingface_hub's 10 s) and
+    tried again, then the pool reads to the end."""
+    seed_split_pool(hub)
+    fault = hub.state.inject(
+        r"/datasets/[^/]+/[^/]+/resolve/.+/train-1\.jsonl", HANG, times=2, method="GET"
+    )
+    _binarize_hub_pool_succeeds({**env, "KARMA_HUB_TIMEOUT": "0.5"}, scores, work)
+    assert fault.hits == 2
+    assert len(fault.held) == 2 and max(fault.held) < 5, fault.held
+
+
+@pytest.mark.parametrize("command", ["push", "pull", "binarize"])
+def test_a_silent_host_fails_in_the_connect_timeout(
+    command: str, folder: Path, env, scores: Path, work: Path
+) -> None:
+    before = snapshot(folder, work)
+    args = {
+        "push": ("push", folder, "--repo-id", REPO),
+        "pull": ("pull", REPO, "--out", work / "pulled"),
+        "binarize": ("binarize", "--dataset", POOL, "--scores", scores, "--out", work / "o"),
+    }[command]
+    with silent_endpoint() as endpoint:
+        short = {**env, "HF_ENDPOINT": endpoint, "KARMA_HUB_CONNECT_TIMEOUT": "1"}
+        result, elapsed = run(*args, env=short, cwd=work, timeout=HANGING_S)
+    message = assert_fails(result, 1, f"cannot reach the Hub at {endpoint}", "timed out")
+    assert "tries" not in message  # not retried: a host that does not answer stays silent
+    assert elapsed < UNREACHABLE_S, elapsed
+    assert snapshot(folder, work) == before
+
+
+def test_a_failed_push_says_it_left_the_repo_it_created(
+    folder: Path, hub: HubEmulator, env, work: Path
+) -> None:
+    hub.state.inject(COMMIT, 503)
+    result, _ = push(folder, env, work, "--retries", "0")
+    assert_fails(
+        result, 1, "the commit failed", "HTTP 503",
+        f"the dataset repo {REPO} was created by this push and is left without the data",
+    )  # fmt: skip
+    assert set(hub.repo(REPO).files()) == {".gitattributes"}
+
+
+def test_binarize_push_to_checks_the_token_before_any_work(
+    hub: HubEmulator, env, scores: Path, work: Path
+) -> None:
+    before = snapshot(work)
+    no_token = {**env, "HF_TOKEN": None}  # and HF_HOME is fresh: no saved login either
+    result, _ = run(
+        "binarize", "--scores", scores, "--out", work / "o", "--push-to", REPO,
+        env=no_token, cwd=work,
+    )  # fmt: skip
+    assert_fails(result, 2, "no Hugging Face token", "HF_TOKEN")
+    assert snapshot(work) == before  # no dataset built, then thrown away
+    assert hub.state.requests == []

@@ -10,7 +10,7 @@ import click
 from karma_plugin.core.benchmarks import BENCHMARKS, canonical_benchmark
 from karma_plugin.core.defaults import DEFAULT_SEED
 from karma_plugin.core.kinship import DEFAULT_TAU
-from karma_plugin.errors import InputError
+from karma_plugin.errors import InputError, redact
 from karma_plugin.kinship_inputs import METRICS
 
 scores_option = click.option(
@@ -214,6 +214,17 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
+def file_overwrite_option(what: str) -> Callable:
+    """``--overwrite`` of a command that writes files (the rules live in
+    ``karma_plugin.outputs.atomic.check_file_output``)."""
+    return click.option(
+        "--overwrite",
+        is_flag=True,
+        help=f"Replace {what} even if karma-build did not write it (a file it wrote is "
+        "replaced anyway; never an input of the run).",
+    )
+
+
 _WARNINGS = "karma_plugin.warnings"
 
 
@@ -226,7 +237,7 @@ def warn(message: str) -> None:
     """
     ctx = click.get_current_context(silent=True)
     if ctx is None:
-        click.echo(f"karma-build: warning: {message}", err=True)
+        click.echo(f"karma-build: warning: {redact(message)}", err=True)
         return
     ctx.find_root().meta.setdefault(_WARNINGS, {})[message] = None
 
@@ -234,7 +245,7 @@ def warn(message: str) -> None:
 def flush_warnings(ctx: click.Context) -> None:
     """Print the warnings gathered so far, each once, and forget them."""
     for message in ctx.find_root().meta.pop(_WARNINGS, {}):
-        click.echo(f"karma-build: warning: {message}", err=True)
+        click.echo(f"karma-build: warning: {redact(message)}", err=True)
 
 
 def drop_warnings(ctx: click.Context) -> None:

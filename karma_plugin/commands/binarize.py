@@ -182,9 +182,10 @@ def command(
     request = Request(pool_format, parse_columns(columns), rating, better_rating)
     default = default_config(strategies, default_config_name)  # checked before the work
     if push_to:
-        from karma_plugin.hub.push import check_repo_id
+        from karma_plugin.hub.push import check_repo_id, require_token
 
         check_repo_id(push_to)  # before the work, not after it
+        require_token()
     pool_spec = sample_pool_path() if dataset == SAMPLE else dataset
     inputs = [pool_spec, *kinship_inputs(scores_spec, samples)]
     # Reserved before any work: a refusal or an unwritable parent costs nothing.

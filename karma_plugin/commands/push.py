@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from karma_plugin.commands._options import counted
-from karma_plugin.errors import RemoteError
+from karma_plugin.errors import RemoteError, redact
 from karma_plugin.hub.faults import DEFAULT_RETRIES
 
 repo_id_option = click.option(
@@ -36,15 +36,18 @@ def run_push(folder: str, repo_id: str, **options: object) -> None:
     """Push and report; shared with `binarize --push-to`."""
     from karma_plugin.hub.push import PushPlan, push_folder
 
-    result = push_folder(folder, repo_id, echo=click.echo, **options)  # type: ignore[arg-type]
+    def echo(line: str) -> None:  # commit and PR URLs carry HF_ENDPOINT, user:password@ too
+        click.echo(redact(line))
+
+    result = push_folder(folder, repo_id, echo=echo, **options)  # type: ignore[arg-type]
     if isinstance(result, PushPlan):
-        click.echo(result.describe())
+        echo(result.describe())
         if result.existing:
-            click.echo(
+            echo(
                 f"  (the repo holds {len(result.existing)} files now: a real push needs "
                 "--overwrite or --create-pr)"
             )
-        click.echo("Dry run: nothing was committed.")
+        echo("Dry run: nothing was committed.")
         if result.remote_error:
             # The local plan is printed, the comparison with the Hub is not: exit 1.
             raise RemoteError(
@@ -55,16 +58,16 @@ def run_push(folder: str, repo_id: str, **options: object) -> None:
     plan = result.plan
     if not result.changed:
         no_pr = "; no pull request opened" if options.get("create_pr") else ""
-        click.echo(
+        echo(
             f"Nothing to commit: {repo_id}@{plan.revision} already holds exactly these files "
             f"({result.commit_url}){no_pr}"
         )
         return
     stale = f", deleted {counted(len(plan.deletions), 'stale file')}" if plan.deletions else ""
-    click.echo(f"Committed {counted(len(plan.additions), 'file')}{stale}: {result.commit_url}")
+    echo(f"Committed {counted(len(plan.additions), 'file')}{stale}: {result.commit_url}")
     if result.pr_url:
-        click.echo(f"Pull request: {result.pr_url}")
-    click.echo(
+        echo(f"Pull request: {result.pr_url}")
+    echo(
         f'Load it with: datasets.load_dataset("{repo_id}", "k_sim")'
         + (f', revision="{plan.revision}"' if plan.revision != "main" else "")
     )

@@ -242,5 +242,24 @@ def format_score_csv(table: ScoreTable) -> str:
     return out.getvalue()
 
 
-def write_scores(table: ScoreTable, path: str | os.PathLike[str]) -> Path:
-    return atomic.write_text(path, format_score_csv(table))
+def write_scores(
+    table: ScoreTable, path: str | os.PathLike[str], found: atomic.Found = atomic.UNCHECKED
+) -> Path:
+    """Write the CSV to ``path``, where ``check_file_output`` saw ``found``."""
+    return atomic.write_text(path, format_score_csv(table), found=found)
+
+
+_MAX_RECOGNISED_BYTES = 1 << 30
+
+
+def is_score_csv(path: str | os.PathLike[str]) -> bool:
+    """``path`` holds exactly what ``karma-build scores -o`` writes for the table in it (its
+    header, its number format, its line ends): a file karma-build wrote. The format carries
+    no marker line, so that every CSV reader loads it as it is."""
+    try:
+        if os.path.getsize(path) > _MAX_RECOGNISED_BYTES:
+            return False
+        text = Path(path).read_text(encoding="utf-8")
+        return bool(text) and format_score_csv(parse_score_csv(text)) == text
+    except (OSError, ValueError, InputError):
+        return False

@@ -80,12 +80,14 @@ def load_hub_dataset(
 
 def _download(repo_id: str, filename: str, commit: str) -> str | None:
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
+    from huggingface_hub.errors import RemoteEntryNotFoundError
 
     def get() -> str | None:
         try:
             return hf_hub_download(repo_id, filename, repo_type=REPO_TYPE, revision=commit)
-        except EntryNotFoundError:
+        except RemoteEntryNotFoundError:
+            # The Hub said the file is not there. (LocalEntryNotFoundError, its sibling, is a
+            # download that failed with nothing in the cache: a Hub fault, told as one.)
             return None
 
     return with_retries(get, f"downloading {filename}", repo_id)

@@ -69,6 +69,33 @@ def published_command(args: Sequence[str], out: str) -> str:
     return shlex.join(["karma-build", *shown])
 
 
+# The key by which `kinship --json` marks the file it wrote (a later run may replace it without
+# --overwrite); a binarize folder's kinship.json has the folder's marker instead.
+WRITTEN_BY = "written_by"
+
+
+def written_by() -> dict[str, str]:
+    from karma_plugin import __version__
+
+    return {"tool": "karma-build", "version": __version__}
+
+
+def is_kinship_json(path: str | os.PathLike[str]) -> bool:
+    """``path`` is a kinship.json that `kinship --json` wrote (it holds the ``written_by``
+    marker)."""
+    import json
+
+    try:
+        if os.path.getsize(path) > 1 << 30:
+            return False
+        with open(path, encoding="utf-8") as handle:
+            doc = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    mark = doc.get(WRITTEN_BY) if isinstance(doc, dict) else None
+    return isinstance(mark, dict) and mark.get("tool") == "karma-build"
+
+
 def kinship_document(
     kin: Kinship,
     listing: Listing | None = None,

@@ -45,6 +45,7 @@ from karma_plugin.lmeval.results import (
     run_model_name,
 )
 from karma_plugin.lmeval.samples import SAMPLES_FILE
+from karma_plugin.outputs.atomic import UNCHECKED, Found
 
 METADATA_KEY = b"karma_pool"  # the parquet schema metadata entry holding the provenance
 POOL_FORMAT = 1
@@ -585,10 +586,22 @@ def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     return json.loads(raw) if raw else None
 
 
-def write_pool(table: pa.Table, path: str | os.PathLike[str]) -> None:
-    """Write the pool atomically: a complete parquet file appears, or nothing."""
+def is_pool_file(path: str | os.PathLike[str]) -> bool:
+    """``path`` is a pool `karma-build pool` wrote (its parquet metadata holds the
+    provenance)."""
+    try:
+        return read_provenance(path) is not None
+    except (OSError, ValueError, pa.ArrowException):
+        return False
+
+
+def write_pool(table: pa.Table, path: str | os.PathLike[str], found: Found = UNCHECKED) -> None:
+    """Write the pool atomically: a complete parquet file appears, or nothing (where
+    ``check_file_output`` saw ``found``)."""
     import pyarrow.parquet as pq
 
     from karma_plugin.outputs.atomic import write_file
 
-    write_file(path, lambda tmp: pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS))
+    write_file(
+        path, lambda tmp: pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS), found=found
+    )
