@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from hub_emulator import COMMIT, HubEmulator
+from hub_retries import quick_retries
 
 from karma_plugin.core.pairing import STRATEGIES
 from karma_plugin.outputs.card import SPLITS
@@ -80,7 +81,7 @@ def env(hub: HubEmulator, tmp_path: Path) -> dict[str, str]:
         "HF_UPDATE_DOWNLOAD_COUNTS": "0",
         "HF_HUB_DISABLE_TELEMETRY": "1",
         "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-        "KARMA_HUB_RETRY_WAIT": "0.01",
+        **quick_retries(),  # ours and huggingface_hub's retries wait 0.01 s
         "NO_PROXY": "127.0.0.1,localhost",
     }
 
