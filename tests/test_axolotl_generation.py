@@ -29,7 +29,13 @@ from karma_plugin.core.score_table import read_scores
 from karma_plugin.pools.from_lmeval import prompt_id
 
 pytest.importorskip("axolotl", reason="needs the `train` extra (axolotl)")
-pytestmark = [pytest.mark.train, pytest.mark.slow, pytest.mark.lmeval]
+# One xdist worker builds the module fixture once (scripts/test.sh runs --dist loadgroup).
+pytestmark = [
+    pytest.mark.train,
+    pytest.mark.slow,
+    pytest.mark.lmeval,
+    pytest.mark.xdist_group("axolotl-recipe"),
+]
 
 TESTS = Path(__file__).parent
 PROMPTS = TESTS / "fixtures" / "responses" / "prompts.jsonl"
@@ -75,9 +81,9 @@ def recipe(tmp_path_factory) -> dict[str, Path]:
     common += ["--gen_kwargs", "max_gen_toks=16", "--output_path", "runs", "--log_samples"]
     for path in models.values():
         model_args = ["--model_args", f"pretrained={path},dtype=float32"]
-        # Stage 1: the group `karma` (the six benchmarks), plain lm_eval.
+        # Stage 1: the group `karma` (the six benchmarks), plain lm_eval (indexing only them).
         tasks = ["--tasks", "karma", "--include_path", str(stage1)]
-        _run(["-m", "lm_eval", *model_args, *tasks, *common], root, env)
+        _run([str(TESTS / "lmeval_launcher.py"), *model_args, *tasks, *common], root, env)
     _ok(karma_build("scores", "runs", *names, "-o", "scores.csv", cwd=root))
     _ok(
         karma_build(

@@ -32,6 +32,10 @@ from hub_emulator import (
     closed_port_endpoint,
     silent_endpoint,
 )
+from hub_retries import quick_retries
+
+# Run on the newest releases too (scripts/test.sh): the Hub and datasets clients of both.
+pytestmark = pytest.mark.deps
 
 TOKEN = "hf_TestSecret_faults_0123"
 REPO = "karma-org/karma-prefs"
@@ -86,7 +90,7 @@ def env(hub: HubEmulator, tmp_path: Path) -> dict[str, str | None]:
         "HF_TOKEN": TOKEN,
         "HF_HOME": str(tmp_path / "hf_home"),
         "HF_UPDATE_DOWNLOAD_COUNTS": "0",
-        "KARMA_HUB_RETRY_WAIT": "0.01",
+        **quick_retries(),  # ours and huggingface_hub's retries wait 0.01 s
         "NO_PROXY": "127.0.0.1,localhost",
     }
 
@@ -94,7 +98,12 @@ def env(hub: HubEmulator, tmp_path: Path) -> dict[str, str | None]:
 @pytest.fixture
 def unreachable(env: dict[str, str | None]) -> dict[str, str | None]:
     """Nothing listens at the endpoint, and retries wait as long as they do for a user."""
-    return {**env, "HF_ENDPOINT": closed_port_endpoint(), "KARMA_HUB_RETRY_WAIT": None}
+    return {
+        **env,
+        "HF_ENDPOINT": closed_port_endpoint(),
+        "KARMA_HUB_RETRY_WAIT": None,
+        "PYTHONPATH": os.environ.get("PYTHONPATH"),  # huggingface_hub's own waits too
+    }
 
 
 @pytest.fixture

@@ -368,6 +368,7 @@ def scripted_run(fixture_tasks, tmp_path_factory):
     return results, log
 
 
+@pytest.mark.xdist_group("lmeval-runs")  # its module fixture built once (--dist loadgroup)
 def test_scripted_end_to_end_scores(scripted_run):
     results_path, log = scripted_run
     doc = json.loads(results_path.read_text(encoding="utf-8"))
@@ -416,8 +417,7 @@ def hf_run(fixture_tasks, tiny_llama31, tmp_path_factory):  # noqa: F811
     root = tmp_path_factory.mktemp("hf")
     _run_cli(
         [
-            "-m",
-            "lm_eval",
+            str(TESTS / "lmeval_launcher.py"),  # lm_eval's CLI, indexing only the tasks given
             "--model",
             "hf",
             "--model_args",
@@ -445,6 +445,7 @@ def hf_run(fixture_tasks, tiny_llama31, tmp_path_factory):  # noqa: F811
     return results
 
 
+@pytest.mark.xdist_group("lmeval-runs")  # its module fixture built once (--dist loadgroup)
 def test_tiny_llama_generates_through_hf_backend(hf_run, tiny_llama31):  # noqa: F811
     doc = json.loads(hf_run.read_text(encoding="utf-8"))
     assert set(doc["results"]) == set(LEAVES)
@@ -469,6 +470,7 @@ def test_tiny_llama_generates_through_hf_backend(hf_run, tiny_llama31):  # noqa:
         assert sample["filtered_resps"][0] in (*"ABCDE", "[invalid]")
 
 
+@pytest.mark.xdist_group("lmeval-runs")  # its module fixture built once (--dist loadgroup)
 def test_results_through_scores_and_kinship(scripted_run, hf_run, tmp_path, runner):
     scripted_results, _ = scripted_run
     out = tmp_path / "scores.csv"

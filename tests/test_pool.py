@@ -26,7 +26,8 @@ from lmeval_samples import mc_doc, mc_lines
 
 from karma_plugin.pools.from_lmeval import METADATA_KEY, prompt_id
 
-pytestmark = pytest.mark.lmeval
+# One xdist worker builds the module fixture once (scripts/test.sh runs --dist loadgroup).
+pytestmark = [pytest.mark.lmeval, pytest.mark.xdist_group("pool-stage0")]
 
 TESTS = Path(__file__).parent
 PROMPTS = TESTS / "fixtures" / "responses" / "prompts.jsonl"

@@ -18,6 +18,9 @@ from karma_plugin.cli import main
 from karma_plugin.commands.binarize import sample_pool_path
 from karma_plugin.pools import store
 
+# Run on the newest releases too (scripts/test.sh): pools read by datasets' json loader.
+pytestmark = pytest.mark.deps
+
 # Nectar's real schema (berkeley-nest/Nectar): the prompt as a dialogue, 7 ranked answers (rank
 # 1 is the best), the sources as a list.
 NECTAR_MODELS = ["gpt-4", "gpt-3.5-turbo", "llama-2-7b-chat", "mpt-7b-chat", "vicuna-33b"]

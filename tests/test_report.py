@@ -19,6 +19,9 @@ from karma_plugin.outputs.staging import MARKER
 from karma_plugin.report.document import write_report
 from karma_plugin.report.figures import pca
 
+# One xdist worker builds the module fixture once (scripts/test.sh runs --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("report")
+
 FIGURES = (
     "s_pref.png",
     "kinship_heatmap.png",

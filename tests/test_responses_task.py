@@ -340,7 +340,7 @@ def hf_runs(tmp_path_factory):
         models[family] = build_scripted_model(family, root / f"tiny-{family}", sentence)
         out = subprocess.run(
             [
-                sys.executable, "-m", "lm_eval", "--model", "hf",
+                sys.executable, str(TESTS / "lmeval_launcher.py"), "--model", "hf",
                 "--model_args", f"pretrained={models[family]},dtype=float32",
                 "--device", "cpu", "--tasks", "karmagen_prompts", "--include_path", "task",
                 "--apply_chat_template", "--limit", "4", "--batch_size", "4",
@@ -352,6 +352,7 @@ def hf_runs(tmp_path_factory):
     return root, models
 
 
+@pytest.mark.xdist_group("responses-hf")  # its module fixture built once (--dist loadgroup)
 def test_hf_backend_sends_the_instruction_as_the_whole_user_turn(hf_runs):
     from transformers import AutoTokenizer
 
@@ -374,6 +375,7 @@ def test_hf_backend_sends_the_instruction_as_the_whole_user_turn(hf_runs):
             assert sample["resps"] == [[SENTENCES[family]]]
 
 
+@pytest.mark.xdist_group("responses-hf")  # its module fixture built once (--dist loadgroup)
 def test_hf_runs_become_a_pool(hf_runs, tmp_path):
     root, models = hf_runs
     # by the model lm-eval recorded: the local path given as pretrained=

@@ -30,14 +30,23 @@ from karma_plugin.errors import InputError, RemoteError
 @contextlib.contextmanager
 def datasets_quiet() -> Iterator[None]:
     """datasets logs a failed load (and notes such as a missing card) on stderr before it
-    raises; the error is ours to report, in one line."""
+    raises; the error is ours to report, in one line.
+
+    Inside, datasets also takes torch for absent: a streaming dataset otherwise imports torch
+    wherever it is installed (the `train` extra, the test environment), only to share an epoch
+    counter with torch's data-loader workers, which karma-build never uses; that import cost
+    2 to 5 s of CPU and about 300 MB on every binarize of a json or Hub pool. Only for the
+    calls made inside: the flag is restored for the rest of the process."""
+    from datasets import config
     from datasets.utils import logging
 
     level = logging.get_verbosity()
     logging.set_verbosity(logging.CRITICAL)
+    torch_available, config.TORCH_AVAILABLE = config.TORCH_AVAILABLE, False
     try:
         yield
     finally:
+        config.TORCH_AVAILABLE = torch_available
         logging.set_verbosity(level)
 
 
