@@ -483,6 +483,89 @@ def report_warning_then_bad_cut(tmp):
     return args, ("cut must be positive",)
 
 
+# --- duplicated column names in a parquet pool, every layout (issue 16, item 5) --------------
+def _completions(n: int = 3) -> pa.Array:
+    return pa.array([[completion("gpt-4", "A"), completion("alpaca-7b", "B", 3.0)]] * n)
+
+
+@case
+def parquet_instruction_twice(tmp):
+    table = pa.Table.from_arrays(
+        [pa.array(["q1", "q2", "q3"]), pa.array(["x", "y", "z"]), _completions()],
+        names=["instruction", "instruction", "completions"],
+    )
+    return binarize(parquet(tmp, table)), ("column 'instruction' appears 2 times",)
+
+
+@case
+def parquet_completion_field_twice(tmp):
+    item = pa.StructArray.from_arrays(
+        [pa.array(["gpt-4", "bard"]), pa.array(["A", "B"]), pa.array(["C", "D"])],
+        names=["model", "response", "response"],
+    )
+    comps = pa.ListArray.from_arrays(pa.array([0, 2], pa.int32()), item)
+    table = pa.Table.from_arrays([pa.array(["q1"]), comps], names=["instruction", "completions"])
+    return binarize(parquet(tmp, table)), ("completions field 'response' appears 2 times",)
+
+
+@case
+def parquet_long_layout_response_twice(tmp):
+    table = pa.Table.from_arrays(
+        [
+            pa.array(["q", "q"]),
+            pa.array(["gpt-4", "bard"]),
+            pa.array(["A", "B"]),
+            pa.array(["C", "D"]),
+        ],
+        names=["instruction", "model", "response", "response"],
+    )
+    return binarize(parquet(tmp, table)), ("column 'response' appears 2 times",)
+
+
+@case
+def parquet_mapped_column_twice(tmp):
+    table = pa.Table.from_arrays(
+        [pa.array(["q1", "q2", "q3"]), _completions(), _completions()],
+        names=["prompt", "answers", "answers"],
+    )
+    args = (*binarize(parquet(tmp, table)), "--columns", "instruction=prompt,completions=answers")
+    return args, ("column 'answers' appears 2 times",)
+
+
+# --- a folder is one format, a file one split, a bad line named by its line (items 10, 11, 11b)
+@case
+def folder_mixing_formats_across_splits(tmp):
+    (tmp / "pool").mkdir()
+    jsonl(tmp, GOOD, "pool/train.jsonl")
+    parquet(tmp, pa.Table.from_pylist(GOOD), "pool/test.parquet")
+    return binarize(tmp / "pool"), ("mixes json and parquet files", "train.jsonl", "test.parquet")
+
+
+@case
+def folder_holding_a_csv(tmp):
+    (tmp / "pool").mkdir()
+    jsonl(tmp, GOOD, "pool/train.jsonl")
+    (tmp / "pool" / "notes.csv").write_text("a,b\n")
+    return binarize(tmp / "pool"), ("holds 'notes.csv'", "expected .json, .jsonl or .parquet")
+
+
+@case
+def split_of_a_single_file(tmp):
+    args = (*binarize(jsonl(tmp, GOOD)), "--split", "validation")
+    return args, ("--split validation", "is a single file, which holds one split")
+
+
+@case
+def bad_jsonl_line_named_by_its_line(tmp):
+    # Lines of 12 KB: line 1200 lies in the second 10 MB block of the json reader, which
+    # counts rows from the start of its block.
+    text = "".join(json.dumps(row(f"Q{i}? {'x' * 12_000}")) + "\n" for i in range(1_500))
+    lines = text.splitlines(keepends=True)
+    lines[1_199] = '{"instruction": "broken", \n'
+    (tmp / "pool.jsonl").write_text("".join(lines))
+    return binarize(tmp / "pool.jsonl"), ("pool.jsonl: line 1200 is not JSON",)
+
+
 # --- names that are not UTF-8 (issue 16, item 6): pyarrow cannot open them, and kinship.json and
 # the card, which record them, are UTF-8 files.
 LATIN1 = os.fsdecode(b"caf\xe9")  # "café" in Latin-1: one byte that is not UTF-8

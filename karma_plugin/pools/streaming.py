@@ -93,6 +93,34 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def bad_json_line(files: list[Path]) -> str | None:
+    """Where the first line that is not JSON lies, as ``FILE: line N (why)``, in the JSON
+    Lines ``files``; None if there is none (a JSON-array file is not looked into).
+
+    pyarrow's json reader names only the row inside the 10 MB block it was parsing
+    ("in row 1937"); this pass over the files, made only once a read has failed, names the
+    file's own line."""
+    import json
+
+    for file in files:
+        try:
+            with file.open("rb") as handle:
+                if handle.read(1 << 16).lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"[":
+                    continue
+                handle.seek(0)
+                for number, line in enumerate(handle, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        json.loads(line)
+                    except ValueError as exc:
+                        why = str(exc).split(": line 1 column")[0]
+                        return f"{file.name}: line {number} is not JSON ({why})"
+        except OSError:
+            return None
+    return None
+
+
 def stream_json(
     spec: str, files: list[Path], split: str, batch_rows: int
 ) -> Iterator[pa.RecordBatch]:
@@ -111,7 +139,8 @@ def stream_json(
         # DatasetGenerationError): the line is the same either way. pa.ArrowInvalid is a
         # ValueError; a file that vanished or cannot be opened is the pool's too.
         except (ValueError, pa.ArrowNotImplementedError, OSError) as exc:
-            raise InputError(f"cannot read pool {spec!r}: {_first_line(exc)}") from None
+            found = bad_json_line(files) if "JSON parse error" in str(exc) else None
+            raise InputError(f"cannot read pool {spec!r}: {found or _first_line(exc)}") from None
 
     data_files = {split: [str(f) for f in files]}
     dataset = step(
