@@ -75,7 +75,7 @@ class Config:
     dpo_beta: float = 0.1
     dpo_max_length: int = 320
     dpo_config: str = "k_sim"
-    stages: tuple[str, ...] = ("stage1", "kinship", "stage0", "dpo")
+    stages: tuple[str, ...] = ("stage1", "kinship", "stage0", "dpo", "child")
     lmeval_extra: list[str] = field(default_factory=list)
 
 
@@ -279,10 +279,18 @@ def stage1(
         command += ["--samples", str(subset)]
         wall = run(command, cfg.out / "logs" / f"stage1-{member.name}.log", cfg)
         (out / "wall.json").write_text(json.dumps({"wall_s": wall}) + "\n")
-    wall = json.loads((out / "wall.json").read_text())["wall_s"]
-    results = json.loads(_newest(out, "results_*.json").read_text())["results"]
+    report = json.loads(_newest(out, "results_*.json").read_text())
+    results = report["results"]
+    # lm-eval's own clock (from its start to the results file); the process's wall time, which
+    # adds Python's start, where this script saw the run end.
+    lmeval_s = float(report.get("total_evaluation_time_seconds") or "nan")
+    timing = out / "wall.json"
+    wall = json.loads(timing.read_text())["wall_s"] if timing.is_file() else lmeval_s
     tokenizer = _tokenizer(member)
-    summary: dict[str, Any] = {"model": member.name, "wall_s": round(wall, 1), "tasks": {}}
+    summary: dict[str, Any] = {
+        "model": member.name, "wall_s": round(wall, 1), "lmeval_s": round(lmeval_s, 1),
+        "tasks": {},
+    }  # fmt: skip
     total_tokens = 0
     for task in STAGE1_TASKS:
         rows = [json.loads(line) for line in _newest(out, f"samples_{task}_*.jsonl").open()]
@@ -308,7 +316,7 @@ def stage1(
     # lm-eval's whole run: loading, prefill and generation of the four tasks together.
     summary["tokens_per_s"] = total_tokens / wall
     figures.record(
-        "stage1-run", model=member.name, wall_s=summary["wall_s"],
+        "stage1-run", model=member.name, wall_s=summary["wall_s"], lmeval_s=summary["lmeval_s"],
         generated_tokens=total_tokens, tokens_per_s=summary["tokens_per_s"],
     )  # fmt: skip
     return summary
@@ -400,6 +408,9 @@ def stage0(
     missing = [m.name for m in family if not list((folder / "runs" / m.name).rglob("results_*"))]
     if missing:  # another process (--models) is answering them: it pools when all are there
         print(f"stage 0: no answers yet from {', '.join(missing)}: pool and binarize later")
+        return None
+    if not scores.is_file():
+        print(f"stage 0: no score table yet ({scores}): pool and binarize later")
         return None
     runs = [str(folder / "runs" / m.name) for m in family]
     pool = folder / "pool.parquet"
@@ -510,22 +521,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--dpo-steps", type=int, default=50)
     parser.add_argument("--dpo-lr", type=float, default=5e-6)
     parser.add_argument(
-        "--stages", default="stage1,kinship,stage0,dpo", help="'family': prepare and build only"
+        "--stages",
+        default="stage1,kinship,stage0,dpo,child",
+        help="comma-separated; 'family' alone: prepare and build the family only",
     )
     parser.add_argument("--models", default=None, help="family members to run (default: all)")
     parser.add_argument(
-        "--quick", action="store_true", help="3 items, max_gen_toks 48, 6 prompts, 4 DPO steps"
+        "--quick",
+        action="store_true",
+        help="the test suite's run: 4 items a task, max_gen_toks 64, one noise level, "
+        "6 prompts answered in 16 tokens, 3 DPO steps, no child evaluation",
     )
     args = parser.parse_args(argv)
+    noise = Config.noise
     if args.quick:
-        args.items, args.max_gen_toks = 3, args.max_gen_toks or 48
-        args.stage0_prompts, args.stage0_max_gen_toks, args.dpo_steps = 6, 24, 4
+        args.items, args.max_gen_toks, noise = 4, args.max_gen_toks or 64, (0.05,)
+        args.stage0_prompts, args.stage0_max_gen_toks, args.dpo_steps = 6, 16, 3
+        args.stages = args.stages.replace(",child", "")
     out = args.out or Path(f"real-model-run-{datetime.now():%Y%m%d-%H%M%S}")
     cfg = Config(
         out=out.resolve(), items=args.items, max_gen_toks=args.max_gen_toks,
         batch_size=args.batch_size, threads=args.threads, stage0_prompts=args.stage0_prompts,
         stage0_max_gen_toks=args.stage0_max_gen_toks, dpo_steps=args.dpo_steps,
-        dpo_lr=args.dpo_lr, stages=tuple(args.stages.split(",")),
+        dpo_lr=args.dpo_lr, stages=tuple(args.stages.split(",")), noise=noise,
     )  # fmt: skip
     figures = Figures(cfg.out)
     figures.record("run", config={k: str(v) for k, v in asdict(cfg).items()}, **versions())
@@ -553,8 +571,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         data = stage0(members, family, cfg.out / "kinship" / "scores.csv", cfg, figures)
     if "dpo" in cfg.stages and data is not None:
         child = dpo(family[0], data, cfg, figures)
-        summary["stage1"][child.name] = stage1(child, include, subset, cfg, figures)
-        kinship([*family, child], cfg, figures, tag="-with-child")
+        if "child" in cfg.stages:  # like father, like son: the same items again
+            summary["stage1"][child.name] = stage1(child, include, subset, cfg, figures)
+            kinship([*family, child], cfg, figures, tag="-with-child")
     figures.record("done", wall_s=round(time.monotonic() - start, 1))
     return summary
 
