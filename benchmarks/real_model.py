@@ -37,7 +37,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -267,6 +267,36 @@ def generated_tokens(tokenizer, rows: list[dict[str, Any]]) -> list[int]:
     return [len(tokenizer(r["resps"][0][0], add_special_tokens=False).input_ids) for r in rows]
 
 
+def headline_rows(out: Path, task: str) -> list[dict[str, Any]]:
+    """The logged samples of ``task`` under the headline filter (lm-eval logs a row per
+    document and filter)."""
+    rows = [json.loads(line) for line in _newest(out, f"samples_{task}_*.jsonl").open()]
+    return [r for r in rows if r.get("filter") == "answer-is"]
+
+
+def _item_key(doc: dict[str, Any]) -> str:
+    return "\x00".join([doc["mc_question"], *doc["mc_options"]])
+
+
+def father_and_son(father: Path, child: Path, figures: Figures) -> None:
+    """Per task, on the items the child answered (a subset of the father's): both accuracies
+    and the share of items where both extracted the same letter."""
+    for task in STAGE1_TASKS:
+        dad = {_item_key(r["doc"]): r for r in headline_rows(father, task)}
+        son = {_item_key(r["doc"]): r for r in headline_rows(child, task)}
+        common = [k for k in son if k in dad]
+        if not common:
+            continue
+        figures.record(
+            "father-and-son", task=task, items=len(common),
+            father_accuracy=sum(dad[k]["exact_match"] for k in common) / len(common),
+            child_accuracy=sum(son[k]["exact_match"] for k in common) / len(common),
+            same_letter=sum(
+                dad[k]["filtered_resps"] == son[k]["filtered_resps"] for k in common
+            ) / len(common),
+        )  # fmt: skip
+
+
 def stage1(
     member: Member, include: Path, subset: Path, cfg: Config, figures: Figures
 ) -> dict[str, Any]:
@@ -293,7 +323,7 @@ def stage1(
     }  # fmt: skip
     total_tokens = 0
     for task in STAGE1_TASKS:
-        rows = [json.loads(line) for line in _newest(out, f"samples_{task}_*.jsonl").open()]
+        rows = headline_rows(out, task)
         budget = cfg.max_gen_toks or SHIPPED_MAX_GEN_TOKS[task]
         tokens = generated_tokens(tokenizer, rows)
         total_tokens += sum(tokens)
@@ -424,6 +454,12 @@ def stage0(
         [
             karma, "binarize", "--dataset", str(pool), "--scores", str(scores),
             "--benchmarks", ",".join(BENCHMARK.values()),
+            # Kinship from the per-item answers (error consistency), not the cosine of the
+            # four min-max normalised scores: with three or four models the weakest one's
+            # normalised profile is the zero vector, whose cosine with any model is 0, below
+            # tau: the cosine forms (almost) no pairs in a family this small.
+            *[a for m in family for a in ("--samples", str(cfg.out / "stage1" / m.name))],
+            *names_for(family), "--metric", "ec",
             "--strategy", "k_score,k_sim,k_score_sim", "--out", str(data), "--overwrite",
         ],
         folder / "binarize.log",
@@ -437,24 +473,26 @@ def stage0(
             n = sum(pq.read_metadata(f).num_rows for f in config.glob(f"{split}-*.parquet"))
             pairs[f"{config.name}/{split}"] = n
     figures.record("binarize", wall_s=round(time.monotonic() - start, 1), pairs=pairs)
+    if not pairs.get(f"{cfg.dpo_config}/train_prefs"):
+        raise RuntimeError(f"binarize formed no {cfg.dpo_config} pairs: nothing to train on")
     return data
 
 
 # --- DPO -----------------------------------------------------------------------------------------
 
-_LOG_LINE = re.compile(r"^\{'(?:loss|train_loss|eval_loss)'.*\}$")
+# The dict the Trainer prints at every logging step ({'loss': '0.6931', ...}: its values are
+# formatted as strings); tqdm's bar may share the line, so it is found anywhere in the text.
+_LOG_ENTRY = re.compile(r"\{'loss': [^{}]*\}")
 
 
 def parse_logs(text: str) -> list[dict[str, Any]]:
-    """The dicts the Trainer prints every logging step (one per line)."""
+    """The training log entries printed by the Trainer, in order."""
     entries = []
-    for raw in text.replace("\r", "\n").splitlines():
-        line = raw.strip()
-        if _LOG_LINE.match(line):
-            try:
-                entries.append(ast.literal_eval(line))
-            except (ValueError, SyntaxError):
-                continue
+    for found in _LOG_ENTRY.findall(text):
+        try:
+            entries.append(ast.literal_eval(found))
+        except (ValueError, SyntaxError):
+            continue
     return entries
 
 
@@ -509,6 +547,46 @@ def versions() -> dict[str, str]:
     return found
 
 
+def summarize(out: Path) -> str:
+    """Every figure of a run folder's figures.jsonl as Markdown tables (the latest row of each
+    model and task wins: a stage rerun replaces its figures)."""
+    rows = [json.loads(line) for line in (out / "figures.jsonl").read_text().splitlines()]
+    latest: dict[tuple[str, ...], dict[str, Any]] = {}
+    for row in rows:
+        latest[(row["kind"], row.get("model", ""), row.get("task", ""))] = row
+    by_kind = lambda kind: [r for (k, _, _), r in latest.items() if k == kind]  # noqa: E731
+    lines = ["| model | task | items | accuracy | chance | invalid (answer-is) | "
+             "invalid (final-letter) | accuracy (final-letter) | tokens/item | cut at budget |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for r in by_kind("stage1"):
+        lines.append(
+            f"| {r['model']} | {r['task']} | {r['items']} | {r['accuracy']:.2f} | "
+            f"{r['chance']:.2f} | {r['invalid_headline']:.2f} | {r['invalid_fallback']:.2f} | "
+            f"{r['accuracy_fallback']:.2f} | {r['tokens_per_item']:.0f} | "
+            f"{r['cut_by_max_gen_toks']:.2f} (of {r['max_gen_toks']}) |"
+        )
+    lines += ["", "| run | model | wall s | lm-eval s | generated tokens | tokens/s |",
+              "|---|---|---:|---:|---:|---:|"]  # fmt: skip
+    for r in by_kind("stage1-run"):
+        lines.append(
+            f"| stage 1 | {r['model']} | {r['wall_s']} | {r.get('lmeval_s', '')} | "
+            f"{r['generated_tokens']} | {r['tokens_per_s']:.2f} |"
+        )
+    for r in by_kind("stage0"):
+        lines.append(
+            f"| stage 0 ({r['prompts']} prompts, {r['tokens_per_item']:.0f} tokens/answer, "
+            f"{r['cut_by_max_gen_toks']:.0%} cut) | {r['model']} | {r['wall_s']} | | "
+            f"{r['tokens_per_item'] * r['prompts']:.0f} | {r['tokens_per_s']:.2f} |"
+        )
+    kinds = ("family", "prepare", "kinship", "kinship-with-child", "binarize", "dpo",
+             "father-and-son")  # fmt: skip
+    for kind in kinds:
+        for r in by_kind(kind):
+            shown = {k: v for k, v in r.items() if k not in ("kind", "at")}
+            lines += ["", f"{kind}: {json.dumps(shown)}"]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help="run folder (reused if there)")
@@ -532,7 +610,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="the test suite's run: 4 items a task, max_gen_toks 64, one noise level, "
         "6 prompts answered in 16 tokens, 3 DPO steps, no child evaluation",
     )
+    parser.add_argument(
+        "--child-items", type=int, default=None, help="items per task for the child (a subset)"
+    )
+    parser.add_argument(
+        "--family", default=None, help="members taken by kinship, pool, binarize (default: all)"
+    )
+    parser.add_argument("--summary", action="store_true", help="print --out's figures only")
     args = parser.parse_args(argv)
+    if args.summary:
+        print(summarize(args.out))
+        return {}
     noise = Config.noise
     if args.quick:
         args.items, args.max_gen_toks, noise = 4, args.max_gen_toks or 64, (0.05,)
@@ -560,6 +648,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     members = family
     if args.models:  # e.g. two processes, each with half of the family
         members = [m for m in family if m.name in args.models.split(",")]
+    if args.family:  # the members that kinship, the pool and binarize take (default: all)
+        family = [m for m in family if m.name in args.family.split(",")]
 
     if "stage1" in cfg.stages:
         for member in bar(members, desc="stage 1", unit="model"):
@@ -572,9 +662,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if "dpo" in cfg.stages and data is not None:
         child = dpo(family[0], data, cfg, figures)
         if "child" in cfg.stages:  # like father, like son: the same items again
-            summary["stage1"][child.name] = stage1(child, include, subset, cfg, figures)
-            kinship([*family, child], cfg, figures, tag="-with-child")
+            child_subset = subset
+            if args.child_items and args.child_items < cfg.items:  # a subset of the same items
+                child_subset = write_subset(replace(cfg, items=args.child_items), assets.datasets)
+            summary["stage1"][child.name] = stage1(child, include, child_subset, cfg, figures)
+            father_and_son(
+                cfg.out / "stage1" / family[0].name, cfg.out / "stage1" / child.name, figures
+            )
+            if child_subset == subset:
+                kinship([*family, child], cfg, figures, tag="-with-child")
     figures.record("done", wall_s=round(time.monotonic() - start, 1))
+    print(summarize(cfg.out))
     return summary
 
 
