@@ -607,8 +607,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="the test suite's run: 4 items a task, max_gen_toks 64, one noise level, "
-        "6 prompts answered in 16 tokens, 3 DPO steps, no child evaluation",
+        help="the test suite's run: 4 items a task, max_gen_toks 64, no noisy members (SmolLM2 "
+        "with and without its chat template), 6 prompts answered in 16 tokens, 3 DPO steps, "
+        "no child evaluation",
     )
     parser.add_argument(
         "--child-items", type=int, default=None, help="items per task for the child (a subset)"
@@ -623,7 +624,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return {}
     noise = Config.noise
     if args.quick:
-        args.items, args.max_gen_toks, noise = 4, args.max_gen_toks or 64, (0.05,)
+        args.items, args.max_gen_toks, noise = 4, args.max_gen_toks or 64, ()
         args.stage0_prompts, args.stage0_max_gen_toks, args.dpo_steps = 6, 16, 3
         args.stages = args.stages.replace(",child", "")
     out = args.out or Path(f"real-model-run-{datetime.now():%Y%m%d-%H%M%S}")
