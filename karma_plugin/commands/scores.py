@@ -5,10 +5,27 @@ from __future__ import annotations
 import click
 
 from karma_plugin.commands._options import key_value_pairs, metrics_option, warn
+from karma_plugin.core.benchmarks import benchmark_key
 from karma_plugin.core.score_table import format_score_csv, write_scores
-from karma_plugin.lmeval.results import DEFAULT_METRICS, read_score_table
+from karma_plugin.errors import InputError
+from karma_plugin.lmeval.results import DEFAULT_METRICS, Source, parse_source, read_score_table
 
 _METRIC_HELP = "; ".join(f"{b}={m}" for b, m in DEFAULT_METRICS.items())
+
+
+def benchmark_sources(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, Source]:
+    """Callback of ``--benchmark NAME=TASK[:METRIC[,FILTER]]``: benchmark key -> Source."""
+    sources: dict[str, Source] = {}
+    for name, spec in key_value_pairs(ctx, param, values):
+        key = benchmark_key(name)
+        if key is None:
+            raise InputError(f"--benchmark {name}={spec}: {name!r} is not a benchmark name")
+        if key in sources:
+            raise InputError(f"--benchmark {key} is given twice")
+        sources[key] = parse_source(spec)
+    return sources
 
 
 @click.command("scores")
@@ -29,17 +46,31 @@ _METRIC_HELP = "; ".join(f"{b}={m}" for b, m in DEFAULT_METRICS.items())
     "results folder name. Repeatable.",
 )
 @metrics_option(f"Metric key per benchmark (repeatable). Defaults: {_METRIC_HELP}.")
+@click.option(
+    "--benchmark",
+    "benchmarks",
+    multiple=True,
+    metavar="NAME=TASK[:METRIC[,FILTER]]",
+    callback=benchmark_sources,
+    help="Read benchmark NAME from the lm-eval task TASK (any task or group, e.g. "
+    "bbh=leaderboard_bbh:acc_norm,none); METRIC defaults to the task's only metric, FILTER "
+    "to none. One of the six replaces its karma_*/karmalite_* tasks. Repeatable.",
+)
 def command(
     paths: tuple[str, ...],
     output: str | None,
     names: tuple[tuple[str, str], ...],
     metrics: dict[str, str],
+    benchmarks: dict[str, Source],
 ) -> None:
     """Read lm-eval results (files or folders, searched for results_*.json) into a score table.
 
-    One row per model; for each benchmark the newest run that has it wins.
+    One row per model; for each benchmark the newest run that has it wins. The six benchmarks
+    are read from the karma_* tasks or their karmalite_* twins, others with --benchmark.
     """
-    table = read_score_table(paths, names=dict(names), metrics=metrics, warn=warn)
+    table = read_score_table(
+        paths, names=dict(names), metrics=metrics, warn=warn, benchmarks=benchmarks
+    )
     if output:
         write_scores(table, output)
         click.echo(

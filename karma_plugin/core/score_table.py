@@ -1,7 +1,9 @@
 """The score table: one row per origin model, one column per benchmark key.
 
 Reads the authors' CSV (byte-order mark, percent strings, an empty row) and any CSV of the
-same shape; writes ours. Scores may come on any scale: kinship min-max normalises them.
+same shape; writes ours. Scores may come on any scale: kinship min-max normalises them. Every
+column after the first is a benchmark: the six of the paper under any of their spellings
+(``core.benchmarks``), any other under its own name (``benchmark_key``).
 """
 
 from __future__ import annotations
@@ -10,13 +12,13 @@ import csv
 import io
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 
-from karma_plugin.core.benchmarks import BENCHMARKS, canonical_benchmark
+from karma_plugin.core.benchmarks import BENCHMARKS, benchmark_key
 from karma_plugin.errors import InputError
 from karma_plugin.outputs import atomic
 
@@ -31,6 +33,8 @@ class ScoreTable:
     benchmarks: tuple[str, ...]
     values: np.ndarray  # shape (len(models), len(benchmarks))
     source: str = ""
+    # Documents behind each benchmark's scores, where known (lm-eval's n-samples).
+    items: dict[str, int | None] = field(default_factory=dict)
 
 
 def parse_score(text: str) -> float:
@@ -80,16 +84,20 @@ def parse_score_csv(text: str, source: str = "") -> ScoreTable:
     header, body = rows[0], rows[1:]
     columns: dict[int, str] = {}
     for idx, name in enumerate(header[1:], start=1):
-        key = canonical_benchmark(name)
+        key = benchmark_key(name)
         if key is None:
             raise InputError(
-                f"score table {source!r}: column {name.strip()!r} is not a benchmark "
-                f"(expected some of: {', '.join(BENCHMARKS)})"
+                f"score table {source!r}: column {idx + 1} ({name.strip()!r}) has no benchmark name"
             )
         if key in columns.values():
             raise InputError(f"score table {source!r}: benchmark {key!r} appears twice")
         columns[idx] = key
-    benchmarks = tuple(b for b in BENCHMARKS if b in columns.values())
+    # The six first, in their usual order (as before any other column was accepted), then
+    # the others as the table has them.
+    benchmarks = (
+        *(b for b in BENCHMARKS if b in columns.values()),
+        *(key for key in columns.values() if key not in BENCHMARKS),
+    )
     order = {key: idx for idx, key in columns.items()}
     models: list[str] = []
     values = np.full((len(body), len(benchmarks)), np.nan)
