@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 
-from karma_plugin.core.benchmarks import resolve_benchmarks
+from karma_plugin.core.benchmarks import categories_for, category_key, resolve_benchmarks
 from karma_plugin.core.kinship import DEFAULT_TAU, Kinship, compute_kinship
 from karma_plugin.core.score_table import PAPER, read_scores
 from karma_plugin.errors import InputError
@@ -30,27 +31,34 @@ def kinship_from_options(
     metric: str | None = None,
     names: Mapping[str, str] | None = None,
     warn: Callable[[str], None] | None = None,
+    categories: Mapping[str, Iterable[str]] | None = None,
 ) -> Kinship:
     """The kinship the options ask for: benchmark cosine, or sample-level ec/capa.
 
     ``scores``: ``"paper"`` (the authors' table) or a CSV path; ``benchmarks``: keys or a
     category, comma-separated; ``samples``: lm-eval ``--log_samples`` output; ``metric`` None
     means cosine without samples and ``ec`` with them; ``names``: samples run -> score-table
-    name; ``warn`` hears what is ignored on the way.
+    name; ``warn`` hears what is ignored on the way; ``categories``: the user's benchmark
+    categories (``--category NAME=B1,B2``), which ``benchmarks`` may then name.
     """
     samples = tuple(samples)
     chosen = metric or ("ec" if samples else "cosine")
     if chosen not in METRICS:
         raise InputError(f"unknown kinship metric {chosen!r} (choose from: {', '.join(METRICS)})")
     table = read_scores(scores)
-    keys = resolve_benchmarks(benchmarks)
+    cats = categories_for(table.benchmarks, categories)
+    keys = resolve_benchmarks(benchmarks, table.benchmarks, cats)
     if chosen == "cosine":
         if samples:
             raise InputError("--samples needs --metric ec or capa (cosine uses only the scores)")
-        return compute_kinship(table, keys, tau)
-    if not samples:
+        kin = compute_kinship(table, keys, tau)
+    elif not samples:
         raise InputError(f"--metric {chosen} needs --samples DIR (lm-eval --log_samples output)")
-    return kinship_with_samples(table, keys, tau, samples, chosen, names or {}, warn=warn)
+    else:
+        kin = kinship_with_samples(table, keys, tau, samples, chosen, names or {}, warn=warn)
+    if categories:
+        kin = replace(kin, categories={category_key(n): cats[category_key(n)] for n in categories})
+    return kin
 
 
 def kinship_inputs(

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import click
 
-from karma_plugin.core.benchmarks import BENCHMARKS, canonical_benchmark
+from karma_plugin.core.benchmarks import BENCHMARKS, canonical_benchmark, category_key
 from karma_plugin.core.kinship import DEFAULT_TAU
 from karma_plugin.errors import InputError
 from karma_plugin.kinship_inputs import METRICS
@@ -24,8 +24,37 @@ benchmarks_option = click.option(
     default="all",
     show_default=True,
     metavar="KEYS|CATEGORY",
-    help="Comma-separated benchmark keys or a category "
-    "(knowledge, reasoning, instruction_following).",
+    help="Comma-separated benchmark keys (the score table's columns) or categories "
+    "(knowledge, reasoning, instruction_following, or one of --category).",
+)
+
+
+def category_members(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, tuple[str, ...]]:
+    """Callback of ``--category NAME=B1,B2``: category -> benchmarks, as given (checked
+    against the score table once it is read)."""
+    categories: dict[str, tuple[str, ...]] = {}
+    for name, members in key_value_pairs(ctx, param, values):
+        key = category_key(name)
+        listed = tuple(m.strip() for m in members.split(",") if m.strip())
+        if key in categories:
+            raise InputError(f"--category {name} is given twice")
+        if not listed or key == "all":
+            raise InputError(f"--category expects NAME=B1,B2, got {name}={members}")
+        categories[key] = listed
+    return categories
+
+
+category_option = click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    metavar="NAME=B1,B2",
+    callback=category_members,
+    help="A benchmark category for --benchmarks and the report's dendrograms, e.g. "
+    "hard=bbh,gpqa; repeatable. The six benchmarks of the paper keep theirs; a name of "
+    "the paper's (knowledge, reasoning, instruction_following) is replaced.",
 )
 tau_option = click.option(
     "--tau",
@@ -111,9 +140,10 @@ names_option = click.option(
 
 
 def kinship_options(command: Callable) -> Callable:
-    """The options every kinship consumer takes, in this order: the scores, the benchmarks,
-    tau, and the sample-level inputs that may replace the benchmark cosine."""
-    options = (scores_option, benchmarks_option, tau_option)
+    """The options every kinship consumer takes, in this order: the scores, the benchmarks
+    and their categories, tau, and the sample-level inputs that may replace the benchmark
+    cosine."""
+    options = (scores_option, benchmarks_option, category_option, tau_option)
     for option in reversed((*options, samples_option, metric_option, names_option)):
         command = option(command)
     return command

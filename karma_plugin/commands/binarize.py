@@ -119,6 +119,7 @@ def command(
     columns: str | None,
     scores_spec: str,
     benchmarks: str,
+    categories: dict[str, tuple[str, ...]],
     strategy: str,
     default_config_name: str | None,
     tau: float,
@@ -180,7 +181,14 @@ def command(
             else None
         )
         kin = kinship_from_options(
-            scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn
+            scores_spec,
+            benchmarks,
+            tau,
+            samples,
+            metric,
+            dict(names),
+            warn=warn,
+            categories=categories,
         )
         report_excluded(kin.excluded)
         # The text spills beside the output (on its disk, and cleaned up with its staging).

@@ -26,6 +26,7 @@ from karma_plugin.report.text import format_kinship
 def command(
     scores_spec: str,
     benchmarks: str,
+    categories: dict[str, tuple[str, ...]],
     tau: float,
     samples: tuple[str, ...],
     metric: str | None,
@@ -34,7 +35,7 @@ def command(
 ) -> None:
     """Print the kinship of the origin models in a score table."""
     result = kinship_from_options(
-        scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn
+        scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn, categories=categories
     )
     report_excluded(result.excluded)
     listing = list_models(result)

@@ -25,6 +25,7 @@ from karma_plugin.report.document import render_report
 def command(
     scores_spec: str,
     benchmarks: str,
+    categories: dict[str, tuple[str, ...]],
     tau: float,
     samples: tuple[str, ...],
     metric: str | None,
@@ -38,7 +39,14 @@ def command(
     with staging.staged(out, overwrite, kinship_inputs(scores_spec, samples)) as stage:
         table = read_scores(scores_spec)
         result = kinship_from_options(
-            scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn
+            scores_spec,
+            benchmarks,
+            tau,
+            samples,
+            metric,
+            dict(names),
+            warn=warn,
+            categories=categories,
         )
         report_excluded(result.excluded)
         report = render_report(table, result, stage, cut=cut)

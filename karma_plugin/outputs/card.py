@@ -262,6 +262,7 @@ def render_card(doc: dict[str, Any]) -> str:
         provenance_table=provenance_table(provenance) if provenance else "",
         prompt_set=prompt_set_text(provenance) if provenance else "",
         score_table=markdown_scores(doc, code_names=True, with_rank=True),
+        categories=doc.get("categories") or {},
         kinship_table=markdown_kinship(doc, code_names=True),
         excluded=excluded[:MAX_EXCLUDED_LISTED],
         excluded_more=max(0, len(excluded) - MAX_EXCLUDED_LISTED),

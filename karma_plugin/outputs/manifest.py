@@ -103,6 +103,8 @@ def kinship_document(
         ],
         "excluded": dict(kin.excluded),
     }
+    if kin.categories:  # the user's (--category); the paper's three go unsaid, as before
+        doc["categories"] = {name: list(members) for name, members in kin.categories.items()}
     if listing.complete:
         return doc
     rank = np.empty(len(kin.models), np.int64)

@@ -104,7 +104,7 @@ def render_report(
     # Category dendrograms always come from the benchmark scores of the same models,
     # normalised over all of them, drawn for the listed ones.
     same_models = _restrict(table, kinship.models)
-    for category, benches in CATEGORIES.items():
+    for category, benches in {**CATEGORIES, **(kinship.categories or {})}.items():
         if not any(b in table.benchmarks for b in benches):
             report.skipped[category] = "none of its benchmarks is in the score table"
             continue
@@ -120,7 +120,8 @@ def render_report(
         distance, name = clustering.score_distance(norm.normalized[rows])
         c = clustering.cluster_models(tuple(norm.models[i] for i in rows), distance, name, cut)
         report.clusterings[category] = c
-        figures.dendrogram(c, CATEGORY_TITLES[category], figure(f"dendrogram_{category}.png"))
+        title = CATEGORY_TITLES.get(category, category)
+        figures.dendrogram(c, title, figure(f"dendrogram_{category}.png"))
 
     doc = kinship_document(kinship, listing)
     text = _markdown(table, kinship, doc, listing, report, cut, explained)
@@ -161,6 +162,13 @@ def _markdown(
         f"benchmarks: {', '.join(k.benchmarks)}. Kinship metric: **{k.metric}**; "
         f"tau = {k.tau:g}.",
     ]
+    if k.categories:
+        lines += [
+            "",
+            "Categories given: "
+            + "; ".join(f"{name} = {', '.join(members)}" for name, members in k.categories.items())
+            + ".",
+        ]
     below = doc["pairs_below_tau"]
     if listing.complete:
         below_line = f"Pairs below tau = {k.tau:g} (never paired): {len(below)}"
@@ -227,7 +235,11 @@ def _markdown(
         "always 1 (both scores above the minimum) or 0 (one at the minimum), so it cannot tell "
         "models apart. Models whose branches join below the red dotted cut share a cluster.",
     ]
-    titles = {"all": f"All chosen benchmarks ({k.metric})", **CATEGORY_TITLES}
+    titles = {
+        "all": f"All chosen benchmarks ({k.metric})",
+        **CATEGORY_TITLES,
+        **{name: name for name in (k.categories or {}) if name not in CATEGORY_TITLES},
+    }
     for key, c in report.clusterings.items():
         lines += [
             "",
