@@ -79,8 +79,15 @@ def test_category_names_a_group_of_any_benchmarks(runner, table, tmp_path):
     assert knowledge["benchmarks"][-2:] == ["bbh", "gpqa"]  # --benchmarks all: every column
     result = runner.invoke(
         main,
-        ["kinship", "--scores", str(table), "--category", "knowledge=mmlu_pro,gpqa"]
-        + ["--benchmarks", "knowledge"],
+        [
+            "kinship",
+            "--scores",
+            str(table),
+            "--category",
+            "knowledge=mmlu_pro,gpqa",
+            "--benchmarks",
+            "knowledge",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "2 benchmarks" in result.stdout and "gpqa" in result.stdout
@@ -131,8 +138,19 @@ def test_binarize_records_and_the_card_shows_the_categories(runner, tmp_path):
     out = tmp_path / "data"
     result = runner.invoke(
         main,
-        ["binarize", "--scores", str(table), "--category", "hard=bbh,mmlu_pro"]
-        + ["--benchmarks", "hard", "--strategy", "k_sim", "--out", str(out)],
+        [
+            "binarize",
+            "--scores",
+            str(table),
+            "--category",
+            "hard=bbh,mmlu_pro",
+            "--benchmarks",
+            "hard",
+            "--strategy",
+            "k_sim",
+            "--out",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
     doc = json.loads((out / "kinship.json").read_text(encoding="utf-8"))
@@ -170,9 +188,18 @@ def test_scores_maps_any_task(tmp_path, runner):
     out = tmp_path / "scores.csv"
     result = runner.invoke(
         main,
-        ["scores", str(tmp_path / "runs"), "-o", str(out)]
-        + ["--benchmark", "BBH=leaderboard_bbh", "--benchmark", "gpqa=leaderboard_gpqa:acc"]
-        + ["--benchmark", "mmlu_pro=karma_mmlu_pro:exact_match,final-letter"],
+        [
+            "scores",
+            str(tmp_path / "runs"),
+            "-o",
+            str(out),
+            "--benchmark",
+            "BBH=leaderboard_bbh",
+            "--benchmark",
+            "gpqa=leaderboard_gpqa:acc",
+            "--benchmark",
+            "mmlu_pro=karma_mmlu_pro:exact_match,final-letter",
+        ],
     )
     assert result.exit_code == 0, result.output
     table = read_scores(out)
@@ -196,8 +223,12 @@ def test_scores_maps_any_task(tmp_path, runner):
         (["--benchmark", "bbh=x", "--benchmark", "BBH=y"], ["--benchmark bbh is given twice"]),
         (["--benchmark", "bbh"], ["--benchmark expects NAME=TASK"]),
         (
-            ["--benchmark", "arc_easy=karma_arc_easy:exact_match,answer-is"]
-            + ["--metric", "arc_easy=exact_match,final-letter"],
+            [
+                "--benchmark",
+                "arc_easy=karma_arc_easy:exact_match,answer-is",
+                "--metric",
+                "arc_easy=exact_match,final-letter",
+            ],
             ["--metric and --benchmark both name arc_easy"],
         ),
     ],

@@ -411,3 +411,36 @@ def test_tiny_llama_runs_the_small_group_and_scores_reads_both(
     lite = json.loads(scripted_lite.read_text(encoding="utf-8"))["results"]
     row = dict(zip(table.benchmarks, table.values[0], strict=True))
     assert row["arc_easy"] == pytest.approx(lite["karmalite_arc_easy"]["exact_match,answer-is"])
+    # 500 items against --limit 2: no one n per benchmark, so no n_items row, and a warning.
+    assert table.n_items is None
+    assert "scored on different numbers of items for ifeval, mmlu_stem" in result.stderr
+
+
+@pytest.mark.slow
+def test_scores_record_the_item_counts_and_bootstrap_uses_them(scripted_lite, tmp_path, runner):
+    # A second model: the scripted run's file under another name, every score lower.
+    doc = json.loads(scripted_lite.read_text(encoding="utf-8"))
+    doc["config"]["model_args"] = "pretrained=scripted-lite-2"
+    doc.pop("model_name", None)
+    for entry in doc["results"].values():
+        for key, value in list(entry.items()):
+            if "," in key and "_stderr" not in key and isinstance(value, float):
+                entry[key] = value * 0.8
+    other = tmp_path / "other" / scripted_lite.name
+    other.parent.mkdir()
+    other.write_text(json.dumps(doc), encoding="utf-8")
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(main, ["scores", str(scripted_lite), str(other), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    ids = shipped_ids()["benchmarks"]
+    table = read_scores(out)
+    assert table.models == ("scripted-lite", "scripted-lite-2")
+    assert table.n_items == {bench: ids[bench]["items"] for bench in BENCHES}
+    assert out.read_text(encoding="utf-8").splitlines()[-1].startswith("n_items,541,500,500")
+    kin = tmp_path / "kinship.json"
+    result = runner.invoke(
+        main, ["kinship", "--scores", str(out), "--bootstrap", "20", "--json", str(kin)]
+    )
+    assert result.exit_code == 0, result.output
+    noise = json.loads(kin.read_text(encoding="utf-8"))["uncertainty"]
+    assert noise["items"] == {bench: ids[bench]["items"] for bench in BENCHES}

@@ -220,6 +220,14 @@ def subset_doc(doc: dict[str, Any], configs: list[str]) -> dict[str, Any]:
     for key in PER_CONFIG:
         if isinstance(doc.get(key), dict):
             subset[key] = {c: v for c, v in doc[key].items() if c in configs}
+    uncertainty = doc.get("uncertainty")  # --bootstrap: its per-config figures too
+    if isinstance(uncertainty, dict):
+        subset["uncertainty"] = {
+            k: {c: x for c, x in v.items() if c in configs}
+            if k in ("stability", "sure_pairs") and isinstance(v, dict)
+            else v
+            for k, v in uncertainty.items()
+        }
     options = doc.get("options")
     if isinstance(options, dict) and isinstance(options.get("strategies"), list):
         subset["options"] = {
@@ -265,6 +273,8 @@ def _write_folder(
     folder (``staging.staged`` publishes it)."""
     from huggingface_hub import HfApi
 
+    from karma_plugin.outputs.card import report_files
+
     listed = with_retries(
         lambda: HfApi().list_repo_files(repo_id, repo_type=REPO_TYPE, revision=commit),
         f"listing {repo_id}",
@@ -280,6 +290,8 @@ def _write_folder(
     matrix = (doc.get("all_models") or {}).get("kinship_matrix")
     if isinstance(matrix, str) and re.fullmatch(r"[A-Za-z0-9][\w.-]*\.parquet", matrix):
         shards.append(matrix)
+    # The kinship report (`binarize --report`) lies in a folder the card links to.
+    shards += report_files(doc).values()
     sources = {p: _download(repo_id, p, commit) for p in shards}
     # A config of no rows is in kinship.json only (see `card.loadable_splits`): a folder
     # without it lists only the configs it holds.

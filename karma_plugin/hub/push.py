@@ -2,9 +2,9 @@
 
 Everything goes through ``huggingface_hub.HfApi``: the repo is created if missing, the branch
 if ``revision`` names a new one, and one ``create_commit`` adds every file of the folder and
-deletes the files a previous push left under the config folders, so the repo never holds a
-half-updated dataset. The token comes from ``huggingface_hub`` (``HF_TOKEN`` or the saved
-login) and is handed to it only: it never appears in a message.
+deletes the files a previous push left under the config folders and the figures folder, so the
+repo never holds a half-updated dataset. The token comes from ``huggingface_hub`` (``HF_TOKEN``
+or the saved login) and is handed to it only: it never appears in a message.
 """
 
 from __future__ import annotations
@@ -113,8 +113,11 @@ def folder_files(folder: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
 
 
 def stale_paths(remote: list[str], local: list[str], configs: list[str]) -> list[str]:
-    """Remote files under a config folder that the new data does not have."""
-    folders = set(configs) | set(STRATEGIES)
+    """Remote files under a config folder, or the report's figures folder, that the new data
+    does not have: figures of earlier data would describe other models."""
+    from karma_plugin.outputs.card import FIGURES_FOLDER
+
+    folders = set(configs) | set(STRATEGIES) | {FIGURES_FOLDER}
     keep = set(local)
     return sorted(p for p in remote if p.split("/")[0] in folders and "/" in p and p not in keep)
 

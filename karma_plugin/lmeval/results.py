@@ -113,6 +113,7 @@ class Reading:
     task: str
     metric: str
     items: int | None
+    stderr: float | None = None  # lm-eval's <metric>_stderr,<filter> ("N/A" and absent: None)
 
 
 def find_run_files(
@@ -193,18 +194,16 @@ def _metric_keys(entry: Mapping[str, Any]) -> list[str]:
 
 
 def _items(doc: Mapping[str, Any], task: str) -> int | None:
-    """The documents a task's score rests on: ``n-samples`` (``effective``, i.e. after
-    ``--limit``), else the 0.4.13 entry's ``sample_len``."""
+    """The documents a task's score rests on: ``n-samples`` ``effective`` (after ``--limit``),
+    else ``original``."""
     counts = doc.get("n-samples")
     found = counts.get(task) if isinstance(counts, Mapping) else None
     if isinstance(found, Mapping):
         for key in ("effective", "original"):
-            value = found.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                return value
-    entry = doc["results"].get(task)
-    value = entry.get("sample_len") if isinstance(entry, Mapping) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+            value = _number(found.get(key))
+            if value is not None and value >= 1:
+                return int(value)
+    return None
 
 
 def read_benchmarks(
@@ -246,7 +245,14 @@ def read_benchmarks(
                 f"task {source.task} has no numeric {metric!r} "
                 f"(it has: {', '.join(have) or 'no metrics'}); choose one with {source.option}"
             )
-        readings[bench] = Reading(value, source.task, metric, _items(doc, source.task))
+        error = _number(entry.get(stderr_key(metric)))
+        readings[bench] = Reading(
+            value,
+            source.task,
+            metric,
+            _items(doc, source.task),
+            error if error is not None and error >= 0 else None,
+        )
     return readings
 
 
@@ -259,6 +265,13 @@ def benchmark_scores(
     scores = {bench: r.value for bench, r in readings.items()}
     missing = [task_name(b) for b in BENCHMARKS if b not in scores]
     return scores, missing
+
+
+def stderr_key(metric: str) -> str:
+    """lm-eval's key of a metric's standard error: ``exact_match,answer-is`` ->
+    ``exact_match_stderr,answer-is``."""
+    name, sep, filter_name = metric.partition(",")
+    return f"{name}_stderr{sep}{filter_name}"
 
 
 def run_timestamp(path: Path, doc: Mapping[str, Any]) -> float:
@@ -278,7 +291,8 @@ class Run:
     model: str
     timestamp: float
     scores: dict[str, float]
-    items: dict[str, int | None] = field(default_factory=dict)  # documents behind each score
+    stderr: dict[str, float] = field(default_factory=dict)  # benchmark -> standard error
+    n_items: dict[str, int] = field(default_factory=dict)  # benchmark -> items scored
 
 
 def model_for_run(run_name: str, path: Path, names: Mapping[str, str]) -> str:
@@ -312,8 +326,9 @@ def read_runs(
                 warn(f"{str(path)!r} has no {_wanted(sources)} results; skipped")
             continue
         scores = {bench: r.value for bench, r in readings.items()}
-        items = {bench: r.items for bench, r in readings.items()}
-        runs.append(Run(path, model, run_timestamp(path, doc), scores, items))
+        stderr = {bench: r.stderr for bench, r in readings.items() if r.stderr is not None}
+        n_items = {bench: r.items for bench, r in readings.items() if r.items is not None}
+        runs.append(Run(path, model, run_timestamp(path, doc), scores, stderr, n_items))
     return runs
 
 
@@ -337,25 +352,21 @@ def runs_by_model(runs: Iterable[Run]) -> dict[str, list[Run]]:
     return grouped
 
 
-def newest_scores(runs: Iterable[Run]) -> dict[str, tuple[float, float]]:
-    """Per benchmark, ``(timestamp, score)`` of the newest of ``runs`` that has it. Of runs
-    equally new, the last one read wins (``>=``: the order of ``find_results_files``)."""
-    newest: dict[str, tuple[float, float]] = {}
+def newest_runs(runs: Iterable[Run]) -> dict[str, Run]:
+    """Per benchmark, the newest of ``runs`` that has it. Of runs equally new, the last one
+    read wins (``>=``: the order of ``find_results_files``)."""
+    newest: dict[str, Run] = {}
     for run in runs:
-        for bench, value in run.scores.items():
-            if bench not in newest or run.timestamp >= newest[bench][0]:
-                newest[bench] = (run.timestamp, value)
+        for bench in run.scores:
+            if bench not in newest or run.timestamp >= newest[bench].timestamp:
+                newest[bench] = run
     return newest
 
 
-def newest_items(runs: Iterable[Run]) -> dict[str, int | None]:
-    """Per benchmark, the documents behind the score ``newest_scores`` picks (same rule)."""
-    newest: dict[str, tuple[float, int | None]] = {}
-    for run in runs:
-        for bench in run.scores:
-            if bench not in newest or run.timestamp >= newest[bench][0]:
-                newest[bench] = (run.timestamp, run.items.get(bench))
-    return {bench: n for bench, (_, n) in newest.items()}
+def newest_scores(runs: Iterable[Run]) -> dict[str, tuple[float, float]]:
+    """Per benchmark, ``(timestamp, score)`` of the newest of ``runs`` that has it
+    (``newest_runs``)."""
+    return {b: (run.timestamp, run.scores[b]) for b, run in newest_runs(runs).items()}
 
 
 def read_score_table(
@@ -376,44 +387,38 @@ def read_score_table(
     runs = read_runs(paths, names, metrics, warn, benchmarks)
     if not runs:
         raise InputError(f"no {_wanted(sources)} results in the given results files")
-    grouped = runs_by_model(runs)
-    latest = {model: newest_scores(own) for model, own in grouped.items()}
+    latest = {model: newest_runs(own) for model, own in runs_by_model(runs).items()}
     order = [*BENCHMARKS, *(b for b in sources if b not in BENCHMARKS)]
     keys = tuple(b for b in order if any(b in row for row in latest.values()))
     models = tuple(latest)
     values = np.full((len(models), len(keys)), np.nan)
-    counts: dict[str, set[int | None]] = {b: set() for b in keys}
+    stderr = np.full((len(models), len(keys)), np.nan)
+    counts: dict[str, set[int]] = {b: set() for b in keys}
     for i, model in enumerate(models):
         for j, bench in enumerate(keys):
-            if bench in latest[model]:
-                values[i, j] = latest[model][bench][1]
-        for bench, n in newest_items(grouped[model]).items():
-            counts[bench].add(n)
+            run = latest[model].get(bench)
+            if run is not None:
+                values[i, j] = run.scores[bench]
+                stderr[i, j] = run.stderr.get(bench, np.nan)
+                if bench in run.n_items:
+                    counts[bench].add(run.n_items[bench])
         absent = [sources[b][0].task for b in order if b not in latest[model]]
         if absent and warn:
             warn(f"{model}: no results for {', '.join(absent)}")
+    # One n per benchmark (the table's n_items row): the models' runs must agree on it (a
+    # karmalite run beside a full one, or lm-eval --limit, do not).
+    n_items = {b: next(iter(c)) for b, c in counts.items() if len(c) == 1}
+    uneven = [b for b, c in counts.items() if len(c) > 1]
+    if uneven and warn:
+        warn(
+            f"the models were scored on different numbers of items for {', '.join(uneven)} "
+            "(lm-eval --limit, or karma_* beside karmalite_*?): no n_items for it in the table"
+        )
     return ScoreTable(
         models,
         keys,
         values,
         source=", ".join(str(p) for p in paths),
-        items=table_items(counts, warn),
+        stderr=stderr if np.isfinite(stderr).any() else None,
+        n_items=n_items or None,
     )
-
-
-def table_items(
-    counts: Mapping[str, set[int | None]], warn: Callable[[str], None] | None = None
-) -> dict[str, int | None]:
-    """One item count per benchmark: the one every model's score rests on; where they differ
-    (a full run beside a karmalite one), the smallest, with a warning: the table's
-    uncertainty is then that of its least measured model."""
-    items: dict[str, int | None] = {}
-    for bench, found in counts.items():
-        known = sorted(n for n in found if n is not None)
-        items[bench] = known[0] if known else None
-        if len(known) > 1 and warn:
-            warn(
-                f"{bench}: the models' scores rest on different numbers of items "
-                f"({', '.join(map(str, known))}); the table records {known[0]}"
-            )
-    return items
