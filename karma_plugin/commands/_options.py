@@ -135,8 +135,8 @@ names_option = click.option(
     multiple=True,
     metavar="RUN=MODEL",
     callback=key_value_pairs,
-    help="Score-table name for a samples run (the model lm-eval recorded, or its folder). "
-    "Repeatable.",
+    help="The score-table name MODEL of a model called RUN in the samples (the model lm-eval "
+    "recorded, or its folder) or in binarize's pool. Repeatable.",
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from importlib.resources import files
 from typing import Any
 
@@ -204,6 +205,9 @@ def command(
         )
         # The text spills beside the output (on its disk, and cleaned up with its staging).
         pool = read_pool(pool_spec, split=split, request=request, spill_dir=stage)
+        if names:  # --name POOL_MODEL=TABLE_MODEL: the pool's name for a score-table model
+            renamed = dict(names)
+            pool = replace(pool, model_names=[renamed.get(m, m) for m in pool.model_names])
         strategies, not_built = without_unrated_rlaif(
             strategies, strategy, pool, request.rating_field
         )
@@ -211,6 +215,7 @@ def command(
             default = default_config(strategies, default_config_name)
         options = Options(strategies, tau, test_size, seed, tuple(exclude_source))
         result = binarize(pool, kin, options, resample)
+        _warn_unmatched(result.dropped["unknown_model"], len(pool.model_names))
 
         # A large table lists the models of the pool; its full matrix goes beside kinship.json.
         listing = list_models(kin, in_pool=result.in_pool)
@@ -272,6 +277,20 @@ def command(
         from karma_plugin.commands.push import run_push
 
         run_push(out, push_to, private=private)
+
+
+def _warn_unmatched(unknown: dict[str, int], in_pool: int) -> None:
+    """One warning naming the pool's models that the score table lacks (their answers are
+    left out): a leaderboard's names seldom match a pool's exactly."""
+    if not unknown:
+        return
+    shown = ", ".join(f"{m} ({n})" for m, n in list(unknown.items())[:10])
+    more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+    warn(
+        f"{len(unknown)} of the pool's {in_pool} models are not in the score table, so their "
+        f"answers are left out (answers per model): {shown}{more}; --name POOL_MODEL=TABLE_MODEL "
+        "matches a model the table names otherwise"
+    )
 
 
 def _pool_provenance(pool_spec: str, out: str) -> dict | None:
