@@ -90,6 +90,12 @@ def noise_from_options(
     (``--items BENCH=N``), the table's ``n_items`` row, or the full size of the karma task
     (``core.benchmarks.ITEMS``), in that order."""
     table = read_scores(scores)
+    unknown = [b for b in (items or {}) if b not in table.benchmarks]
+    if unknown:
+        raise InputError(
+            f"--items: the score table has no benchmark {unknown[0]!r} "
+            f"(it has: {', '.join(table.benchmarks)})"
+        )
     per_item: dict[str, np.ndarray] = {}
     samples = tuple(samples)
     if samples:

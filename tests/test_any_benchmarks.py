@@ -260,3 +260,19 @@ def test_a_full_task_and_its_karmalite_twin_in_one_file_are_refused(tmp_path):
         cwd=tmp_path,
     )
     assert named.returncode == 0, named.stderr
+
+
+def test_bootstrap_takes_the_item_counts_of_other_benchmarks(runner, table, tmp_path):
+    # The six have their full sizes; BBH and GPQA need theirs given.
+    base = ["kinship", "--scores", str(table), "--bootstrap", "20", "--benchmarks", "bbh,gpqa"]
+    result = runner.invoke(main, base)
+    assert result.exit_code == 2
+    assert "no noise for bbh" in result.stderr and "--items bbh=N" in result.stderr
+    out = tmp_path / "k.json"
+    result = runner.invoke(
+        main, [*base, "--items", "BBH=6511", "--items", "gpqa=1192", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    noise = json.loads(out.read_text(encoding="utf-8"))["uncertainty"]
+    assert noise["method"] == "binomial"
+    assert noise["items"] == {"bbh": 6511, "gpqa": 1192}

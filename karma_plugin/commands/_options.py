@@ -6,7 +6,12 @@ from collections.abc import Callable
 
 import click
 
-from karma_plugin.core.benchmarks import BENCHMARKS, canonical_benchmark, category_key
+from karma_plugin.core.benchmarks import (
+    BENCHMARKS,
+    benchmark_key,
+    canonical_benchmark,
+    category_key,
+)
 from karma_plugin.core.defaults import DEFAULT_SEED
 from karma_plugin.core.kinship import DEFAULT_TAU
 from karma_plugin.errors import InputError
@@ -160,14 +165,13 @@ def _draws(_ctx: click.Context, _param: click.Parameter, value: int | None) -> i
 def item_counts(
     ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
 ) -> dict[str, int]:
-    """Callback of ``--items BENCH=N``: benchmark key -> number of items (>= 1)."""
+    """Callback of ``--items BENCH=N``: benchmark key -> number of items (>= 1). Any
+    benchmark of a score table may be named (checked against the table where it is used)."""
     counts = {}
     for bench, number in key_value_pairs(ctx, param, values):
-        key = canonical_benchmark(bench)
+        key = benchmark_key(bench)
         if key is None:
-            raise InputError(
-                f"--items: unknown benchmark {bench!r} (choose from: {', '.join(BENCHMARKS)})"
-            )
+            raise InputError(f"--items: {bench!r} is not a benchmark name")
         digits = number.replace(",", "").replace("_", "")
         if not digits.isdigit() or int(digits) < 1:
             raise InputError(f"--items {bench}: expected a whole number of items, got {number!r}")
