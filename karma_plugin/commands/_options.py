@@ -274,3 +274,39 @@ def report_excluded(excluded: dict[str, str]) -> None:
     if len(items) > MAX_EXCLUSION_WARNINGS:
         more = len(items) - MAX_EXCLUSION_WARNINGS
         warn(f"left out {more} more (kinship.json lists every one under 'excluded')")
+
+
+def preference_options(command: Callable) -> Callable:
+    """``--preference TABLE``, ``--preference-columns`` and ``--preference-name``: the check
+    of S_pref against a judge's win rates (karma_plugin.preference_inputs)."""
+    options = (
+        click.option(
+            "--preference",
+            "preference",
+            default=None,
+            metavar="TABLE",
+            help="Check S_pref against a judge's win rates: a .csv or .parquet table, or a "
+            "Hub dataset ORG/NAME[@REVISION] (e.g. AlpacaEval's leaderboard CSV). Spearman, "
+            "pairwise agreement and, in binarize, agreement over each config's pairs, with "
+            "95% intervals from both tables' noise.",
+        ),
+        click.option(
+            "--preference-columns",
+            "preference_columns",
+            default=None,
+            metavar="model=COL,win_rate=COL[,stderr=COL]",
+            help="The judge table's columns (model defaults to the first; #N names the N-th).",
+        ),
+        click.option(
+            "--preference-name",
+            "preference_names",
+            multiple=True,
+            metavar="TABLE_MODEL=MODEL",
+            callback=key_value_pairs,
+            help="The score-table name MODEL of the judge table's TABLE_MODEL; repeatable "
+            "(AlpacaEval's names of the authors' models are shipped).",
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command

@@ -14,6 +14,7 @@ from karma_plugin.commands._options import (
     bootstrap_options,
     kinship_options,
     out_options,
+    preference_options,
     report_excluded,
     warn,
 )
@@ -116,6 +117,7 @@ def sample_pool_path() -> str:
     metavar="SOURCE",
     help="Drop instructions from this source (e.g. truthful_qa); repeatable.",
 )
+@preference_options
 @out_options()
 @click.option(
     "--push-to",
@@ -147,12 +149,16 @@ def command(
     rating: str,
     better_rating: str,
     exclude_source: tuple[str, ...],
+    preference: str | None,
+    preference_columns: str | None,
+    preference_names: tuple[tuple[str, str], ...],
     out: str,
     overwrite: bool,
     push_to: str | None,
     private: bool,
 ) -> None:
     """Re-binarize a response pool into KARMA preference pairs (no annotation)."""
+    from karma_plugin import preference_inputs as judged
     from karma_plugin.core import uncertainty
     from karma_plugin.core.binarize import (
         SFT_OF,
@@ -187,7 +193,8 @@ def command(
 
         check_repo_id(push_to)  # before the work, not after it
     pool_spec = sample_pool_path() if dataset == SAMPLE else dataset
-    inputs = [pool_spec, *kinship_inputs(scores_spec, samples)]
+    judge = judged.judge_from_options(preference, preference_columns, preference_names)
+    inputs = [pool_spec, *kinship_inputs(scores_spec, samples), *judged.local_inputs(preference)]
     # Reserved before any work: a refusal or an unwritable parent costs nothing.
     with staging.staged(out, overwrite, inputs) as stage:
         kin = kinship_from_options(
@@ -203,6 +210,12 @@ def command(
             if bootstrap
             else None
         )
+        check_noise = None
+        if judge is not None:  # the models and the noise settled before the pool is read
+            judged.match_models(kin.models, judge, dict(preference_names))
+            check_noise = resample.source if resample else judged.noise_for_check(
+                kin, scores_spec, samples, items, dict(names)
+            )  # fmt: skip
         # The text spills beside the output (on its disk, and cleaned up with its staging).
         pool = read_pool(pool_spec, split=split, request=request, spill_dir=stage)
         if names:  # --name POOL_MODEL=TABLE_MODEL: the pool's name for a score-table model
@@ -224,6 +237,14 @@ def command(
             unc = uncertainty.bootstrap(
                 kin, resample.draws, resample.seed, resample.source, listing
             ).with_pairs(result.stability, result.sure_pairs)
+        check = None
+        if preference is not None and judge is not None and check_noise is not None:
+            # A local table as the card shows paths (relative), a Hub one at its commit.
+            shown = published_path(preference, out) if judged.local_inputs(preference) else None
+            check = judged.preference_check_doc(
+                kin, judge, check_noise, bootstrap or judged.DEFAULT_DRAWS, seed,
+                dict(preference_names), result=result, table=shown, warn=warn,
+            )  # fmt: skip
         written = write_hub_folder(
             stage,
             {config: split_sizes(pool, result, config) for config in result.pairs},
@@ -241,6 +262,7 @@ def command(
                 stage / FIGURES_FOLDER,
                 listing=listing,
                 uncertainty=unc,
+                preference=check,
             )
             report = {
                 "markdown": f"{FIGURES_FOLDER}/report.md",
@@ -268,6 +290,7 @@ def command(
             else "karma-build binarize",
             report=report,
             uncertainty=unc,
+            preference=check,
         )
         write_manifest(stage, doc)
     _summary(doc, out)
@@ -342,4 +365,8 @@ def _summary(doc: dict, out: str) -> None:
                     "(chosen model better in >= 95% of draws)"
                 )
             )
+    if "preference_check" in doc:
+        from karma_plugin.preference_inputs import summary_line
+
+        click.echo(summary_line(doc["preference_check"]))
     click.echo(f"Wrote {out}")

@@ -29,6 +29,7 @@ from karma_plugin.report.text import (
     crosses_tau,
     interval_label,
     markdown_kinship,
+    markdown_preference,
     markdown_scores,
     markdown_table,
     pairs_crossing_tau,
@@ -106,8 +107,10 @@ def render_report(
     cut: float = clustering.DEFAULT_CUT,
     listing: Listing | None = None,
     uncertainty: Uncertainty | None = None,
+    preference: dict[str, Any] | None = None,
 ) -> Report:
-    """Draw every figure into ``folder`` and write ``folder/report.md``.
+    """Draw every figure into ``folder`` and write ``folder/report.md``. ``preference``:
+    kinship.json's ``preference_check`` (``--preference``), drawn and tabled when given.
 
     A table of more than ``MAX_LISTED_MODELS`` models is drawn for the ``listing`` only (default:
     the top ones by S_pref): heatmaps and dendrograms of thousands of leaves are unreadable. The
@@ -192,8 +195,20 @@ def render_report(
             figure("stability.png"),
         )
 
+    if preference is not None:
+        matched = list(preference["matched"])
+        figures.preference_scatter(
+            matched,
+            np.array([preference["s_pref"][m] for m in matched]),
+            np.array([preference["win_rate"][m] for m in matched]),
+            f"S_pref against the judge ({preference['table']})",
+            figure("preference.png"),
+            win_label=preference["win_rate_column"],
+        )
     doc = kinship_document(kinship, listing, uncertainty=uncertainty)
     text = _markdown(table, kinship, doc, listing, report, cut, explained)
+    if preference is not None:
+        text += _preference_markdown(preference)
     atomic.write_text(out / "report.md", text)
     return report
 
@@ -301,6 +316,30 @@ def _stability_md(doc: Mapping[str, Any], report: Report) -> list[str]:
         markdown_table(header, rows),
         "",
     ]
+
+
+def _preference_markdown(check: dict[str, Any]) -> str:
+    """The section of report.md for ``--preference`` (kinship.json's preference_check)."""
+    stderr = check.get("stderr_column")
+    lines = [
+        "",
+        "## S_pref against judged preference (--preference)",
+        "",
+        f"The judge's table: `{check['table']}`, win rate `{check['win_rate_column']}`"
+        + (f", standard error `{stderr}`" if stderr else ", no standard error (taken as exact)")
+        + f". {len(check['matched'])} of the score table's models are in it"
+        + (f"; not in it: {', '.join(check['unmatched'])}" if check["unmatched"] else "")
+        + ". Intervals: percentiles over "
+        + f"{check['draws']} draws of S_pref from the scores' noise ({check['noise']}) and of "
+        "each win rate from its standard error. The pairwise agreement is the share of model "
+        "pairs whose S_pref order the judge shares (ties left out); a config's agreement is "
+        "the same share over the pairs it forms, weighted by the instructions it forms them for.",
+        "",
+        "![S_pref against the judge's win rate](preference.png)",
+        "",
+        markdown_preference(check),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _markdown(
