@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 
 import numpy as np
 
-from karma_plugin.core.benchmarks import ITEMS, resolve_benchmarks
+from karma_plugin.core.benchmarks import ITEMS, categories_for, category_key, resolve_benchmarks
 from karma_plugin.core.kinship import DEFAULT_TAU, Kinship, Listing, compute_kinship
 from karma_plugin.core.score_table import PAPER, read_scores
 from karma_plugin.core.uncertainty import NoiseSource, Uncertainty, bootstrap, noise_source
@@ -34,6 +35,7 @@ def kinship_from_options(
     names: Mapping[str, str] | None = None,
     warn: Callable[[str], None] | None = None,
     bootstrap: bool = False,
+    categories: Mapping[str, Iterable[str]] | None = None,
 ) -> Kinship:
     """The kinship the options ask for: benchmark cosine, or sample-level ec/capa.
 
@@ -42,23 +44,30 @@ def kinship_from_options(
     means cosine without samples and ``ec`` with them; ``names``: samples run -> score-table
     name; ``warn`` hears what is ignored on the way. With ``bootstrap`` (``--bootstrap N``)
     the samples may serve the error bars alone (``--metric cosine --samples DIR``).
+    ``categories``: the user's benchmark categories (``--category NAME=B1,B2``), which
+    ``benchmarks`` may then name.
     """
     samples = tuple(samples)
     chosen = metric or ("ec" if samples else "cosine")
     if chosen not in METRICS:
         raise InputError(f"unknown kinship metric {chosen!r} (choose from: {', '.join(METRICS)})")
     table = read_scores(scores)
-    keys = resolve_benchmarks(benchmarks)
+    cats = categories_for(table.benchmarks, categories)
+    keys = resolve_benchmarks(benchmarks, table.benchmarks, cats)
     if chosen == "cosine":
         if samples and not bootstrap:
             raise InputError(
                 "--samples needs --metric ec or capa, or --bootstrap N (cosine uses only the "
                 "scores; --bootstrap resamples the samples' items)"
             )
-        return compute_kinship(table, keys, tau)
-    if not samples:
+        kin = compute_kinship(table, keys, tau)
+    elif not samples:
         raise InputError(f"--metric {chosen} needs --samples DIR (lm-eval --log_samples output)")
-    return kinship_with_samples(table, keys, tau, samples, chosen, names or {}, warn=warn)
+    else:
+        kin = kinship_with_samples(table, keys, tau, samples, chosen, names or {}, warn=warn)
+    if categories:
+        kin = replace(kin, categories={category_key(n): cats[category_key(n)] for n in categories})
+    return kin
 
 
 def kinship_inputs(
@@ -81,6 +90,12 @@ def noise_from_options(
     (``--items BENCH=N``), the table's ``n_items`` row, or the full size of the karma task
     (``core.benchmarks.ITEMS``), in that order."""
     table = read_scores(scores)
+    unknown = [b for b in (items or {}) if b not in table.benchmarks]
+    if unknown:
+        raise InputError(
+            f"--items: the score table has no benchmark {unknown[0]!r} "
+            f"(it has: {', '.join(table.benchmarks)})"
+        )
     per_item: dict[str, np.ndarray] = {}
     samples = tuple(samples)
     if samples:

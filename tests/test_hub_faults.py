@@ -487,9 +487,20 @@ def _binarize_hub_pool_succeeds(env, scores: Path, work: Path):
         "--out", work / "out", env=env, cwd=work,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
+    assert quiet(result.stderr), result.stderr
     assert (work / "out" / "k_sim").is_dir()
     return result
+
+
+def quiet(stderr: str) -> bool:
+    """Nothing on stderr but binarize's one warning that the scores (here without
+    ultralm-65b) lack a model of the pool: no progress bar, no retry note."""
+    lines = stderr.splitlines()
+    return lines == [] or (
+        len(lines) == 1
+        and lines[0].startswith("karma-build: warning: 1 of the pool's 17 models are not in")
+        and "ultralm-65b" in lines[0]
+    )
 
 
 def test_binarize_hub_pool_offline_without_cache(env, scores: Path, work: Path) -> None:
@@ -527,7 +538,7 @@ def test_binarize_hub_pool_streams_the_same_pairs_as_the_local_file(
     args = ("--strategy", "k_sim", "--scores", scores)
     result, _ = run("binarize", "--dataset", POOL, *args, "--out", work / "hub", env=env, cwd=work)
     assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
+    assert quiet(result.stderr), result.stderr
     local, _ = run(
         "binarize", "--dataset", sample_pool_path(), *args, "--out", work / "local",
         env=env, cwd=work,

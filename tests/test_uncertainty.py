@@ -292,7 +292,8 @@ def test_fewer_than_two_draws_refused(tmp_path, command, draws):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--items", "gsm8k=10"], "--items: unknown benchmark 'gsm8k'"),
+        (["--items", "gsm8k=10"], "--items: the score table has no benchmark 'gsm8k'"),
+        (["--items", "??=10"], "--items: '??' is not a benchmark name"),
         (["--items", "ifeval=0"], "--items ifeval: expected a whole number of items, got '0'"),
         (["--items", "ifeval"], "--items expects BENCH=N"),
     ],

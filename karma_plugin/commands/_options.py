@@ -7,7 +7,12 @@ from collections.abc import Callable, Iterable
 
 import click
 
-from karma_plugin.core.benchmarks import BENCHMARKS, canonical_benchmark
+from karma_plugin.core.benchmarks import (
+    BENCHMARKS,
+    benchmark_key,
+    canonical_benchmark,
+    category_key,
+)
 from karma_plugin.core.defaults import DEFAULT_SEED
 from karma_plugin.core.kinship import DEFAULT_TAU
 from karma_plugin.errors import InputError, redact
@@ -26,8 +31,37 @@ benchmarks_option = click.option(
     default="all",
     show_default=True,
     metavar="KEYS|CATEGORY",
-    help="Comma-separated benchmark keys or a category "
-    "(knowledge, reasoning, instruction_following).",
+    help="Comma-separated benchmark keys (the score table's columns) or categories "
+    "(knowledge, reasoning, instruction_following, or one of --category).",
+)
+
+
+def category_members(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, tuple[str, ...]]:
+    """Callback of ``--category NAME=B1,B2``: category -> benchmarks, as given (checked
+    against the score table once it is read)."""
+    categories: dict[str, tuple[str, ...]] = {}
+    for name, members in key_value_pairs(ctx, param, values):
+        key = category_key(name)
+        listed = tuple(m.strip() for m in members.split(",") if m.strip())
+        if key in categories:
+            raise InputError(f"--category {name} is given twice")
+        if not listed or key == "all":
+            raise InputError(f"--category expects NAME=B1,B2, got {name}={members}")
+        categories[key] = listed
+    return categories
+
+
+category_option = click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    metavar="NAME=B1,B2",
+    callback=category_members,
+    help="A benchmark category for --benchmarks and the report's dendrograms, e.g. "
+    "hard=bbh,gpqa; repeatable. The six benchmarks of the paper keep theirs; a name of "
+    "the paper's (knowledge, reasoning, instruction_following) is replaced.",
 )
 tau_option = click.option(
     "--tau",
@@ -107,15 +141,16 @@ names_option = click.option(
     multiple=True,
     metavar="RUN=MODEL",
     callback=key_value_pairs,
-    help="Score-table name for a samples run (the model lm-eval recorded, or its folder). "
-    "Repeatable.",
+    help="The score-table name MODEL of a model called RUN in the samples (the model lm-eval "
+    "recorded, or its folder) or in binarize's pool. Repeatable.",
 )
 
 
 def kinship_options(command: Callable) -> Callable:
-    """The options every kinship consumer takes, in this order: the scores, the benchmarks,
-    tau, and the sample-level inputs that may replace the benchmark cosine."""
-    options = (scores_option, benchmarks_option, tau_option)
+    """The options every kinship consumer takes, in this order: the scores, the benchmarks
+    and their categories, tau, and the sample-level inputs that may replace the benchmark
+    cosine."""
+    options = (scores_option, benchmarks_option, category_option, tau_option)
     for option in reversed((*options, samples_option, metric_option, names_option)):
         command = option(command)
     return command
@@ -131,14 +166,13 @@ def _draws(_ctx: click.Context, _param: click.Parameter, value: int | None) -> i
 def item_counts(
     ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
 ) -> dict[str, int]:
-    """Callback of ``--items BENCH=N``: benchmark key -> number of items (>= 1)."""
+    """Callback of ``--items BENCH=N``: benchmark key -> number of items (>= 1). Any
+    benchmark of a score table may be named (checked against the table where it is used)."""
     counts = {}
     for bench, number in key_value_pairs(ctx, param, values):
-        key = canonical_benchmark(bench)
+        key = benchmark_key(bench)
         if key is None:
-            raise InputError(
-                f"--items: unknown benchmark {bench!r} (choose from: {', '.join(BENCHMARKS)})"
-            )
+            raise InputError(f"--items: {bench!r} is not a benchmark name")
         digits = number.replace(",", "").replace("_", "")
         if not digits.isdigit() or int(digits) < 1:
             raise InputError(f"--items {bench}: expected a whole number of items, got {number!r}")
@@ -272,3 +306,39 @@ def report_excluded(excluded: dict[str, str], pool_models: Iterable[str] | None 
     if len(items) > MAX_EXCLUSION_WARNINGS:
         more = len(items) - MAX_EXCLUSION_WARNINGS
         warn(f"left out {more} more (kinship.json lists every one under 'excluded')")
+
+
+def preference_options(command: Callable) -> Callable:
+    """``--preference TABLE``, ``--preference-columns`` and ``--preference-name``: the check
+    of S_pref against a judge's win rates (karma_plugin.preference_inputs)."""
+    options = (
+        click.option(
+            "--preference",
+            "preference",
+            default=None,
+            metavar="TABLE",
+            help="Check S_pref against a judge's win rates: a .csv or .parquet table, or a "
+            "Hub dataset ORG/NAME[@REVISION] (e.g. AlpacaEval's leaderboard CSV). Spearman, "
+            "pairwise agreement and, in binarize, agreement over each config's pairs, with "
+            "95% intervals from both tables' noise.",
+        ),
+        click.option(
+            "--preference-columns",
+            "preference_columns",
+            default=None,
+            metavar="model=COL,win_rate=COL[,stderr=COL]",
+            help="The judge table's columns (model defaults to the first; #N names the N-th).",
+        ),
+        click.option(
+            "--preference-name",
+            "preference_names",
+            multiple=True,
+            metavar="TABLE_MODEL=MODEL",
+            callback=key_value_pairs,
+            help="The score-table name MODEL of the judge table's TABLE_MODEL; repeatable "
+            "(AlpacaEval's names of the authors' models are shipped).",
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from importlib.resources import files
 from typing import Any
 
@@ -14,6 +15,7 @@ from karma_plugin.commands._options import (
     counted,
     kinship_options,
     out_options,
+    preference_options,
     report_excluded,
     warn,
 )
@@ -116,6 +118,7 @@ def sample_pool_path() -> str:
     metavar="SOURCE",
     help="Drop instructions from this source (e.g. truthful_qa); repeatable.",
 )
+@preference_options
 @out_options()
 @click.option(
     "--push-to",
@@ -132,6 +135,7 @@ def command(
     columns: str | None,
     scores_spec: str,
     benchmarks: str,
+    categories: dict[str, tuple[str, ...]],
     strategy: str,
     default_config_name: str | None,
     tau: float,
@@ -146,12 +150,16 @@ def command(
     rating: str,
     better_rating: str,
     exclude_source: tuple[str, ...],
+    preference: str | None,
+    preference_columns: str | None,
+    preference_names: tuple[tuple[str, str], ...],
     out: str,
     overwrite: bool,
     push_to: str | None,
     private: bool,
 ) -> None:
     """Re-binarize a response pool into KARMA preference pairs (no annotation)."""
+    from karma_plugin import preference_inputs as judged
     from karma_plugin.core import uncertainty
     from karma_plugin.core.binarize import (
         SFT_OF,
@@ -187,12 +195,13 @@ def command(
         check_repo_id(push_to)  # before the work, not after it
         require_token()
     pool_spec = sample_pool_path() if dataset == SAMPLE else dataset
-    inputs = [pool_spec, *kinship_inputs(scores_spec, samples)]
+    judge = judged.judge_from_options(preference, preference_columns, preference_names)
+    inputs = [pool_spec, *kinship_inputs(scores_spec, samples), *judged.local_inputs(preference)]
     # Reserved before any work: a refusal or an unwritable parent costs nothing.
     with staging.staged(out, overwrite, inputs) as stage:
         kin = kinship_from_options(
             scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn,
-            bootstrap=bool(bootstrap),
+            bootstrap=bool(bootstrap), categories=categories,
         )  # fmt: skip
         # The noise is settled before the pool is read: a benchmark without one fails at once.
         resample = (
@@ -202,8 +211,17 @@ def command(
             if bootstrap
             else None
         )
+        check_noise = None
+        if judge is not None:  # the models and the noise settled before the pool is read
+            judged.match_models(kin.models, judge, dict(preference_names))
+            check_noise = resample.source if resample else judged.noise_for_check(
+                kin, scores_spec, samples, items, dict(names)
+            )  # fmt: skip
         # The text spills beside the output (on its disk, and cleaned up with its staging).
         pool = read_pool(pool_spec, split=split, request=request, spill_dir=stage)
+        if names:  # --name POOL_MODEL=TABLE_MODEL: the pool's name for a score-table model
+            renamed = dict(names)
+            pool = replace(pool, model_names=[renamed.get(m, m) for m in pool.model_names])
         report_excluded(kin.excluded, pool.model_names)  # only models the pool has matter
         strategies, not_built = without_unrated_rlaif(
             strategies, strategy, pool, request.rating_field
@@ -212,6 +230,7 @@ def command(
             default = default_config(strategies, default_config_name)
         options = Options(strategies, tau, test_size, seed, tuple(exclude_source))
         result = binarize(pool, kin, options, resample)
+        _warn_unmatched(result.dropped["unknown_model"], len(pool.model_names))
 
         # A large table lists the models of the pool; its full matrix goes beside kinship.json.
         listing = list_models(kin, in_pool=result.in_pool)
@@ -220,6 +239,14 @@ def command(
             unc = uncertainty.bootstrap(
                 kin, resample.draws, resample.seed, resample.source, listing
             ).with_pairs(result.stability, result.sure_pairs)
+        check = None
+        if preference is not None and judge is not None and check_noise is not None:
+            # A local table as the card shows paths (relative), a Hub one at its commit.
+            shown = published_path(preference, out) if judged.local_inputs(preference) else None
+            check = judged.preference_check_doc(
+                kin, judge, check_noise, bootstrap or judged.DEFAULT_DRAWS, seed,
+                dict(preference_names), result=result, table=shown, warn=warn,
+            )  # fmt: skip
         written = write_hub_folder(
             stage,
             {config: split_sizes(pool, result, config) for config in result.pairs},
@@ -237,6 +264,7 @@ def command(
                 stage / FIGURES_FOLDER,
                 listing=listing,
                 uncertainty=unc,
+                preference=check,
             )
             report = {
                 "markdown": f"{FIGURES_FOLDER}/report.md",
@@ -264,6 +292,7 @@ def command(
             else "karma-build binarize",
             report=report,
             uncertainty=unc,
+            preference=check,
         )
         write_manifest(stage, doc)
     _summary(doc, out)
@@ -273,6 +302,20 @@ def command(
         from karma_plugin.commands.push import run_push
 
         run_push(out, push_to, private=private)
+
+
+def _warn_unmatched(unknown: dict[str, int], in_pool: int) -> None:
+    """One warning naming the pool's models that the score table lacks (their answers are
+    left out): a leaderboard's names seldom match a pool's exactly."""
+    if not unknown:
+        return
+    shown = ", ".join(f"{m} ({n})" for m, n in list(unknown.items())[:10])
+    more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+    warn(
+        f"{len(unknown)} of the pool's {in_pool} models are not in the score table, so their "
+        f"answers are left out (answers per model): {shown}{more}; --name POOL_MODEL=TABLE_MODEL "
+        "matches a model the table names otherwise"
+    )
 
 
 def _pool_provenance(pool_spec: str, out: str) -> dict | None:
@@ -326,4 +369,8 @@ def _summary(doc: dict, out: str) -> None:
                     "(chosen model better in >= 95% of draws)"
                 )
             )
+    if "preference_check" in doc:
+        from karma_plugin.preference_inputs import summary_line
+
+        click.echo(summary_line(doc["preference_check"]))
     click.echo(f"Wrote {out}")

@@ -38,6 +38,7 @@ from karma_plugin.report.text import format_kinship
 def command(
     scores_spec: str,
     benchmarks: str,
+    categories: dict[str, tuple[str, ...]],
     tau: float,
     samples: tuple[str, ...],
     metric: str | None,
@@ -57,7 +58,7 @@ def command(
     )
     result = kinship_from_options(
         scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn,
-        bootstrap=bool(bootstrap),
+        bootstrap=bool(bootstrap), categories=categories,
     )  # fmt: skip
     report_excluded(result.excluded)
     listing = list_models(result)

@@ -10,6 +10,7 @@ from karma_plugin.commands._options import (
     in_folder,
     kinship_options,
     out_options,
+    preference_options,
     report_excluded,
     warn,
 )
@@ -34,10 +35,12 @@ from karma_plugin.report.document import render_report
     show_default=True,
     help="Dendrogram cut height (distance) that defines the clusters listed.",
 )
+@preference_options
 @out_options()
 def command(
     scores_spec: str,
     benchmarks: str,
+    categories: dict[str, tuple[str, ...]],
     tau: float,
     samples: tuple[str, ...],
     metric: str | None,
@@ -46,16 +49,23 @@ def command(
     items: dict[str, int],
     seed: int,
     cut: float,
+    preference: str | None,
+    preference_columns: str | None,
+    preference_names: tuple[tuple[str, str], ...],
     out: str,
     overwrite: bool,
 ) -> None:
     """Write a kinship report (PNG figures and report.md) for the models of a score table."""
+    from karma_plugin import preference_inputs as judged
+
+    judge = judged.judge_from_options(preference, preference_columns, preference_names)
+    inputs = [*kinship_inputs(scores_spec, samples), *judged.local_inputs(preference)]
     # Reserved before any work: a refusal or an unwritable parent costs nothing.
-    with staging.staged(out, overwrite, kinship_inputs(scores_spec, samples)) as stage:
+    with staging.staged(out, overwrite, inputs) as stage:
         table = read_scores(scores_spec)
         result = kinship_from_options(
             scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn,
-            bootstrap=bool(bootstrap),
+            bootstrap=bool(bootstrap), categories=categories,
         )  # fmt: skip
         report_excluded(result.excluded)
         unc = None
@@ -63,7 +73,14 @@ def command(
             unc = uncertainty_from_options(
                 result, None, bootstrap, seed, scores_spec, samples, items, dict(names)
             )
-        report = render_report(table, result, stage, cut=cut, uncertainty=unc)
+        check = None
+        if judge is not None:
+            noise = judged.noise_for_check(result, scores_spec, samples, items, dict(names))
+            check = judged.preference_check_doc(
+                result, judge, noise, bootstrap or judged.DEFAULT_DRAWS, seed,
+                dict(preference_names), warn=warn,
+            )  # fmt: skip
+        report = render_report(table, result, stage, cut=cut, uncertainty=unc, preference=check)
     for name, c in report.clusterings.items():
         click.echo(
             f"{name}: {counted(len(c.clusters), 'cluster')} at {cut:g}: "
@@ -75,4 +92,6 @@ def command(
             "intervals: "
             + ", ".join(f"{m} [{lo:.3f}, {hi:.3f}]" for m, (lo, hi) in unc.s_pref.items())
         )
+    if check is not None:
+        click.echo(judged.summary_line(check))
     click.echo(f"wrote {in_folder(out, 'report.md')} and {counted(len(report.figures), 'figure')}")

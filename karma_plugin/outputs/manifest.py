@@ -35,7 +35,7 @@ def versions() -> dict[str, str]:
 
 
 # Options of `binarize` whose values may be local paths (a Hub id or `paper` stays as it is).
-PATH_OPTIONS = ("--dataset", "--scores", "--samples", "--out")
+PATH_OPTIONS = ("--dataset", "--scores", "--samples", "--out", "--preference")
 
 
 def published_path(path: str, out: str) -> str:
@@ -135,6 +135,8 @@ def kinship_document(
         ],
         "excluded": dict(kin.excluded),
     }
+    if kin.categories:  # the user's (--category); the paper's three go unsaid, as before
+        doc["categories"] = {name: list(members) for name, members in kin.categories.items()}
     if uncertainty is not None:
         doc["uncertainty"] = uncertainty.to_json()
     if listing.complete:
@@ -211,6 +213,7 @@ def binarize_manifest(
     command: str = "karma-build binarize",
     report: dict[str, Any] | None = None,
     uncertainty: Uncertainty | None = None,
+    preference: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The whole ``kinship.json`` of a folder ``binarize`` wrote: the kinship part, the inputs
     (``dataset`` as the user named it, its ``rows``, its layout (``pool_format``) and the
@@ -220,7 +223,8 @@ def binarize_manifest(
     configs not built and why (``skipped_configs``), what was dropped, the versions and
     command that made it, the rows, files and bytes of every config and split in
     ``written``, the files of the kinship ``report`` inside the folder (``--report``) and,
-    with ``--bootstrap``, the ``uncertainty`` (its per-config stability included)."""
+    with ``--bootstrap``, the ``uncertainty`` (its per-config stability included); with
+    ``--preference``, the ``preference_check`` (``preference_inputs.preference_check_doc``)."""
     provenance = {"pool_provenance": pool_provenance} if pool_provenance else {}
     not_built = {"skipped_configs": dict(skipped_configs)} if skipped_configs else {}
     return {
@@ -249,4 +253,5 @@ def binarize_manifest(
         "files": written.files,
         "bytes": written.nbytes,
         **({"report": report} if report else {}),
+        **({"preference_check": preference} if preference else {}),
     }

@@ -151,12 +151,13 @@ def stream_json(
 
 
 def stream_hub(
-    repo_id: str, split: str, batch_rows: int, revision: str | None = None
+    repo_id: str, split: str, batch_rows: int, revision: str | None = None, what: str = "pool"
 ) -> Iterator[pa.RecordBatch]:
     """The split ``split`` of the Hub dataset ``repo_id`` at one commit (``revision``'s, by
     default main's), in batches of at most ``batch_rows`` rows, with a progress bar on a
     terminal. Every Hub fault, before or during the download, is one line (``with_retries``):
-    a missing repo or revision an ``InputError``, the rest a ``RemoteError``.
+    a missing repo or revision an ``InputError``, the rest a ``RemoteError``; ``what`` the
+    dataset is (a pool, a table) in the messages.
 
     Offline (HF_HUB_OFFLINE), nothing can stream: the dataset is read from ``datasets``'
     cache as before (memory-mapped Arrow files, which the page cache holds, not the heap).
@@ -177,12 +178,12 @@ def stream_hub(
             with datasets_quiet(), _read_retries(reads, retry_wait()):
                 return with_retries(call, f"{what} {repo_id}", repo_id, retries)
         except datasets.exceptions.DatasetNotFoundError as exc:
-            raise InputError(f"pool {repo_id!r} not found: {_first_line(exc)}") from None
+            raise InputError(f"{what} {repo_id!r} not found: {_first_line(exc)}") from None
         except (datasets.exceptions.DatasetGenerationError, pa.ArrowInvalid) as exc:
             cause = exc.__cause__ or exc
-            raise InputError(f"cannot read pool {repo_id!r}: {_first_line(cause)}") from None
+            raise InputError(f"cannot read {what} {repo_id!r}: {_first_line(cause)}") from None
         except (ValueError, FileNotFoundError) as exc:  # no such split, no data files
-            raise InputError(f"cannot read pool {repo_id!r}: {_first_line(exc)}") from None
+            raise InputError(f"cannot read {what} {repo_id!r}: {_first_line(exc)}") from None
         except (ConnectionError, OSError) as exc:
             raise RemoteError(f"{what} {repo_id} failed: {_first_line(exc)}") from None
 
