@@ -29,7 +29,7 @@ subject below); MMLU-Pro test 12,032 (per category below); HellaSwag validation 
 ARC-Easy test 2,376; ARC-Challenge test 1,172. Sum: 29,316.
 
 Usage:
-    python scripts/make_karmalite_ids.py                 # the shipped list (500 a benchmark)
+    python scripts/make_karmalite_ids.py                 # the shipped list (karmalite_sizes.json)
     python scripts/make_karmalite_ids.py --items 250 --items ifeval=all --out my_ids.json
 """
 
@@ -95,7 +95,10 @@ BENCHMARKS: dict[str, tuple[str, str, str, str | None, int | dict[str, int]]] = 
     "arc_easy": ("karma_arc_easy", "allenai/ai2_arc (ARC-Easy)", "test", None, 2376),
     "arc_challenge": ("karma_arc_challenge", "allenai/ai2_arc (ARC-Challenge)", "test", None, 1172),
 }
-DEFAULT_ITEMS = 500
+# The sizes come from the budget study (benchmarks/stage1_budget.py --sizes-out): the smallest
+# allocation it found with every config's pair stability within 3 points of the full set's.
+SIZES_FILE = Path(__file__).resolve().parent.parent / "lm_eval_tasks" / "karmalite_sizes.json"
+DEFAULT_ITEMS = 500  # per benchmark, only where the sizes file names none
 DEFAULT_SEED = 0
 ALL = "all"
 
@@ -154,8 +157,10 @@ def make_ids(items: dict[str, int | None], seed: int) -> dict[str, dict]:
 def parse_items(specs: list[str]) -> dict[str, int | None]:
     """``--items N`` (every benchmark) and ``--items BENCH=N|all`` (one); IFEval whole unless
     named."""
-    items: dict[str, int | None] = {b: DEFAULT_ITEMS for b in BENCHMARKS}
-    items["ifeval"] = None
+    sizes = json.loads(SIZES_FILE.read_text(encoding="utf-8")) if SIZES_FILE.exists() else {}
+    items: dict[str, int | None] = {b: int(sizes.get(b, DEFAULT_ITEMS)) for b in BENCHMARKS}
+    if "ifeval" not in sizes:
+        items["ifeval"] = None
     for spec in specs:
         bench, sep, value = spec.rpartition("=")
         count = None if value == ALL else int(value)
@@ -192,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
         action="append",
         default=[],
         metavar="N|BENCH=N|BENCH=all",
-        help=f"items per benchmark (default {DEFAULT_ITEMS}; IFEval whole); repeatable",
+        help="items per benchmark (default: lm_eval_tasks/karmalite_sizes.json); repeatable",
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--out", type=Path, default=OUT)
