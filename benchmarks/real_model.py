@@ -610,8 +610,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--quick",
         action="store_true",
         help="the test suite's run: 4 items a task, max_gen_toks 64, no noisy members (SmolLM2 "
-        "with and without its chat template), 6 prompts answered in 16 tokens, 3 DPO steps, "
-        "no child evaluation",
+        "with and without its chat template), 6 prompts answered in 16 tokens, every pair "
+        "formed (tau -1), 3 DPO steps, no child evaluation",
     )
     parser.add_argument(
         "--child-items", type=int, default=None, help="items per task for the child (a subset)"
