@@ -75,6 +75,7 @@ class Config:
     dpo_beta: float = 0.1
     dpo_max_length: int = 320
     dpo_config: str = "k_sim"
+    tau: float = 0.1  # binarize's kinship threshold (the package's default)
     stages: tuple[str, ...] = ("stage1", "kinship", "stage0", "dpo", "child")
     lmeval_extra: list[str] = field(default_factory=list)
 
@@ -460,6 +461,7 @@ def stage0(
             # tau: the cosine forms (almost) no pairs in a family this small.
             *[a for m in family for a in ("--samples", str(cfg.out / "stage1" / m.name))],
             *names_for(family), "--metric", "ec",
+            "--tau", str(cfg.tau),
             "--strategy", "k_score,k_sim,k_score_sim", "--out", str(data), "--overwrite",
         ],
         folder / "binarize.log",
@@ -608,8 +610,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--quick",
         action="store_true",
         help="the test suite's run: 4 items a task, max_gen_toks 64, no noisy members (SmolLM2 "
-        "with and without its chat template), 6 prompts answered in 16 tokens, 3 DPO steps, "
-        "no child evaluation",
+        "with and without its chat template), 6 prompts answered in 16 tokens, every pair "
+        "formed (tau -1), 3 DPO steps, no child evaluation",
     )
     parser.add_argument(
         "--child-items", type=int, default=None, help="items per task for the child (a subset)"
@@ -622,17 +624,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.summary:
         print(summarize(args.out))
         return {}
-    noise = Config.noise
+    noise, tau = Config.noise, Config.tau
     if args.quick:
         args.items, args.max_gen_toks, noise = 4, args.max_gen_toks or 64, ()
         args.stage0_prompts, args.stage0_max_gen_toks, args.dpo_steps = 6, 16, 3
         args.stages = args.stages.replace(",child", "")
+        # 16 items cannot measure kinship (the two members' agreement was below 0.1 in a
+        # run): every pair is formed, so that the rest of the loop has data to run on.
+        tau = -1.0
     out = args.out or Path(f"real-model-run-{datetime.now():%Y%m%d-%H%M%S}")
     cfg = Config(
         out=out.resolve(), items=args.items, max_gen_toks=args.max_gen_toks,
         batch_size=args.batch_size, threads=args.threads, stage0_prompts=args.stage0_prompts,
         stage0_max_gen_toks=args.stage0_max_gen_toks, dpo_steps=args.dpo_steps,
         dpo_lr=args.dpo_lr, stages=tuple(args.stages.split(",")), noise=noise,
+        tau=tau,
     )  # fmt: skip
     figures = Figures(cfg.out)
     figures.record("run", config={k: str(v) for k, v in asdict(cfg).items()}, **versions())

@@ -9,6 +9,7 @@ scores identical to the full tasks' on the same documents, a scripted and a tiny
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -445,3 +446,40 @@ def test_scores_record_the_item_counts_and_bootstrap_uses_them(scripted_lite, tm
     assert result.exit_code == 0, result.output
     noise = json.loads(kin.read_text(encoding="utf-8"))["uncertainty"]
     assert noise["items"] == {bench: ids[bench]["items"] for bench in BENCHES}
+
+
+@pytest.mark.slow
+def test_karmalite_samples_serve_sample_kinship_and_the_item_bootstrap(
+    scripted_lite, tmp_path, runner
+):
+    # The scripted run and a copy of it under another model name (the same answers).
+    other = tmp_path / "other" / scripted_lite.parent.name
+    shutil.copytree(scripted_lite.parent, other)
+    for results in other.glob("results_*.json"):
+        doc = json.loads(results.read_text(encoding="utf-8"))
+        doc["config"]["model_args"] = "pretrained=scripted-lite-2"
+        doc.pop("model_name", None)
+        for entry in doc["results"].values():  # other scores, the same per-item answers
+            for key, value in list(entry.items()):
+                if "," in key and "_stderr" not in key and isinstance(value, float):
+                    entry[key] = value * 0.8
+        results.write_text(json.dumps(doc), encoding="utf-8")
+    scores = tmp_path / "scores.csv"
+    runs = [str(scripted_lite.parent), str(other)]
+    made = runner.invoke(main, ["scores", *runs, "-o", str(scores)])
+    assert made.exit_code == 0, made.output
+    out = tmp_path / "kinship.json"
+    args = ["kinship", "--scores", str(scores), "--json", str(out)]
+    for run in runs:
+        args += ["--samples", run]
+    result = runner.invoke(main, [*args, "--metric", "ec"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert doc["kinship_metric"] == "ec"
+    assert doc["kinship"]["scripted-lite"]["scripted-lite-2"] == pytest.approx(1.0)
+    result = runner.invoke(main, [*args, "--metric", "cosine", "--bootstrap", "20"])
+    assert result.exit_code == 0, result.output
+    noise = json.loads(out.read_text(encoding="utf-8"))["uncertainty"]
+    assert noise["method"] == "item_bootstrap"
+    ids = shipped_ids()["benchmarks"]
+    assert noise["items"] == {b: ids[b]["items"] for b in BENCHES}
