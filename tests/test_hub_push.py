@@ -19,8 +19,8 @@ import yaml
 from hub_emulator import COMMIT, HubEmulator
 
 from karma_plugin.core.pairing import STRATEGIES
+from karma_plugin.fs.staging import MARKER
 from karma_plugin.outputs.card import SPLITS
-from karma_plugin.outputs.staging import MARKER
 
 TOKEN = "hf_TestSecret_9f8e7d6c5b4a"
 REPO = "karma-org/karma-prefs"

@@ -121,7 +121,7 @@ def kinship_options(command: Callable) -> Callable:
 
 def out_options(required: bool = True, help: str = "Output folder.") -> Callable:
     """``--out`` and ``--overwrite``, alike for every command that writes a folder (the rules
-    live in ``karma_plugin.outputs.staging``)."""
+    live in ``karma_plugin.fs.staging``)."""
     # No `default=` at all: click 8.5 takes an explicit default of None as a value given, and
     # would let a required --out through as None.
     out = click.option("--out", required=required, type=click.Path(file_okay=False), help=help)

@@ -150,7 +150,7 @@ def command(
     from karma_plugin.core.defaults import default_config
     from karma_plugin.core.kinship import list_models
     from karma_plugin.core.score_table import read_scores
-    from karma_plugin.outputs import staging
+    from karma_plugin.fs import staging
     from karma_plugin.outputs.dataset_folder import write_hub_folder, write_manifest
     from karma_plugin.outputs.manifest import (
         binarize_manifest,

@@ -8,8 +8,8 @@ import click
 
 from karma_plugin.commands._options import kinship_options, report_excluded, warn
 from karma_plugin.core.kinship import MAX_LISTED_MODELS, list_models
+from karma_plugin.fs import atomic
 from karma_plugin.kinship_inputs import kinship_from_options
-from karma_plugin.outputs import atomic
 from karma_plugin.outputs.manifest import kinship_document
 from karma_plugin.report.text import format_kinship
 

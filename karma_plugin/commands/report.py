@@ -7,8 +7,8 @@ import click
 from karma_plugin.commands._options import kinship_options, out_options, report_excluded, warn
 from karma_plugin.core.clustering import DEFAULT_CUT
 from karma_plugin.core.score_table import read_scores
+from karma_plugin.fs import staging
 from karma_plugin.kinship_inputs import kinship_from_options, kinship_inputs
-from karma_plugin.outputs import staging
 from karma_plugin.report.document import render_report
 
 

@@ -9,6 +9,7 @@ import click
 
 from karma_plugin.commands._options import out_options, warn
 from karma_plugin.errors import InputError
+from karma_plugin.fs import staging
 from karma_plugin.lmeval.responses import (
     TASK,
     ULTRAFEEDBACK,
@@ -19,7 +20,6 @@ from karma_plugin.lmeval.responses import (
     ultrafeedback,
     write_task,
 )
-from karma_plugin.outputs import staging
 
 
 @click.command("responses-task")

@@ -18,7 +18,7 @@ import numpy as np
 
 from karma_plugin.core.benchmarks import BENCHMARKS, canonical_benchmark
 from karma_plugin.errors import InputError
-from karma_plugin.outputs import atomic
+from karma_plugin.fs import atomic
 
 PAPER = "paper"
 

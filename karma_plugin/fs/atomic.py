@@ -1,6 +1,6 @@
 """Output files appear whole or not at all: write beside the target, then rename.
 
-Output folders have their own home: ``outputs.staging``.
+Output folders have their own home: ``fs.staging``.
 """
 
 from __future__ import annotations

@@ -561,6 +561,6 @@ def write_pool(table: pa.Table, path: str | os.PathLike[str]) -> None:
     """Write the pool atomically: a complete parquet file appears, or nothing."""
     import pyarrow.parquet as pq
 
-    from karma_plugin.outputs.atomic import write_file
+    from karma_plugin.fs.atomic import write_file
 
     write_file(path, lambda tmp: pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS))

@@ -19,7 +19,7 @@ from karma_plugin.core.benchmarks import CATEGORIES
 from karma_plugin.core.kinship import Kinship, Listing, list_models, normalize_scores
 from karma_plugin.core.score_table import ScoreTable
 from karma_plugin.errors import InputError
-from karma_plugin.outputs import atomic, staging
+from karma_plugin.fs import atomic, staging
 from karma_plugin.outputs.manifest import kinship_document
 from karma_plugin.report import figures
 from karma_plugin.report.text import markdown_kinship, markdown_scores, markdown_table
