@@ -25,7 +25,7 @@ class RemoteError(KarmaError):
 
 
 class Interrupted(BaseException):
-    """SIGTERM stopped the run (see ``outputs.staging``). A BaseException, like
+    """SIGTERM stopped the run (see ``fs.staging``). A BaseException, like
     KeyboardInterrupt, so that no ``except Exception`` on the way swallows it."""
 
     def __init__(self, signum: int) -> None:

@@ -14,8 +14,8 @@ import pytest
 
 from karma_plugin.cli import main
 from karma_plugin.core.pairing import STRATEGIES
+from karma_plugin.fs.staging import MARKER
 from karma_plugin.outputs.card import SPLITS
-from karma_plugin.outputs.staging import MARKER
 
 COLUMNS = [
     "prompt_id",

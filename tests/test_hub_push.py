@@ -21,8 +21,8 @@ from hub_emulator import COMMIT, HubEmulator
 from hub_retries import quick_retries
 
 from karma_plugin.core.pairing import STRATEGIES
+from karma_plugin.fs.staging import MARKER
 from karma_plugin.outputs.card import SPLITS
-from karma_plugin.outputs.staging import MARKER
 
 # Run on the newest releases too (scripts/test.sh): the Hub and datasets clients of both.
 pytestmark = pytest.mark.deps

@@ -15,7 +15,7 @@ from karma_plugin.cli import main
 from karma_plugin.core.clustering import cluster_models, score_distance
 from karma_plugin.core.kinship import MAX_LISTED_MODELS, compute_kinship
 from karma_plugin.core.score_table import parse_score_csv, read_scores
-from karma_plugin.outputs.staging import MARKER
+from karma_plugin.fs.staging import MARKER
 from karma_plugin.report.document import write_report
 from karma_plugin.report.figures import pca
 

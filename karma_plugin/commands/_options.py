@@ -225,7 +225,7 @@ def bootstrap_options(seed: bool = True) -> Callable:
 
 def out_options(required: bool = True, help: str = "Output folder.") -> Callable:
     """``--out`` and ``--overwrite``, alike for every command that writes a folder (the rules
-    live in ``karma_plugin.outputs.staging``)."""
+    live in ``karma_plugin.fs.staging``)."""
     # No `default=` at all: click 8.5 takes an explicit default of None as a value given, and
     # would let a required --out through as None.
     out = click.option("--out", required=required, type=click.Path(file_okay=False), help=help)
@@ -250,7 +250,7 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
 
 def file_overwrite_option(what: str) -> Callable:
     """``--overwrite`` of a command that writes files (the rules live in
-    ``karma_plugin.outputs.atomic.check_file_output``)."""
+    ``karma_plugin.fs.atomic.check_file_output``)."""
     return click.option(
         "--overwrite",
         is_flag=True,

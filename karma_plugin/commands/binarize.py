@@ -174,7 +174,7 @@ def command(
     from karma_plugin.core.defaults import default_config
     from karma_plugin.core.kinship import list_models
     from karma_plugin.core.score_table import read_scores
-    from karma_plugin.outputs import staging
+    from karma_plugin.fs import staging
     from karma_plugin.outputs.card import FIGURES_FOLDER
     from karma_plugin.outputs.dataset_folder import write_hub_folder, write_manifest
     from karma_plugin.outputs.manifest import (
@@ -322,8 +322,8 @@ def _pool_provenance(pool_spec: str, out: str) -> dict | None:
     """What `karma-build pool` recorded in a pool parquet file about its runs, as published."""
     if not (pool_spec.endswith(".parquet") and os.path.isfile(pool_spec)):
         return None
+    from karma_plugin.lmeval.pool import read_provenance
     from karma_plugin.outputs.manifest import published_provenance
-    from karma_plugin.pools.from_lmeval import read_provenance
 
     found = read_provenance(pool_spec)
     return published_provenance(found, out) if found else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from karma_plugin.commands._options import in_folder, key_value_pairs, metrics_option, out_options
-from karma_plugin.outputs import staging
+from karma_plugin.fs import staging
 from karma_plugin.report.compare import (
     build_comparison,
     read_entries,

@@ -14,12 +14,12 @@ from karma_plugin.commands._options import (
     warn,
 )
 from karma_plugin.core.kinship import MAX_LISTED_MODELS, list_models
+from karma_plugin.fs import atomic
 from karma_plugin.kinship_inputs import (
     kinship_from_options,
     kinship_inputs,
     uncertainty_from_options,
 )
-from karma_plugin.outputs import atomic
 from karma_plugin.outputs.manifest import WRITTEN_BY, is_kinship_json, kinship_document, written_by
 from karma_plugin.report.text import format_kinship
 

@@ -10,8 +10,8 @@ import click
 
 from karma_plugin.commands._options import counted, file_overwrite_option, key_value_pairs, warn
 from karma_plugin.errors import InputError
-from karma_plugin.outputs import atomic
-from karma_plugin.pools.from_lmeval import (
+from karma_plugin.fs import atomic
+from karma_plugin.lmeval.pool import (
     build_pool,
     is_pool_file,
     merge_names,

@@ -8,7 +8,7 @@ import click
 
 from karma_plugin.commands._options import out_options
 from karma_plugin.errors import RemoteError
-from karma_plugin.outputs import staging
+from karma_plugin.fs import staging
 
 
 @click.command("pull")

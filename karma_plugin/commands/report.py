@@ -16,12 +16,12 @@ from karma_plugin.commands._options import (
 )
 from karma_plugin.core.clustering import DEFAULT_CUT
 from karma_plugin.core.score_table import read_scores
+from karma_plugin.fs import staging
 from karma_plugin.kinship_inputs import (
     kinship_from_options,
     kinship_inputs,
     uncertainty_from_options,
 )
-from karma_plugin.outputs import staging
 from karma_plugin.report.document import render_report
 
 

@@ -9,6 +9,7 @@ import click
 
 from karma_plugin.commands._options import counted, in_folder, out_options, warn
 from karma_plugin.errors import InputError
+from karma_plugin.fs import staging
 from karma_plugin.lmeval.responses import (
     ULTRAFEEDBACK,
     ULTRAFEEDBACK_COLUMN,
@@ -20,7 +21,6 @@ from karma_plugin.lmeval.responses import (
     ultrafeedback,
     write_task,
 )
-from karma_plugin.outputs import staging
 
 
 @click.command("responses-task")

@@ -95,7 +95,7 @@ def command(
     One row per model; for each benchmark the newest run that has it wins. The six benchmarks
     are read from the karma_* tasks or their karmalite_* twins, others with --benchmark.
     """
-    from karma_plugin.outputs.atomic import check_file_output
+    from karma_plugin.fs.atomic import check_file_output
 
     found = check_file_output(output, "-o", overwrite, paths, is_score_csv) if output else None
     if columns is not None:

@@ -26,7 +26,7 @@ import numpy as np
 
 from karma_plugin.core.benchmarks import BENCHMARKS, benchmark_key
 from karma_plugin.errors import InputError
-from karma_plugin.outputs import atomic
+from karma_plugin.fs import atomic
 
 PAPER = "paper"
 N_ITEMS_ROW = "n_items"  # the row giving each benchmark's number of items

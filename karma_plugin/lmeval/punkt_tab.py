@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from karma_plugin.errors import InputError
-from karma_plugin.outputs import atomic
+from karma_plugin.fs import atomic
 
 SUBDIR = Path("tokenizers") / "punkt_tab" / "english"
 

@@ -260,7 +260,7 @@ def _sha256_file(path: Path) -> str:
 def check_prompts(texts: list[Any], column: str, where: str) -> LocalCheck:
     """Refuse what `karma-build pool` would refuse later: non-text prompts and prompts that
     differ only in whitespace."""
-    from karma_plugin.pools.from_lmeval import whitespace_variants
+    from karma_plugin.lmeval.pool import whitespace_variants
 
     if not texts:
         raise InputError(f"{where} has no prompts")

@@ -1,2 +1,2 @@
-"""Everything the tool writes: atomic files, output folders (reserve, stage, publish), the
-Hub-ready dataset folder, its card and the kinship matrix file."""
+"""Everything the tool writes about a dataset: the Hub-ready folder, its card and the kinship
+matrix file (the files and folders themselves are written through ``karma_plugin.fs``)."""

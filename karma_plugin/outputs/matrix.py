@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from karma_plugin.outputs import atomic
+from karma_plugin.fs import atomic
 
 MATRIX_FILE = "kinship_matrix.parquet"
 # pandas' name for an unnamed index column, used when a model is itself called "model".

@@ -23,8 +23,8 @@ import numpy as np
 from karma_plugin.core.benchmarks import BENCHMARKS
 from karma_plugin.core.pairing import KARMA_STRATEGIES
 from karma_plugin.errors import InputError
+from karma_plugin.fs import atomic
 from karma_plugin.lmeval.results import Run, newest_scores, read_runs, runs_by_model
-from karma_plugin.outputs import atomic
 from karma_plugin.report.text import markdown_table
 
 # Columns named like the paper's strategies come first, in the paper's order.

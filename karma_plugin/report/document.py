@@ -21,7 +21,7 @@ from karma_plugin.core.kinship import Kinship, Listing, list_models, normalize_s
 from karma_plugin.core.score_table import ScoreTable
 from karma_plugin.core.uncertainty import Uncertainty
 from karma_plugin.errors import InputError
-from karma_plugin.outputs import atomic, staging
+from karma_plugin.fs import atomic, staging
 from karma_plugin.outputs.manifest import kinship_document
 from karma_plugin.report import figures
 from karma_plugin.report.text import (

@@ -10,7 +10,7 @@ The rules of every file a command writes (``kinship --json`` and the matrix besi
 - written beside the target and renamed over it (``write_file``), and only if the target is
   still the file that was checked.
 
-Output folders have their own home: ``outputs.staging``.
+Output folders have their own home: ``fs.staging``.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from karma_plugin import __version__
 from karma_plugin.errors import InputError
+from karma_plugin.fs.atomic import UNCHECKED, Found
 from karma_plugin.lmeval.responses import (
     INSTRUCTION_FIELD,
     SOURCE_FIELD,
@@ -45,7 +46,6 @@ from karma_plugin.lmeval.results import (
     run_model_name,
 )
 from karma_plugin.lmeval.samples import SAMPLES_FILE
-from karma_plugin.outputs.atomic import UNCHECKED, Found
 
 METADATA_KEY = b"karma_pool"  # the parquet schema metadata entry holding the provenance
 POOL_FORMAT = 1
@@ -600,7 +600,7 @@ def write_pool(table: pa.Table, path: str | os.PathLike[str], found: Found = UNC
     ``check_file_output`` saw ``found``)."""
     import pyarrow.parquet as pq
 
-    from karma_plugin.outputs.atomic import write_file
+    from karma_plugin.fs.atomic import write_file
 
     write_file(
         path, lambda tmp: pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS), found=found
