@@ -580,8 +580,7 @@ def summarize(out: Path) -> str:
             f"{r['cut_by_max_gen_toks']:.0%} cut) | {r['model']} | {r['wall_s']} | | "
             f"{r['tokens_per_item'] * r['prompts']:.0f} | {r['tokens_per_s']:.2f} |"
         )
-    kinds = ("family", "prepare", "kinship", "kinship-with-child", "binarize", "dpo",
-             "father-and-son")  # fmt: skip
+    kinds = sorted({k for (k, _, _) in latest} - {"run", "stage1", "stage1-run", "stage0", "done"})
     for kind in kinds:
         for r in by_kind(kind):
             shown = {k: v for k, v in r.items() if k not in ("kind", "at")}
@@ -618,6 +617,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument(
         "--family", default=None, help="members taken by kinship, pool, binarize (default: all)"
+    )
+    parser.add_argument(
+        "--kinship-tag", default="", help="kinship stage: write OUT/kinshipTAG (another family)"
     )
     parser.add_argument("--summary", action="store_true", help="print --out's figures only")
     args = parser.parse_args(argv)
@@ -662,7 +664,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for member in bar(members, desc="stage 1", unit="model"):
             summary["stage1"][member.name] = stage1(member, include, subset, cfg, figures)
     if "kinship" in cfg.stages:
-        summary["kinship"] = kinship(family, cfg, figures)
+        summary["kinship"] = kinship(family, cfg, figures, tag=args.kinship_tag)
     data = None
     if "stage0" in cfg.stages:
         data = stage0(members, family, cfg.out / "kinship" / "scores.csv", cfg, figures)
