@@ -46,7 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import real_assets
 
 # The Stage 0 task's name, as `karma-build responses-task` writes it: `karma_responses` becomes
-# `karmagen` (coordinator's decision); when that lands, change this one constant.
+# `karmagen` (coordinator's decision); when that lands, change this one constant. The name is
+# read from the written task folder when it is there (`stage0_task`), so either works.
 STAGE0_TASK = "karma_responses"
 STAGE1_TASKS = real_assets.TASKS
 BENCHMARK = {task: task.removeprefix("karma_") for task in STAGE1_TASKS}
@@ -393,6 +394,17 @@ def kinship(members: list[Member], cfg: Config, figures: Figures, tag: str = "")
 # --- Stage 0 and binarize ------------------------------------------------------------------------
 
 
+def stage0_task(folder: Path) -> str:
+    """The task `karma-build responses-task` wrote into ``folder`` (its one task YAML)."""
+    import yaml
+
+    for path in sorted(folder.glob("*.yaml")):
+        task = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("task")
+        if isinstance(task, str):
+            return task
+    return STAGE0_TASK
+
+
 def stage0(
     members: list[Member], family: list[Member], scores: Path, cfg: Config, figures: Figures
 ) -> Path | None:
@@ -427,7 +439,7 @@ def stage0(
         if list(out.rglob("results_*.json")):
             continue
         gen = {"max_gen_toks": cfg.stage0_max_gen_toks}
-        command = lmeval_command(member, STAGE0_TASK, task, out, cfg, gen)
+        command = lmeval_command(member, stage0_task(task), task, out, cfg, gen)
         wall = run(command, cfg.out / "logs" / f"stage0-{member.name}.log", cfg)
         samples = [json.loads(line) for line in _newest(out, "samples_*.jsonl").open()]
         tokens = generated_tokens(_tokenizer(member), samples)
