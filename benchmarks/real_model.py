@@ -396,12 +396,11 @@ def kinship(members: list[Member], cfg: Config, figures: Figures, tag: str = "")
 
 def stage0_task(folder: Path) -> str:
     """The task `karma-build responses-task` wrote into ``folder`` (its one task YAML)."""
-    import yaml
-
     for path in sorted(folder.glob("*.yaml")):
-        task = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("task")
-        if isinstance(task, str):
-            return task
+        # a regex, not yaml.safe_load: the file holds lm-eval's `!function` tags
+        found = re.search(r"^task:\s*(\S+)\s*$", path.read_text(encoding="utf-8"), re.M)
+        if found:
+            return found.group(1).strip("'\"")
     return STAGE0_TASK
 
 
