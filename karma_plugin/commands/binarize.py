@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import replace
 from importlib.resources import files
 from typing import Any
@@ -230,7 +231,7 @@ def command(
             default = default_config(strategies, default_config_name)
         options = Options(strategies, tau, test_size, seed, tuple(exclude_source))
         result = binarize(pool, kin, options, resample)
-        _warn_unmatched(result.dropped["unknown_model"], len(pool.model_names))
+        _warn_unmatched(result.dropped["unknown_model"], len(pool.model_names), kin.excluded)
 
         # A large table lists the models of the pool; its full matrix goes beside kinship.json.
         listing = list_models(kin, in_pool=result.in_pool)
@@ -304,9 +305,12 @@ def command(
         run_push(out, push_to, private=private)
 
 
-def _warn_unmatched(unknown: dict[str, int], in_pool: int) -> None:
+def _warn_unmatched(unknown: dict[str, int], in_pool: int, excluded: Mapping[str, str]) -> None:
     """One warning naming the pool's models that the score table lacks (their answers are
-    left out): a leaderboard's names seldom match a pool's exactly."""
+    left out): a leaderboard's names seldom match a pool's exactly. A model the table has but
+    left out (a missing score) already has its own warning."""
+    lowered = {name.strip().lower() for name in excluded}
+    unknown = {m: n for m, n in unknown.items() if m.strip().lower() not in lowered}
     if not unknown:
         return
     shown = ", ".join(f"{m} ({n})" for m, n in list(unknown.items())[:10])
