@@ -23,7 +23,8 @@ from cli import assert_fails, karma_build, snapshot
 from lmeval_helpers import offline_env
 from lmeval_samples import mc_doc, mc_lines
 
-from karma_plugin.pools.from_lmeval import METADATA_KEY, prompt_id
+from karma_plugin.core.prompts import prompt_id
+from karma_plugin.lmeval.pool import METADATA_KEY
 
 pytestmark = pytest.mark.lmeval
 
@@ -446,7 +447,7 @@ def test_a_pool_past_32_bit_offsets_is_still_read_by_binarize(stage0, tmp_path, 
     from click.testing import CliRunner
 
     from karma_plugin.cli import main
-    from karma_plugin.pools import from_lmeval
+    from karma_plugin.lmeval import pool as from_lmeval
 
     monkeypatch.setattr(from_lmeval, "_MAX_STRING_BYTES", 100)
     monkeypatch.setattr(from_lmeval, "_MAX_LIST_ITEMS", 10)

@@ -240,8 +240,8 @@ def _pool_provenance(pool_spec: str, out: str) -> dict | None:
     """What `karma-build pool` recorded in a pool parquet file about its runs, as published."""
     if not (pool_spec.endswith(".parquet") and os.path.isfile(pool_spec)):
         return None
+    from karma_plugin.lmeval.pool import read_provenance
     from karma_plugin.outputs.manifest import published_provenance
-    from karma_plugin.pools.from_lmeval import read_provenance
 
     found = read_provenance(pool_spec)
     return published_provenance(found, out) if found else None

@@ -9,7 +9,7 @@ import click
 
 from karma_plugin.commands._options import key_value_pairs, warn
 from karma_plugin.errors import InputError
-from karma_plugin.pools.from_lmeval import build_pool, merge_names, read_runs, write_pool
+from karma_plugin.lmeval.pool import build_pool, merge_names, read_runs, write_pool
 
 
 def _check_output(output: str, overwrite: bool, inputs: list[Path]) -> None:

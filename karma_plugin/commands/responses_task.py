@@ -10,13 +10,13 @@ import click
 from karma_plugin.commands._options import out_options, warn
 from karma_plugin.errors import InputError
 from karma_plugin.fs import staging
+from karma_plugin.fs.paths import locate
 from karma_plugin.lmeval.responses import (
     TASK,
     ULTRAFEEDBACK,
     ULTRAFEEDBACK_COLUMN,
     hub_prompt_set,
     local_prompt_set,
-    looks_like_hub_id,
     ultrafeedback,
     write_task,
 )
@@ -54,7 +54,7 @@ def command(
     Every origin model then answers the same prompts (greedy, max_gen_toks 2048 unless
     --gen_kwargs says otherwise) and `karma-build pool` reads the --log_samples output.
     """
-    local = Path(dataset).exists() or not looks_like_hub_id(dataset)
+    local = locate(dataset) != "hub"
     if local and (revision or subset):
         raise InputError("--revision and --subset apply to Hub datasets, not local files")
     with staging.staged(out, overwrite, [dataset] if local else []) as stage:

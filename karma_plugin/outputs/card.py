@@ -16,6 +16,7 @@ import jinja2
 import yaml
 
 from karma_plugin.core.defaults import default_config
+from karma_plugin.fs.paths import looks_like_hub_id
 from karma_plugin.report.text import markdown_kinship, markdown_scores, markdown_table
 
 SPLITS: tuple[str, ...] = ("train_prefs", "test_prefs", "train_sft", "test_sft")
@@ -49,7 +50,8 @@ def _pairs(doc: dict[str, Any]) -> int:
 
 
 def _is_hub_id(dataset: str) -> bool:
-    return bool(HUB_ID.fullmatch(dataset)) and not dataset.endswith((".json", ".jsonl", ".parquet"))
+    """Whether the recorded pool is a Hub dataset the card can link to (``ORG/NAME``)."""
+    return looks_like_hub_id(dataset) and bool(HUB_ID.fullmatch(dataset))
 
 
 def loadable_splits(doc: dict[str, Any]) -> dict[str, list[str]]:

@@ -10,7 +10,6 @@ is used (``pools.schema``).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import deque
 from collections.abc import Iterator
@@ -24,14 +23,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
+from karma_plugin.core.prompts import prompt_digest, prompt_ids
 from karma_plugin.errors import InputError, RemoteError
+from karma_plugin.fs.paths import DATA_FILE_BUILDERS, locate
 from karma_plugin.pools import DEFAULT_RATING
 from karma_plugin.pools.layout import Layout, Request
 from karma_plugin.pools.schema import check_utf8, without_json
 from karma_plugin.pools.store import INSTRUCTION, RESPONSE, TextStore, release_memory
 from karma_plugin.pools.streaming import datasets_quiet, stream_hub, stream_json
 
-_LOCAL_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 # A streamed batch is held whole, as Arrow and on its way there: at UltraFeedback's ~14 KB of
 # JSON a row, 1,024 rows are about one of the json loader's 10 MB chunks.
 _BATCH_ROWS = 1_024
@@ -69,8 +69,7 @@ class Pool:
 
     def prompt_ids(self, entries: np.ndarray) -> pa.Array:
         """The hex sha256 of the instructions of ``entries``."""
-        text = self.digests[entries].tobytes().hex()
-        return pa.array([text[i : i + 64] for i in range(0, len(text), 64)], pa.string())
+        return pa.array(prompt_ids(self.digests[entries]), pa.string())
 
 
 def _parquet_columns(handle: Any, spec: str, request: Request) -> tuple[Layout, list[str]]:
@@ -128,7 +127,7 @@ def _local_files(path: Path, split: str) -> tuple[str, list[Path]]:
     files = [path] if path.is_file() else _split_files(path, split)
     first: dict[str, Path] = {}
     for file in files:
-        builder = _LOCAL_BUILDERS.get(file.suffix.lower())
+        builder = DATA_FILE_BUILDERS.get(file.suffix.lower())
         if builder is None:
             where = "pool file" if file == path else f"pool folder {str(path)!r} holds"
             raise InputError(f"{where} {str(file)!r}: expected .json, .jsonl or .parquet")
@@ -160,18 +159,15 @@ def iter_batches(
     (or dataset) it comes from, for messages, and its layout. The schema is checked before the
     first batch, and only the columns the layout uses are read."""
     request = request or Request()
-    path = Path(spec)
-    if path.exists():
-        builder, files = _local_files(path, split)
+    where = locate(spec)
+    if where == "local":
+        builder, files = _local_files(Path(spec), split)
         if builder == "parquet":
             for file in files:
                 yield from _parquet_row_groups(file, request)
             return
         streamed = stream_json(spec, files, split, _BATCH_ROWS)
-    elif path.suffix.lower() in _LOCAL_BUILDERS:
-        # data/pool.jsonl is a missing file, not a Hub dataset to look for.
-        raise InputError(f"pool {spec!r} not found")
-    elif spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+    elif where == "missing":  # data/pool.jsonl is a missing file, not a Hub id to look for
         raise InputError(f"pool {spec!r} not found")
     else:
         streamed = stream_hub(spec, split, _BATCH_ROWS)
@@ -358,7 +354,7 @@ def _read(spec: str, split: str, request: Request, store: TextStore) -> Pool:
         units = layout.units(batch, where, first_row)
         first_row += batch.num_rows
         texts = units.instruction.to_pylist()
-        hashes = [hashlib.sha256(t.encode("utf-8")).digest() for t in texts]
+        hashes = [prompt_digest(t) for t in texts]
         row_bucket = np.frombuffer(b"".join(h[:1] for h in hashes), np.uint8)
         if layout.kind == "long":
             # One entry per distinct instruction; its text is kept from its first row.
