@@ -99,14 +99,24 @@ metric_option = click.option(
     "right/wrong), capa = chance-adjusted agreement on the chosen letters (lm-sim). "
     "Default with --samples: ec.",
 )
-names_option = click.option(
-    "--name",
-    "names",
-    multiple=True,
-    metavar="RUN=MODEL",
-    callback=key_value_pairs,
-    help="Score-table name for a samples run (the model lm-eval recorded, or its folder). "
-    "Repeatable.",
+
+
+def run_names_option(help: str) -> Callable:
+    """``--name RUN=MODEL``, repeatable, as the command's ``names`` pairs: the name a run of
+    lm-eval goes by (``scores``, ``pool``, the kinship options' samples), RUN being the model
+    lm-eval recorded or its results folder."""
+    return click.option(
+        "--name",
+        "names",
+        multiple=True,
+        metavar="RUN=MODEL",
+        callback=key_value_pairs,
+        help=help,
+    )
+
+
+names_option = run_names_option(
+    "Score-table name for a samples run (the model lm-eval recorded, or its folder). Repeatable."
 )
 
 

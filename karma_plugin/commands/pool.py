@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from karma_plugin.commands._options import key_value_pairs, warn
+from karma_plugin.commands._options import run_names_option, warn
 from karma_plugin.errors import InputError
 from karma_plugin.lmeval.pool import build_pool, merge_names, read_runs, write_pool
 
@@ -38,14 +38,9 @@ def _check_output(output: str, overwrite: bool, inputs: list[Path]) -> None:
     metavar="POOL.parquet",
     help="The pool to write (parquet, UltraFeedback's schema).",
 )
-@click.option(
-    "--name",
-    "names",
-    multiple=True,
-    metavar="RUN=MODEL",
-    callback=key_value_pairs,
-    help="Model name for a run, as in `scores`: RUN is the model lm-eval recorded "
-    "(pretrained=...) or its results folder name. Repeatable.",
+@run_names_option(
+    "Model name for a run, as in `scores`: RUN is the model lm-eval recorded "
+    "(pretrained=...) or its results folder name. Repeatable."
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 def command(

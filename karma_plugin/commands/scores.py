@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from karma_plugin.commands._options import key_value_pairs, metrics_option, warn
+from karma_plugin.commands._options import metrics_option, run_names_option, warn
 from karma_plugin.core.score_table import format_score_csv, write_scores
 from karma_plugin.lmeval.results import DEFAULT_METRICS, read_score_table
 
@@ -19,14 +19,9 @@ _METRIC_HELP = "; ".join(f"{b}={m}" for b, m in DEFAULT_METRICS.items())
     type=click.Path(dir_okay=False),
     help="Write the CSV here (default: print it).",
 )
-@click.option(
-    "--name",
-    "names",
-    multiple=True,
-    metavar="RUN=MODEL",
-    callback=key_value_pairs,
-    help="Row name for a run: RUN is the model lm-eval recorded (pretrained=...) or its "
-    "results folder name. Repeatable.",
+@run_names_option(
+    "Row name for a run: RUN is the model lm-eval recorded (pretrained=...) or its "
+    "results folder name. Repeatable."
 )
 @metrics_option(f"Metric key per benchmark (repeatable). Defaults: {_METRIC_HELP}.")
 def command(
