@@ -119,7 +119,7 @@ def seed_repo(hub: HubEmulator, repo_id: str, files: dict[str, bytes]) -> None:
 
 def seed_pushed(hub: HubEmulator, folder: Path) -> None:
     """REPO as `karma-build push` leaves it: the folder's files, the card rendered for REPO."""
-    from karma_plugin.hub.push import card_for_repo
+    from karma_plugin.outputs.hub_folder import card_for_repo
 
     files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*.*")}
     files["README.md"] = card_for_repo(folder, REPO)
@@ -402,8 +402,8 @@ def test_pull_leaves_the_parquet_export_setting_alone(
     seed_pushed(hub, folder)
     code = (
         "import datasets\n"
-        "from karma_plugin.hub.pull import pull\n"
-        f"report = pull({REPO!r}, ['k_sim'])\n"
+        "from karma_plugin.api import pull_dataset\n"
+        f"report = pull_dataset({REPO!r}, ['k_sim'])\n"
         "assert not report.problems, report.problems\n"
         "print(datasets.config.USE_PARQUET_EXPORT)\n"
     )

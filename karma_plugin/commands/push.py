@@ -33,9 +33,10 @@ retries_option = click.option(
 
 def run_push(folder: str, repo_id: str, **options: object) -> None:
     """Push and report; shared with `binarize --push-to`."""
-    from karma_plugin.hub.push import PushPlan, push_folder
+    from karma_plugin.api import push_dataset
+    from karma_plugin.hub.push import PushPlan
 
-    result = push_folder(folder, repo_id, echo=click.echo, **options)  # type: ignore[arg-type]
+    result = push_dataset(folder, repo_id, echo=click.echo, **options)  # type: ignore[arg-type]
     if isinstance(result, PushPlan):
         click.echo(result.describe())
         if result.existing:
