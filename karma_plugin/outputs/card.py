@@ -17,7 +17,7 @@ import yaml
 
 from karma_plugin.core.defaults import default_config
 from karma_plugin.fs.paths import looks_like_hub_id
-from karma_plugin.report.text import markdown_kinship, markdown_scores, markdown_table
+from karma_plugin.outputs.markdown import markdown_kinship, markdown_scores, markdown_table
 
 SPLITS: tuple[str, ...] = ("train_prefs", "test_prefs", "train_sft", "test_sft")
 PRETTY_NAME = "KARMA preference data"

@@ -21,8 +21,8 @@ from karma_plugin.core.score_table import ScoreTable
 from karma_plugin.errors import InputError
 from karma_plugin.fs import atomic, staging
 from karma_plugin.outputs.manifest import kinship_document
+from karma_plugin.outputs.markdown import markdown_kinship, markdown_scores, markdown_table
 from karma_plugin.report import figures
-from karma_plugin.report.text import markdown_kinship, markdown_scores, markdown_table
 
 CATEGORY_TITLES = {
     "knowledge": "Knowledge",
