@@ -24,7 +24,6 @@ from scripted_models import build_scripted_model
 
 from karma_plugin.lmeval.responses import (
     MAX_GEN_TOKS,
-    SHIPPED_ORIGIN,
     ULTRAFEEDBACK_REVISION,
     docs_module,
     task_yaml,
@@ -62,7 +61,8 @@ def load_module(path: Path):
 def test_shipped_files_are_what_responses_task_writes():
     folder = shipped_dir()
     assert (folder / "karma_responses.yaml").read_text("utf-8") == task_yaml(
-        ultrafeedback(), SHIPPED_ORIGIN
+        ultrafeedback(),
+        "Prompts: UltraFeedback's instructions at a pinned revision (docs/generation.md).",
     )
     assert (folder / "karma_responses_docs.py").read_text("utf-8") == docs_module(ultrafeedback())
 

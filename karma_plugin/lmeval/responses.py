@@ -178,9 +178,6 @@ def task_yaml(prompts: PromptSet, origin: str) -> str:
     )
 
 
-SHIPPED_ORIGIN = "Prompts: UltraFeedback's instructions at a pinned revision (docs/generation.md)."
-
-
 def write_task(folder: str | os.PathLike[str], prompts: PromptSet, origin: str) -> list[Path]:
     """Write ``karma_responses.yaml`` and its docs module into ``folder``; return both paths."""
     folder = Path(folder)

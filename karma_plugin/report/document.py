@@ -1,13 +1,12 @@
 """The kinship report: a folder of PNG figures and one ``report.md`` that embeds them.
 
-``write_report`` builds the folder beside its target and renames it into place (all or
-nothing); ``render_report`` fills a folder the caller stages (binarize's ``--report``).
+``render_report`` fills a folder the caller stages (``fs.staging.staged``: `report --out`,
+binarize's ``--report``), which is published whole or not at all.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from karma_plugin.core.benchmarks import CATEGORIES
 from karma_plugin.core.kinship import Kinship, Listing, list_models, normalize_scores
 from karma_plugin.core.score_table import ScoreTable
 from karma_plugin.errors import InputError
-from karma_plugin.fs import atomic, staging
+from karma_plugin.fs import atomic
 from karma_plugin.outputs.manifest import kinship_document
 from karma_plugin.outputs.markdown import markdown_kinship, markdown_scores, markdown_table
 from karma_plugin.report import figures
@@ -125,23 +124,6 @@ def render_report(
     doc = kinship_document(kinship, listing)
     text = _markdown(table, kinship, doc, listing, report, cut, explained)
     atomic.write_text(out / "report.md", text)
-    return report
-
-
-def write_report(
-    table: ScoreTable,
-    kinship: Kinship,
-    out: str | os.PathLike[str],
-    overwrite: bool = False,
-    cut: float = clustering.DEFAULT_CUT,
-    inputs: Iterable[str | os.PathLike[str]] = (),
-    listing: Listing | None = None,
-) -> Report:
-    """``render_report`` into a staging folder that replaces ``out`` only when complete
-    (``staging.staged``: ``inputs`` are the paths the report was made from)."""
-    with staging.staged(out, overwrite, inputs) as stage:
-        report = render_report(table, kinship, stage, cut, listing)
-    report.folder = Path(out)
     return report
 
 
