@@ -1,3 +1,5 @@
 """KARMA: kinship-based preference data from origin-model benchmark scores."""
 
-__version__ = "0.1.0"
+from karma_plugin._version import __version__
+
+__all__ = ["__version__"]

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from karma_plugin import __version__
+from karma_plugin._version import __version__
 from karma_plugin.errors import InputError, Interrupted, KarmaError
 from karma_plugin.fs.paths import locate
 

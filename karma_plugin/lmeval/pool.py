@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from karma_plugin import __version__
+from karma_plugin._version import __version__
 from karma_plugin.core.prompts import prompt_id
 from karma_plugin.errors import InputError
 from karma_plugin.lmeval.responses import (
