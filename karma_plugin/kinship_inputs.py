@@ -12,12 +12,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 
-from karma_plugin.core.benchmarks import resolve_benchmarks
-from karma_plugin.core.kinship import DEFAULT_TAU, Kinship, compute_kinship
+import numpy as np
+
+from karma_plugin.core.benchmarks import ITEMS, resolve_benchmarks
+from karma_plugin.core.kinship import DEFAULT_TAU, Kinship, Listing, compute_kinship
 from karma_plugin.core.score_table import PAPER, read_scores
+from karma_plugin.core.uncertainty import NoiseSource, Uncertainty, bootstrap, noise_source
 from karma_plugin.errors import InputError
 from karma_plugin.lmeval.samples import METRICS as SAMPLE_METRICS
-from karma_plugin.lmeval.samples import kinship_with_samples
+from karma_plugin.lmeval.samples import TooFewModels, kinship_with_samples, read_samples
 
 METRICS = ("cosine", *SAMPLE_METRICS)  # the benchmark cosine, or agreement on samples
 
@@ -30,13 +33,15 @@ def kinship_from_options(
     metric: str | None = None,
     names: Mapping[str, str] | None = None,
     warn: Callable[[str], None] | None = None,
+    bootstrap: bool = False,
 ) -> Kinship:
     """The kinship the options ask for: benchmark cosine, or sample-level ec/capa.
 
     ``scores``: ``"paper"`` (the authors' table) or a CSV path; ``benchmarks``: keys or a
     category, comma-separated; ``samples``: lm-eval ``--log_samples`` output; ``metric`` None
     means cosine without samples and ``ec`` with them; ``names``: samples run -> score-table
-    name; ``warn`` hears what is ignored on the way.
+    name; ``warn`` hears what is ignored on the way. With ``bootstrap`` (``--bootstrap N``)
+    the samples may serve the error bars alone (``--metric cosine --samples DIR``).
     """
     samples = tuple(samples)
     chosen = metric or ("ec" if samples else "cosine")
@@ -45,8 +50,11 @@ def kinship_from_options(
     table = read_scores(scores)
     keys = resolve_benchmarks(benchmarks)
     if chosen == "cosine":
-        if samples:
-            raise InputError("--samples needs --metric ec or capa (cosine uses only the scores)")
+        if samples and not bootstrap:
+            raise InputError(
+                "--samples needs --metric ec or capa, or --bootstrap N (cosine uses only the "
+                "scores; --bootstrap resamples the samples' items)"
+            )
         return compute_kinship(table, keys, tau)
     if not samples:
         raise InputError(f"--metric {chosen} needs --samples DIR (lm-eval --log_samples output)")
@@ -58,3 +66,66 @@ def kinship_inputs(
 ) -> list[str]:
     """The local paths the kinship options read (never to be replaced by an output)."""
     return [*map(str, samples), *([str(scores)] if str(scores) != PAPER else [])]
+
+
+def noise_from_options(
+    kin: Kinship,
+    scores: str | os.PathLike[str] = PAPER,
+    samples: Iterable[str | os.PathLike[str]] = (),
+    items: Mapping[str, int] | None = None,
+    names: Mapping[str, str] | None = None,
+) -> NoiseSource:
+    """Where ``--bootstrap``'s noise comes from for ``kin`` (docs/design.md §5.1), best first:
+    the per-item results in ``samples`` (a paired item bootstrap), the score table's
+    ``<benchmark>_stderr`` columns, else a proportion of n items, n from ``items``
+    (``--items BENCH=N``), the table's ``n_items`` row, or the full size of the karma task
+    (``core.benchmarks.ITEMS``), in that order."""
+    table = read_scores(scores)
+    per_item: dict[str, np.ndarray] = {}
+    samples = tuple(samples)
+    if samples:
+        try:
+            found = read_samples(samples, kin.benchmarks, names, only=kin.models)
+        except TooFewModels as exc:
+            raise InputError(
+                f"--bootstrap: fewer than 2 models have both scores and samples ({exc}); "
+                "use --name RUN=MODEL to give runs their score-table names"
+            ) from None
+        rows = [kin.models.index(m) for m in found.models]
+        for bench, task in found.tasks.items():
+            results = np.full((len(kin.models), len(task.doc_ids)), np.nan)
+            results[rows] = task.correct.astype(np.float64)
+            per_item[bench] = results
+    stderr = table.noise_of(kin.models, kin.benchmarks)
+    # The full-size n only where a score needs it (a column with every standard error known
+    # reports the n the table or --items gave, else none: it may come from a --limit run).
+    needed = {
+        b: ITEMS[b]
+        for j, b in enumerate(kin.benchmarks)
+        if b in ITEMS and not np.isfinite(stderr[:, j]).all()
+    }
+    n_items = {**needed, **(table.n_items or {}), **(items or {})}
+    return noise_source(
+        kin.scores,
+        kin.benchmarks,
+        stderr=stderr,
+        n_items=n_items,
+        per_item=per_item,
+        origin="--samples" if per_item else "",
+    )
+
+
+def uncertainty_from_options(
+    kin: Kinship,
+    listing: Listing | None,
+    draws: int,
+    seed: int,
+    scores: str | os.PathLike[str] = PAPER,
+    samples: Iterable[str | os.PathLike[str]] = (),
+    items: Mapping[str, int] | None = None,
+    names: Mapping[str, str] | None = None,
+) -> Uncertainty:
+    """``--bootstrap N --seed S``: the error bars of ``kin`` for the ``listing`` (the
+    ``uncertainty`` key of kinship.json), the noise as ``noise_from_options`` finds it."""
+    source = noise_from_options(kin, scores, samples, items, names)
+    return bootstrap(kin, draws, seed, source, listing)

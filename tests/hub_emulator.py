@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 import yaml
 
 # Binary files go through LFS, as on the Hub; `datasets` relies on it (see the notes).
-LFS_SUFFIXES = (".parquet", ".arrow", ".bin", ".safetensors")
+LFS_SUFFIXES = (".parquet", ".arrow", ".bin", ".safetensors", ".png")
 GITATTRIBUTES = b"*.parquet filter=lfs diff=lfs merge=lfs -text\n"
 
 

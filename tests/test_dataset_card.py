@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 
 import numpy as np
@@ -14,6 +15,7 @@ from karma_plugin.core.kinship import compute_kinship, list_models
 from karma_plugin.core.score_table import parse_score_csv, read_scores
 from karma_plugin.outputs.card import SPLITS, card_metadata, render_card, size_category
 from karma_plugin.outputs.manifest import kinship_document
+from karma_plugin.outputs.markdown import ranked_names
 from karma_plugin.outputs.matrix import MATRIX_FILE
 
 
@@ -239,3 +241,99 @@ def test_card_of_a_generated_pool(doc: dict) -> None:
     assert "License: none is claimed" in text and "as UltraFeedback" not in text
     plain = render_card({k: v for k, v in doc.items() if k != "pool_provenance"})
     assert "## The response pool" not in plain and "License: MIT" in plain
+
+
+# Few items a benchmark: the authors' scores are then within noise of each other in places.
+FEW_ITEMS = [
+    a
+    for b in ("ifeval", "mmlu_stem", "mmlu_pro", "hellaswag", "arc_easy", "arc_challenge")
+    for a in ("--items", f"{b}=250")
+]
+
+
+def _binarize(tmp_path_factory: pytest.TempPathFactory, *args: str) -> tuple[str, dict]:
+    from click.testing import CliRunner
+
+    from karma_plugin.cli import main
+
+    out = tmp_path_factory.mktemp("b") / "out"
+    result = CliRunner().invoke(
+        main, ["binarize", "--strategy", "k_sim,rlaif", *args, "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    return (out / "README.md").read_text(), json.loads((out / "kinship.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def bootstrapped(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
+    """The card and kinship.json of `binarize --bootstrap 200` at 250 items a benchmark."""
+    return _binarize(tmp_path_factory, "--bootstrap", "200", *FEW_ITEMS)
+
+
+def test_card_shows_how_stable_the_pairs_are(bootstrapped, tmp_path_factory) -> None:
+    """With `--bootstrap`: stability and sure pairs beside agreement, what they mean, S_pref
+    with its interval, the neighbours whose order is not sure and the pairs whose kinship
+    interval holds tau, all as kinship.json's `uncertainty` has them."""
+    text, doc = bootstrapped
+    key = doc["uncertainty"]
+    assert "| agreement | stability | sure pairs |" in text
+    for config in ("k_sim", "rlaif"):
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{config}` |"))
+        stable, sure = key["stability"][config], key["sure_pairs"][config]
+        assert row.endswith(f" | {stable:.1%} | {sure:.1%} |"), row
+    assert "*Stability* is the share of this config's pairs that stay the same" in text
+    assert f"averaged over 200 draws (method `{key['method']}`, seed 42)" in text
+    assert key["description"].rstrip(".") in text.replace("\n", " ")
+    # S_pref with its interval, for every model, in the one table.
+    assert "| S_pref | S_pref 95% interval |" in text
+    for model, (lo, hi) in key["s_pref"].items():
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{model}` |"))
+        assert row.endswith(f" | {doc['s_pref'][model]:.3f} | {lo:.3f}–{hi:.3f} |"), row
+    # At 250 items a benchmark, some neighbours in the ranking swap in many draws.
+    order = ranked_names(doc)
+    held = {(a, b): p for a, b, p in key["s_pref_order"]}
+    unsure = [(a, b) for a, b in itertools.pairwise(order) if held[a, b] < 0.95]
+    assert unsure, "at 250 items some neighbours should be within noise"
+    sentence = text.split("Models next to each other whose order holds")[1].split("\n\n")[0]
+    assert sentence.count(" over ") == len(unsure)
+    for a, b in unsure:
+        assert f"`{a}` over `{b}` ({100 * held[a, b]:.0f}%)" in sentence
+    tau = doc["tau"]
+    crossing = [
+        (a, b)
+        for x, a in enumerate(order)
+        for b in order[x + 1 :]
+        if key["kinship"][a][b][0] < tau <= key["kinship"][a][b][1]
+    ]
+    assert crossing, "at 250 items a pair near tau should be uncertain"
+    kinship_part = text.split("## Kinship matrix")[1].split("## Columns")[0]
+    assert f"kinship interval holds tau = {tau:g}" in kinship_part
+    for a, b in crossing:
+        lo, hi = key["kinship"][a][b]
+        assert f"{a} ~ {b} ({lo:.3f}–{hi:.3f})" in kinship_part
+
+
+def test_card_without_bootstrap_says_nothing_of_it(bootstrapped, tmp_path_factory) -> None:
+    """The same run without --bootstrap: no uncertainty key, and the card is the bootstrapped
+    one without its additions (the rest byte for byte)."""
+    plain, doc = _binarize(tmp_path_factory)
+    assert "uncertainty" not in doc
+    for word in ("stability", "Stability", "interval", "sampling noise", "draws"):
+        assert word not in plain, word
+    text, _ = bootstrapped
+    added = ("*Stability*", "The S_pref interval", "Pairs whose 95% kinship interval")
+    kept = [p for p in text.split("\n\n") if not p.startswith(added)]
+    tables = {p for p in plain.split("\n\n") if p.startswith("| ")}
+    assert [p for p in kept if not p.startswith("| ")] == [
+        p for p in plain.split("\n\n") if p not in tables
+    ]
+
+
+def test_card_with_intervals_that_never_overlap(tmp_path_factory) -> None:
+    """Scores of ten million items each: every order holds and no pair is near tau, and the
+    card says so rather than listing nothing."""
+    items = [a.replace("=250", "=10000000") for a in FEW_ITEMS]
+    text, doc = _binarize(tmp_path_factory, "--bootstrap", "20", *items)
+    assert "Every model\nstays above the next one in at least 95% of the draws." in text
+    assert f"No listed pair's 95% kinship interval holds\ntau = {doc['tau']:g}." in text
+    assert "Models next to each other" not in text and "Pairs whose 95%" not in text

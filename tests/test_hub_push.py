@@ -48,6 +48,18 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder from `binarize --report` (one config): the kinship report in figures/."""
+    out = tmp_path_factory.mktemp("reported") / "out"
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    result = karma_build(
+        "binarize", "--strategy", "k_sim", "--report", "--out", str(out), env=env, cwd=out.parent
+    )
+    assert result.returncode == 0, result.stderr
+    return out
+
+
 @pytest.fixture
 def hub():
     with HubEmulator(TOKEN) as emulator:
@@ -202,6 +214,46 @@ def test_existing_data_needs_overwrite_and_stale_files_go(
     stored = repo.files()
     assert set(stored) == local_files(folder) | {".gitattributes", "notes.txt"}
     assert repo.commits[repo.refs["main"]].parent == oid  # one commit replaced it all
+
+
+def test_report_figures_are_pushed_pulled_and_replaced(
+    reported: Path, folder: Path, hub: HubEmulator, env, tmp_path: Path
+) -> None:
+    figures = sorted(p.relative_to(reported).as_posix() for p in (reported / "figures").iterdir())
+    assert {"figures/report.md", "figures/s_pref.png", "figures/pca.png"} <= set(figures)
+    dry = push(reported, env, "--dry-run")
+    assert all(f"+ {path} (" in dry.stdout for path in figures), dry.stdout
+
+    result = push(reported, env)
+    assert result.returncode == 0, result.stderr
+    repo = hub.repo(REPO)
+    stored = repo.files()
+    assert set(stored) == local_files(reported) | {".gitattributes"}
+    for path in figures:
+        assert stored[path] == (reported / path).read_bytes()
+    pngs = {p for p in figures if p.endswith(".png")}
+    assert pngs <= repo.commits[repo.refs["main"]].lfs  # images through LFS, as on the Hub
+    # The card on the Hub embeds them by their paths in the repo, which the Hub resolves.
+    card = stored["README.md"].decode()
+    for path in ("figures/s_pref.png", "figures/kinship_heatmap.png", "figures/pca.png"):
+        assert f"]({path})" in card and path in stored
+
+    # pull accepts the repo, and its folder keeps the report the card links to.
+    out = tmp_path / "pulled"
+    pulled = karma_build("pull", REPO, "--out", str(out), env=env, cwd=tmp_path)
+    assert pulled.returncode == 0, pulled.stderr
+    assert "Round trip OK" in pulled.stdout
+    for path in figures:
+        assert (out / path).read_bytes() == (reported / path).read_bytes()
+    assert (out / "README.md").read_bytes() == stored["README.md"]
+    again = push(out, env, "--overwrite")
+    assert again.returncode == 0 and "Nothing to commit" in again.stdout, again.stdout
+
+    # New data without a report: the old figures go with the commit that replaces the data.
+    replaced = push(folder, env, "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr
+    assert f"deleted {len(figures)} stale files" in replaced.stdout
+    assert set(repo.files()) == local_files(folder) | {".gitattributes"}
 
 
 def test_revision_branch_and_pull_request(folder: Path, hub: HubEmulator, env) -> None:

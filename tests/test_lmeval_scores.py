@@ -229,8 +229,11 @@ def test_cli_prints_csv_without_output(tmp_path, runner):
     path = write_run(tmp_path, layout_0413("m", ALL), "2026-01-01T00-00-00.0")
     result = runner.invoke(main, ["scores", str(path)])
     assert result.exit_code == 0
-    assert result.stdout.splitlines()[0] == "model," + ",".join(ALL)
+    # The scores, then their standard errors (lm-eval's *_stderr: --bootstrap's noise).
+    stderr = [f"{b}_stderr" for b in ALL]
+    assert result.stdout.splitlines()[0] == "model," + ",".join([*ALL, *stderr])
     assert result.stdout.splitlines()[1].startswith("m,0.4,0.5")
+    assert result.stdout.splitlines()[1].endswith(",0.01,0.02,0.02,0.02,0.02,0.02")
 
 
 def test_cli_malformed_json_exit_2_nothing_written(tmp_path, runner):
@@ -264,4 +267,4 @@ def test_cli_warns_on_missing_tasks(tmp_path, runner):
     result = runner.invoke(main, ["scores", str(path)])
     assert result.exit_code == 0
     assert "warning: m: no results for karma_ifeval, karma_mmlu_stem" in result.stderr
-    assert result.stdout.splitlines() == ["model,arc_easy", "m,0.5"]
+    assert result.stdout.splitlines() == ["model,arc_easy,arc_easy_stderr", "m,0.5,0.02"]

@@ -317,15 +317,16 @@ def test_overwrite_never_replaces_a_folder_inside_an_input(tool_folder, tmp_path
     assert snapshot(tmp_path) == before
 
 
-def test_the_report_folder_of_binarize_is_checked_too(tool_folder, tmp_path):
+def test_the_report_of_binarize_lies_inside_its_folder(tool_folder, tmp_path):
+    # `--report` writes into OUT/figures/: no second folder beside OUT to check or to lose.
     copy_of(tool_folder, tmp_path / "d")
     (tmp_path / "d-report").mkdir()
     (tmp_path / "d-report" / "notes.md").write_text("mine")
-    before = snapshot(tmp_path)
+    before = snapshot(tmp_path / "d-report")
     result = karma_build(*BINARIZE, "--report", "--out", "d", "--overwrite", cwd=tmp_path)
-    assert_fails(result, 2, "'d-report'", "did not write it")
-    assert snapshot(tmp_path) == before
-    assert not stages(tmp_path, "d") and not stages(tmp_path, "d-report")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "d" / "figures" / "report.md").is_file()
+    assert snapshot(tmp_path / "d-report") == before
 
 
 # --- what happens while a run works ---------------------------------------------------------------
@@ -428,7 +429,7 @@ def test_a_stopped_run_leaves_nothing_behind(tmp_path, flags, signum, code):
     before = snapshot(tmp_path / "notes.txt")
     run = PausedRun(flags, *BINARIZE, "--report", "--out", "out", cwd=tmp_path)
     run.wait_paused()
-    assert stages(tmp_path, "out") and stages(tmp_path, "out-report")
+    assert stages(tmp_path, "out")
     run.proc.send_signal(signum)
     assert_fails(run.result(), code, f"stopped by {signal.Signals(signum).name}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flags", "notes.txt"]

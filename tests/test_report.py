@@ -221,7 +221,87 @@ def test_thousands_of_models_draw_the_top_ones_or_the_pools(tmp_path, runner):
         main, ["binarize", "--scores", str(table), "--out", str(binarized), "--report"]
     )
     assert result.exit_code == 0, result.output
-    md = (tmp_path / "b-report" / "report.md").read_text()
+    md = (binarized / "figures" / "report.md").read_text()
     assert "show the 16 models that occur in the pool (of 1999)" in md
     clusters = _clusters_in_md(md, "All chosen benchmarks (cosine)")
     assert set().union(*clusters) == set(read_scores("paper").models) - {"ultralm-65b"}
+
+
+UNCERTAIN_RGB = (214, 39, 40)  # figures.UNCERTAIN_COLOR
+
+
+def _red_pixels(path: Path) -> int:
+    with Image.open(path) as image:
+        rgb = np.asarray(image.convert("RGB")).astype(int)
+    return int((np.abs(rgb - UNCERTAIN_RGB).sum(axis=2) < 40).sum())
+
+
+FEW_ITEMS = [
+    a
+    for b in ("ifeval", "mmlu_stem", "mmlu_pro", "hellaswag", "arc_easy", "arc_challenge")
+    for a in ("--items", f"{b}=250")
+]
+
+
+@pytest.fixture(scope="module")
+def uncertain_report(tmp_path_factory) -> tuple[Path, dict, str]:
+    """`report --bootstrap 200` of the authors' table at 250 items a benchmark, and the
+    `uncertainty` key of `kinship --bootstrap` with the same draws."""
+    import json
+
+    from click.testing import CliRunner
+
+    base = tmp_path_factory.mktemp("u")
+    out = base / "report"
+    result = CliRunner().invoke(
+        main, ["report", "--bootstrap", "200", *FEW_ITEMS, "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    doc = base / "kinship.json"
+    result = CliRunner().invoke(
+        main, ["kinship", "--bootstrap", "200", *FEW_ITEMS, "--json", str(doc)]
+    )
+    assert result.exit_code == 0, result.output
+    return out, json.loads(doc.read_text())["uncertainty"], (out / "report.md").read_text()
+
+
+def test_report_draws_the_uncertainty(uncertain_report, paper_report):
+    out, key, md = uncertain_report
+    plain, _, plain_md = paper_report
+    # `report` has no pool: no stability figure (binarize draws it, see test_binarize_report).
+    assert sorted(p.name for p in out.iterdir()) == sorted([*FIGURES, "report.md", MARKER])
+    assert "## Stability of the pairs" not in md
+    # S_pref: error bars in the figure, the interval in the table.
+    assert (out / "s_pref.png").read_bytes() != (plain / "s_pref.png").read_bytes()
+    lo, hi = key["s_pref"]["gpt-4"]
+    assert f"| {lo:.3f}–{hi:.3f} |" in md and "S_pref 95% interval" in md
+    assert "S_pref 95% interval" not in plain_md
+    # The heatmap marks the cells whose interval holds tau (red hatching; viridis has no red).
+    crossing = re.search(r"holds tau = 0\.1, so that whether they may be paired .*?: (.*)\.\n", md)
+    assert crossing, md
+    named = crossing.group(1).split("; ")
+    expected = [
+        (a, b)
+        for a in key["kinship"]
+        for b in key["kinship"]
+        if a < b and key["kinship"][a][b][0] < 0.1 <= key["kinship"][a][b][1]
+    ]
+    assert len(named) == len(expected) >= 1
+    assert _red_pixels(out / "kinship_heatmap.png") > 100
+    assert _red_pixels(plain / "kinship_heatmap.png") == 0
+    for name in ("s_pref.png", "kinship_heatmap.png"):
+        with Image.open(out / name) as image:
+            width, height = image.size
+        assert 400 <= width <= 4000 and 300 <= height <= 4000, (name, width, height)
+
+
+def test_report_with_no_pair_near_tau_marks_nothing(tmp_path, runner):
+    items = [a.replace("=250", "=10000000") for a in FEW_ITEMS]
+    result = runner.invoke(
+        main, ["report", "--bootstrap", "20", *items, "--out", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 0, result.output
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "No listed pair's 95% kinship interval holds tau = 0.1" in md
+    assert "Every model stays above the next one in at least 95% of the draws." in md
+    assert _red_pixels(tmp_path / "r" / "kinship_heatmap.png") == 0

@@ -41,10 +41,37 @@ def test_round_trip_through_our_csv_format():
     np.testing.assert_allclose(again.values, table.values, rtol=1e-5)
 
 
+def test_stderr_columns_and_n_items_row_round_trip():
+    """docs/design.md §4: <benchmark>_stderr columns and an n_items row (not a model)."""
+    text = "model,IFEval,arc_easy,ifeval_stderr,ARC-easy_stderr\na,80,0.5,1.5,0.01\nb,60,0.4,,N/A\n"
+    text += 'n_items,541,"2,376",,\n'
+    table = parse_score_csv(text)
+    assert table.models == ("a", "b")
+    assert table.n_items == {"ifeval": 541, "arc_easy": 2376}
+    np.testing.assert_allclose(table.stderr, [[1.5, 0.01], [np.nan, np.nan]])
+    again = parse_score_csv(format_score_csv(table))
+    assert again.n_items == table.n_items
+    np.testing.assert_allclose(again.stderr, table.stderr)
+    assert format_score_csv(again).splitlines() == [
+        "model,ifeval,arc_easy,ifeval_stderr,arc_easy_stderr",
+        "a,80,0.5,1.5,0.01",
+        "b,60,0.4,,",
+        "n_items,541,2376,,",
+    ]
+    # A table without them is written exactly as before.
+    assert format_score_csv(parse_score_csv("model,ifeval\na,1\n")) == "model,ifeval\na,1\n"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("model,ifeval\n", "no model rows"),
+        ("model,ifeval\nn_items,541\n", "no model rows"),
+        ("model,ifeval,colour_stderr\na,1,2\n", "'colour_stderr' is not the standard error"),
+        ("model,ifeval,arc_easy_stderr\na,1,2\n", "arc_easy_stderr without its arc_easy column"),
+        ("model,ifeval,ifeval_stderr\na,1,-2\n", "not a standard error"),
+        ("model,ifeval\na,1\nn_items,5.5\n", "not a whole number of items"),
+        ("model,ifeval\na,1\nn_items,5\nn_items,6\n", "the n_items row appears twice"),
         ("model,ifeval,colour\na,1,2\n", "'colour' is not a benchmark"),
         ("model,ifeval\na,1\na,2\n", "appears twice"),
         ("model,ifeval\na,lots\n", "non-numeric ifeval score"),

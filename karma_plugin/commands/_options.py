@@ -7,6 +7,7 @@ from collections.abc import Callable
 import click
 
 from karma_plugin.core.benchmarks import BENCHMARKS, canonical_benchmark
+from karma_plugin.core.defaults import DEFAULT_SEED
 from karma_plugin.core.kinship import DEFAULT_TAU
 from karma_plugin.errors import InputError
 from karma_plugin.kinship_inputs import METRICS
@@ -127,6 +128,74 @@ def kinship_options(command: Callable) -> Callable:
     for option in reversed((*options, samples_option, metric_option, names_option)):
         command = option(command)
     return command
+
+
+def _draws(_ctx: click.Context, _param: click.Parameter, value: int | None) -> int | None:
+    """``--bootstrap N``: at least 2 draws; refused before any work (exit 2)."""
+    if value is not None and value < 2:
+        raise InputError(f"--bootstrap needs at least 2 draws, got {value}")
+    return value
+
+
+def item_counts(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, int]:
+    """Callback of ``--items BENCH=N``: benchmark key -> number of items (>= 1)."""
+    counts = {}
+    for bench, number in key_value_pairs(ctx, param, values):
+        key = canonical_benchmark(bench)
+        if key is None:
+            raise InputError(
+                f"--items: unknown benchmark {bench!r} (choose from: {', '.join(BENCHMARKS)})"
+            )
+        digits = number.replace(",", "").replace("_", "")
+        if not digits.isdigit() or int(digits) < 1:
+            raise InputError(f"--items {bench}: expected a whole number of items, got {number!r}")
+        counts[key] = int(digits)
+    return counts
+
+
+def bootstrap_options(seed: bool = True) -> Callable:
+    """``--bootstrap N`` and ``--items BENCH=N`` (and ``--seed``, unless the command has its
+    own): error bars from the scores' sampling noise (core/uncertainty.py)."""
+    options = [
+        click.option(
+            "--bootstrap",
+            type=int,
+            default=None,
+            metavar="N",
+            callback=_draws,
+            help="Error bars: N draws (N >= 2, e.g. 1000) of the score table from its sampling "
+            "noise, the whole pipeline rerun on each (kinship.json 'uncertainty'). Noise from "
+            "--samples (paired item bootstrap), else the table's <bench>_stderr columns, else "
+            "a proportion of n items.",
+        ),
+        click.option(
+            "--items",
+            multiple=True,
+            metavar="BENCH=N",
+            callback=item_counts,
+            help="With --bootstrap: the number of items behind a benchmark's scores "
+            "(repeatable; default: the table's n_items row, else the karma task's full size).",
+        ),
+    ]
+    if seed:
+        options.append(
+            click.option(
+                "--seed",
+                type=int,
+                default=DEFAULT_SEED,
+                show_default=True,
+                help="Seeds --bootstrap's draws.",
+            )
+        )
+
+    def decorate(command: Callable) -> Callable:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 def out_options(required: bool = True, help: str = "Output folder.") -> Callable:

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import ExitStack
 from importlib.resources import files
+from typing import Any
 
 import click
 
-from karma_plugin.commands._options import kinship_options, out_options, report_excluded, warn
+from karma_plugin.commands._options import (
+    bootstrap_options,
+    kinship_options,
+    out_options,
+    report_excluded,
+    warn,
+)
 from karma_plugin.core.defaults import DEFAULT_SEED, DEFAULT_TEST_SIZE
 from karma_plugin.core.pairing import STRATEGIES
-from karma_plugin.kinship_inputs import kinship_from_options, kinship_inputs
+from karma_plugin.kinship_inputs import kinship_from_options, kinship_inputs, noise_from_options
 from karma_plugin.pools import DEFAULT_RATING, RATINGS
 from karma_plugin.pools.layout import BETTER, COLUMN_KEYS, FORMATS
 
@@ -71,7 +77,8 @@ def sample_pool_path() -> str:
     "--report",
     "with_report",
     is_flag=True,
-    help="Also write the kinship report (figures and report.md) to the folder OUT-report.",
+    help="Also write the kinship report (PNG figures and report.md) into OUT/figures/; the "
+    "card embeds the figures and `push` publishes them.",
 )
 @click.option(
     "--test-size",
@@ -81,8 +88,13 @@ def sample_pool_path() -> str:
     help="Share of prompts in the test splits (the same prompts in every config).",
 )
 @click.option(
-    "--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Seeds the split and RLAIF."
+    "--seed",
+    type=int,
+    default=DEFAULT_SEED,
+    show_default=True,
+    help="Seeds the split, RLAIF and --bootstrap's draws.",
 )
+@bootstrap_options(seed=False)
 @click.option(
     "--rating",
     type=click.Choice(RATINGS),
@@ -128,6 +140,8 @@ def command(
     with_report: bool,
     test_size: float,
     seed: int,
+    bootstrap: int | None,
+    items: dict[str, int],
     rating: str,
     better_rating: str,
     exclude_source: tuple[str, ...],
@@ -137,6 +151,7 @@ def command(
     private: bool,
 ) -> None:
     """Re-binarize a response pool into KARMA preference pairs (no annotation)."""
+    from karma_plugin.core import uncertainty
     from karma_plugin.core.binarize import (
         SFT_OF,
         Options,
@@ -151,6 +166,7 @@ def command(
     from karma_plugin.core.kinship import list_models
     from karma_plugin.core.score_table import read_scores
     from karma_plugin.fs import staging
+    from karma_plugin.outputs.card import FIGURES_FOLDER
     from karma_plugin.outputs.dataset_folder import write_hub_folder, write_manifest
     from karma_plugin.outputs.manifest import (
         binarize_manifest,
@@ -170,19 +186,21 @@ def command(
         check_repo_id(push_to)  # before the work, not after it
     pool_spec = sample_pool_path() if dataset == SAMPLE else dataset
     inputs = [pool_spec, *kinship_inputs(scores_spec, samples)]
-    report_dir = f"{out.rstrip('/')}-report"
-    with ExitStack() as outputs:
-        # Reserved before any work: a refusal or an unwritable parent costs nothing.
-        stage = outputs.enter_context(staging.staged(out, overwrite, inputs))
-        report_stage = (
-            outputs.enter_context(staging.staged(report_dir, overwrite, inputs))
-            if with_report
+    # Reserved before any work: a refusal or an unwritable parent costs nothing.
+    with staging.staged(out, overwrite, inputs) as stage:
+        kin = kinship_from_options(
+            scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn,
+            bootstrap=bool(bootstrap),
+        )  # fmt: skip
+        report_excluded(kin.excluded)
+        # The noise is settled before the pool is read: a benchmark without one fails at once.
+        resample = (
+            uncertainty.Resample(
+                noise_from_options(kin, scores_spec, samples, items, dict(names)), bootstrap, seed
+            )
+            if bootstrap
             else None
         )
-        kin = kinship_from_options(
-            scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn
-        )
-        report_excluded(kin.excluded)
         # The text spills beside the output (on its disk, and cleaned up with its staging).
         pool = read_pool(pool_spec, split=split, request=request, spill_dir=stage)
         strategies, not_built = without_unrated_rlaif(
@@ -191,10 +209,15 @@ def command(
         if not_built:  # the default may have been the config left out
             default = default_config(strategies, default_config_name)
         options = Options(strategies, tau, test_size, seed, tuple(exclude_source))
-        result = binarize(pool, kin, options)
+        result = binarize(pool, kin, options, resample)
 
         # A large table lists the models of the pool; its full matrix goes beside kinship.json.
         listing = list_models(kin, in_pool=result.in_pool)
+        unc = None
+        if resample is not None:
+            unc = uncertainty.bootstrap(
+                kin, resample.draws, resample.seed, resample.source, listing
+            ).with_pairs(result.stability, result.sure_pairs)
         written = write_hub_folder(
             stage,
             {config: split_sizes(pool, result, config) for config in result.pairs},
@@ -203,6 +226,20 @@ def command(
             None if listing.complete else kin,
             copies=SFT_OF,
         )
+        report: dict[str, Any] | None = None
+        if with_report:
+            # Inside the folder, so that `push` publishes the figures the card embeds.
+            drawn = render_report(
+                read_scores(scores_spec),
+                kin,
+                stage / FIGURES_FOLDER,
+                listing=listing,
+                uncertainty=unc,
+            )
+            report = {
+                "markdown": f"{FIGURES_FOLDER}/report.md",
+                "figures": [f"{FIGURES_FOLDER}/{name}" for name in drawn.figures],
+            }
         doc = binarize_manifest(
             kin,
             listing,
@@ -223,13 +260,13 @@ def command(
             command=published_command(sys.argv[1:], out)
             if sys.argv and sys.argv[0].endswith(("karma-build", "__main__.py"))
             else "karma-build binarize",
+            report=report,
+            uncertainty=unc,
         )
         write_manifest(stage, doc)
-        if report_stage is not None:
-            render_report(read_scores(scores_spec), kin, report_stage, listing=listing)
     _summary(doc, out)
-    if with_report:
-        click.echo(f"Wrote {report_dir}/report.md")
+    if report is not None:
+        click.echo(f"Wrote {os.path.join(out, report['markdown'])} and its figures")
     if push_to:
         from karma_plugin.commands.push import run_push
 
@@ -268,4 +305,21 @@ def _summary(doc: dict, out: str) -> None:
         )
     for config, reason in doc.get("skipped_configs", {}).items():
         click.echo(f"  {config:<12} not built: {reason}")
+    unc = doc.get("uncertainty")
+    if unc is not None:
+        click.echo(
+            f"Stability over {unc['draws']} draws of the scores ({unc['method']}; "
+            "kinship.json 'uncertainty'):"
+        )
+        for config, share in unc["stability"].items():
+            sure = unc["sure_pairs"][config]
+            click.echo(
+                f"  {config:<12} "
+                + (
+                    "no pairs"
+                    if share is None
+                    else f"{share:.1%} of the pairs unchanged per draw; {sure:.1%} sure "
+                    "(chosen model better in >= 95% of draws)"
+                )
+            )
     click.echo(f"Wrote {out}")

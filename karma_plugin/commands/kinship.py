@@ -6,16 +6,22 @@ import json
 
 import click
 
-from karma_plugin.commands._options import kinship_options, report_excluded, warn
+from karma_plugin.commands._options import (
+    bootstrap_options,
+    kinship_options,
+    report_excluded,
+    warn,
+)
 from karma_plugin.core.kinship import MAX_LISTED_MODELS, list_models
 from karma_plugin.fs import atomic
-from karma_plugin.kinship_inputs import kinship_from_options
+from karma_plugin.kinship_inputs import kinship_from_options, uncertainty_from_options
 from karma_plugin.outputs.manifest import kinship_document
 from karma_plugin.report.text import format_kinship
 
 
 @click.command("kinship")
 @kinship_options
+@bootstrap_options()
 @click.option(
     "--json",
     "json_path",
@@ -30,15 +36,24 @@ def command(
     samples: tuple[str, ...],
     metric: str | None,
     names: tuple[tuple[str, str], ...],
+    bootstrap: int | None,
+    items: dict[str, int],
+    seed: int,
     json_path: str | None,
 ) -> None:
     """Print the kinship of the origin models in a score table."""
     result = kinship_from_options(
-        scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn
-    )
+        scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn,
+        bootstrap=bool(bootstrap),
+    )  # fmt: skip
     report_excluded(result.excluded)
     listing = list_models(result)
-    click.echo(format_kinship(result, listing))
+    unc = None
+    if bootstrap:
+        unc = uncertainty_from_options(
+            result, listing, bootstrap, seed, scores_spec, samples, items, dict(names)
+        )
+    click.echo(format_kinship(result, listing, unc))
     if not json_path:
         if not listing.complete:
             click.echo(
@@ -51,6 +66,6 @@ def command(
         from karma_plugin.outputs.matrix import matrix_path, write_matrix
 
         matrix = write_matrix(matrix_path(json_path), result.models, result.kinship)
-    doc = kinship_document(result, listing, matrix.name if matrix else None)
+    doc = kinship_document(result, listing, matrix.name if matrix else None, unc)
     atomic.write_text(json_path, json.dumps(doc, indent=2) + "\n")
     click.echo(f"wrote {json_path}" + (f" and {matrix}" if matrix else ""))

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import click
 
-from karma_plugin.commands._options import kinship_options, out_options, report_excluded, warn
+from karma_plugin.commands._options import (
+    bootstrap_options,
+    kinship_options,
+    out_options,
+    report_excluded,
+    warn,
+)
 from karma_plugin.core.clustering import DEFAULT_CUT
 from karma_plugin.core.score_table import read_scores
 from karma_plugin.fs import staging
-from karma_plugin.kinship_inputs import kinship_from_options, kinship_inputs
+from karma_plugin.kinship_inputs import (
+    kinship_from_options,
+    kinship_inputs,
+    uncertainty_from_options,
+)
 from karma_plugin.report.document import render_report
 
 
 @click.command("report")
 @kinship_options
+@bootstrap_options()
 @click.option(
     "--cut",
     type=float,
@@ -29,6 +40,9 @@ def command(
     samples: tuple[str, ...],
     metric: str | None,
     names: tuple[tuple[str, str], ...],
+    bootstrap: int | None,
+    items: dict[str, int],
+    seed: int,
     cut: float,
     out: str,
     overwrite: bool,
@@ -38,13 +52,25 @@ def command(
     with staging.staged(out, overwrite, kinship_inputs(scores_spec, samples)) as stage:
         table = read_scores(scores_spec)
         result = kinship_from_options(
-            scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn
-        )
+            scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn,
+            bootstrap=bool(bootstrap),
+        )  # fmt: skip
         report_excluded(result.excluded)
-        report = render_report(table, result, stage, cut=cut)
+        unc = None
+        if bootstrap:
+            unc = uncertainty_from_options(
+                result, None, bootstrap, seed, scores_spec, samples, items, dict(names)
+            )
+        report = render_report(table, result, stage, cut=cut, uncertainty=unc)
     for name, c in report.clusterings.items():
         click.echo(
             f"{name}: {len(c.clusters)} clusters at {cut:g}: "
             + " | ".join(", ".join(members) for members in c.clusters)
+        )
+    if unc is not None:
+        click.echo(
+            f"Error bars: {unc.method}, {unc.draws} draws (seed {unc.seed}); S_pref 95% "
+            "intervals: "
+            + ", ".join(f"{m} [{lo:.3f}, {hi:.3f}]" for m, (lo, hi) in unc.s_pref.items())
         )
     click.echo(f"wrote {out}/report.md and {len(report.figures)} figures")

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from karma_plugin.core import pairing
+from karma_plugin.core import pairing, uncertainty
 from karma_plugin.core.defaults import DEFAULT_SEED, DEFAULT_TEST_SIZE
 from karma_plugin.core.kinship import DEFAULT_TAU, Kinship
 from karma_plugin.core.pairing import KARMA_STRATEGIES, STRATEGIES, Selection, Skip
@@ -60,6 +60,9 @@ class Result:
     flat_model: np.ndarray  # per completion: index into the kinship models (-1: not in them)
     dropped: dict[str, Any] = field(default_factory=dict)
     in_pool: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # usable models
+    # With a Resample (--bootstrap): per config, core.uncertainty.pair_stability's figures.
+    stability: dict[str, float | None] = field(default_factory=dict)
+    sure_pairs: dict[str, float | None] = field(default_factory=dict)
 
 
 def _named(spec: str) -> list[str]:
@@ -360,8 +363,11 @@ def _agreement(pool: Pool, chosen: np.ndarray, rejected: np.ndarray) -> float | 
     return round(float((a[comparable] > b[comparable]).mean()), 6)
 
 
-def binarize(pool: Pool, kin: Kinship, options: Options) -> Result:
-    """Pick one pair per instruction for each strategy in ``options`` (indices only)."""
+def binarize(
+    pool: Pool, kin: Kinship, options: Options, resample: uncertainty.Resample | None = None
+) -> Result:
+    """Pick one pair per instruction for each strategy in ``options`` (indices only); with
+    ``resample``, also how stable each strategy's pairs are over the score table's draws."""
     if not 0.0 <= options.test_size < 1.0:
         raise InputError(f"--test-size must be in [0, 1), got {options.test_size}")
     # The first 16 bytes of each digest as two integers: sort keys and random seeds.
@@ -384,8 +390,9 @@ def binarize(pool: Pool, kin: Kinship, options: Options) -> Result:
     local = np.full(len(kin.models), -1, np.int64)
     local[ordered] = np.arange(len(ordered))
     slots = np.where(mask, local[np.maximum(slots, 0)], -1)
+    order_names = tuple(kin.models[i] for i in ordered)
     order = pairing.model_order(
-        tuple(kin.models[i] for i in ordered),
+        order_names,
         kin.s_pref[ordered],
         kin.kinship[np.ix_(ordered, ordered)],
     )
@@ -394,15 +401,29 @@ def binarize(pool: Pool, kin: Kinship, options: Options) -> Result:
     flat_local = np.where(flat_model >= 0, local[np.maximum(flat_model, 0)], -1)
     flat_name = np.where(flat_local >= 0, order.name_rank[np.maximum(flat_local, 0)], -1)
 
+    drawn = None
+    if resample is not None:
+        draws = uncertainty.pipeline_draws(
+            kin, resample.source, resample.draws, resample.seed, ordered
+        )
+        drawn = uncertainty.PairingDraws(
+            order_names, order, draws.s_pref, draws.kinship, options.tau
+        )
+    # Only rlaif reads ratings (an n x K matrix: not built for nothing on a million rows).
+    rlaif = "rlaif" in options.strategies
+    ratings = np.where(mask, pool.rating[flat_index], np.nan) if rlaif else np.zeros((0, 0))
     rows_all = np.arange(pool.n_rows)
-    pairs, counts, agreement = {}, {}, {}
+    pairs, counts, agreement, stability, sure = {}, {}, {}, {}, {}
     for strategy in options.strategies:
         if strategy == "rlaif":
-            ratings = np.where(mask, pool.rating[flat_index], np.nan)
             selection = pairing.rlaif(slots, ratings, order, draw_u, options.tau)
         else:
             selection = getattr(pairing, strategy)(slots, order, options.tau)
         keep = (selection.reason == 0) & (forced == 0)
+        if drawn is not None:
+            stability[strategy], sure[strategy] = drawn.stability(
+                strategy, slots, selection, keep, ratings, draw_u
+            )
         rows = rows_all[keep]
         chosen = flat_index[rows, selection.chosen[keep]]
         rejected = flat_index[rows, selection.rejected[keep]]
@@ -412,4 +433,4 @@ def binarize(pool: Pool, kin: Kinship, options: Options) -> Result:
         counts[strategy] = _counts(strategy, selection, forced)
         if strategy in KARMA_STRATEGIES:
             agreement[strategy] = _agreement(pool, chosen, rejected)
-    return Result(pairs, counts, agreement, flat_model, dropped, in_pool)
+    return Result(pairs, counts, agreement, flat_model, dropped, in_pool, stability, sure)

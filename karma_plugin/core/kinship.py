@@ -20,25 +20,29 @@ MAX_LISTED_MODELS = 30
 
 
 def minmax_normalize(values: np.ndarray) -> np.ndarray:
-    """Column-wise min-max to [0, 1]. A constant column becomes all zeros (callers drop it)."""
-    lo = values.min(axis=0)
-    span = values.max(axis=0) - lo
+    """Column-wise min-max to [0, 1]. A constant column becomes all zeros (callers drop it).
+
+    ``values`` is (models, benchmarks) or has leading axes, (draws, models, benchmarks): each
+    draw is normalised over its own models (core/uncertainty.py)."""
+    lo = values.min(axis=-2, keepdims=True)
+    span = values.max(axis=-2, keepdims=True) - lo
     safe = np.where(span > 0, span, 1.0)
     return np.where(span > 0, (values - lo) / safe, 0.0)
 
 
 def preference_scores(normalized: np.ndarray) -> np.ndarray:
-    """S_pref: the mean of a model's normalised scores."""
-    return normalized.mean(axis=1)
+    """S_pref: the mean of a model's normalised scores (the last axis: benchmarks)."""
+    return normalized.mean(axis=-1)
 
 
 def cosine_kinship(normalized: np.ndarray) -> np.ndarray:
-    """S_ij: cosine similarity of the rows; an all-zero row has kinship 0 with every model."""
-    norms = np.linalg.norm(normalized, axis=1)
+    """S_ij: cosine similarity of the rows; an all-zero row has kinship 0 with every model.
+    Leading axes (draws) are kept: (draws, models, benchmarks) -> (draws, models, models)."""
+    norms = np.linalg.norm(normalized, axis=-1)
     unit = np.divide(
-        normalized, norms[:, None], out=np.zeros_like(normalized), where=norms[:, None] > 0
+        normalized, norms[..., None], out=np.zeros_like(normalized), where=norms[..., None] > 0
     )
-    kinship = unit @ unit.T
+    kinship = unit @ np.swapaxes(unit, -1, -2)
     return np.clip(kinship, -1.0, 1.0, out=kinship)  # in place: M x M is 800 MB at 10,000 models
 
 

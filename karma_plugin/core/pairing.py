@@ -59,31 +59,49 @@ def model_order(names: tuple[str, ...], s_pref: np.ndarray, kinship: np.ndarray)
     """The orders over ``names`` that the strategies compare. Every order compares two models
     (or two pairs) by their own S_pref, kinship and names alone, so the orders over a subset of
     the models rank that subset exactly as the orders over all of them do: pass the models that
-    occur in the pool, not a whole leaderboard (the pair and partner ranks are M x M)."""
+    occur in the pool, not a whole leaderboard (the pair and partner ranks are M x M).
+
+    ``s_pref`` (M,) and ``kinship`` (M, M) may carry leading axes, (draws, M) and (draws, M, M):
+    the orders of every draw at once (core/uncertainty.py); the strategies take one order."""
     m = len(names)
+    lead = s_pref.shape[:-1]
     name_rank = np.empty(m, np.int64)
     name_rank[np.argsort(np.array(names, dtype=object), kind="stable")] = np.arange(m)
-    score_rank = np.empty(m, np.int64)
-    score_rank[np.lexsort((name_rank, -s_pref))] = np.arange(m)
+    positions = np.broadcast_to(np.arange(m), s_pref.shape)
+    score_rank = np.empty(s_pref.shape, np.int64)
+    by_score = np.lexsort((np.broadcast_to(name_rank, s_pref.shape), -s_pref), axis=-1)
+    np.put_along_axis(score_rank, by_score, positions, axis=-1)
 
     ii, jj = np.triu_indices(m, k=1)
-    lo = np.minimum(name_rank[ii], name_rank[jj])
-    hi = np.maximum(name_rank[ii], name_rank[jj])
-    order = np.lexsort((hi, lo, -(s_pref[ii] + s_pref[jj]), -kinship[ii, jj]))
-    pair_rank = np.full((m, m), _NONE, np.int64)
-    pair_rank[ii[order], jj[order]] = np.arange(len(order))
-    pair_rank[jj[order], ii[order]] = np.arange(len(order))
+    shape = (*lead, len(ii))
+    lo = np.broadcast_to(np.minimum(name_rank[ii], name_rank[jj]), shape)
+    hi = np.broadcast_to(np.maximum(name_rank[ii], name_rank[jj]), shape)
+    order = np.lexsort(
+        (hi, lo, -(s_pref[..., ii] + s_pref[..., jj]), -kinship[..., ii, jj]), axis=-1
+    )
+    rank = np.empty(shape, np.int64)
+    np.put_along_axis(rank, order, np.broadcast_to(np.arange(len(ii)), shape), axis=-1)
+    pair_rank = np.full((*lead, m, m), _NONE, np.int64)
+    pair_rank[..., ii, jj] = rank
+    pair_rank[..., jj, ii] = rank
 
     # Row a ranks every b by (-kinship[a, b], -S_pref of b, name); a itself sorts last (its key
     # is +inf) and is then marked as no partner.
+    diagonal = np.arange(m)
     closeness = -kinship
-    np.fill_diagonal(closeness, np.inf)
+    closeness[..., diagonal, diagonal] = np.inf
+    square = (*lead, m, m)
     ranked = np.lexsort(
-        (np.broadcast_to(name_rank, (m, m)), np.broadcast_to(-s_pref, (m, m)), closeness), axis=1
+        (
+            np.broadcast_to(name_rank, square),
+            np.broadcast_to(-s_pref[..., None, :], square),
+            closeness,
+        ),
+        axis=-1,
     )
-    partner_rank = np.empty((m, m), np.int64)
-    np.put_along_axis(partner_rank, ranked, np.broadcast_to(np.arange(m), (m, m)), axis=1)
-    np.fill_diagonal(partner_rank, _NONE)
+    partner_rank = np.empty(square, np.int64)
+    np.put_along_axis(partner_rank, ranked, np.broadcast_to(np.arange(m), square), axis=-1)
+    partner_rank[..., diagonal, diagonal] = _NONE
     return ModelOrder(s_pref, kinship, score_rank, pair_rank, partner_rank, name_rank)
 
 

@@ -2,6 +2,12 @@
 
 Reads the authors' CSV (byte-order mark, percent strings, an empty row) and any CSV of the
 same shape; writes ours. Scores may come on any scale: kinship min-max normalises them.
+
+What `--bootstrap` needs to know about a score's noise (docs/design.md §4) may ride along:
+a column ``<benchmark>_stderr`` (e.g. ``mmlu_pro_stderr``) holds each model's standard error
+of that score, on the score column's scale; a row named ``n_items`` holds the number of items
+behind each benchmark column (not a model). ``karma-build scores`` writes both from lm-eval's
+``*_stderr`` metrics and ``n-samples``.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from karma_plugin.errors import InputError
 from karma_plugin.fs import atomic
 
 PAPER = "paper"
+N_ITEMS_ROW = "n_items"  # the row giving each benchmark's number of items
+STDERR_SUFFIX = "_stderr"  # a column <benchmark>_stderr: the standard errors of its scores
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,20 @@ class ScoreTable:
     benchmarks: tuple[str, ...]
     values: np.ndarray  # shape (len(models), len(benchmarks))
     source: str = ""
+    stderr: np.ndarray | None = None  # same shape; NaN where none is known; None: no column
+    n_items: dict[str, int] | None = None  # benchmark -> items behind its scores (if known)
+
+    def noise_of(self, models: tuple[str, ...], benchmarks: tuple[str, ...]) -> np.ndarray:
+        """The standard errors of ``models`` x ``benchmarks`` (NaN where none is known)."""
+        out = np.full((len(models), len(benchmarks)), np.nan)
+        if self.stderr is None:
+            return out
+        rows = {m: i for i, m in enumerate(self.models)}
+        for j, bench in enumerate(benchmarks):
+            if bench in self.benchmarks:
+                col = self.benchmarks.index(bench)
+                out[:, j] = [self.stderr[rows[m], col] if m in rows else np.nan for m in models]
+        return out
 
 
 def parse_score(text: str) -> float:
@@ -79,7 +101,20 @@ def parse_score_csv(text: str, source: str = "") -> ScoreTable:
         raise InputError(f"score table {source!r} has no model rows")
     header, body = rows[0], rows[1:]
     columns: dict[int, str] = {}
+    stderr_columns: dict[int, str] = {}
     for idx, name in enumerate(header[1:], start=1):
+        stem = name.strip()
+        if stem.lower().endswith(STDERR_SUFFIX):
+            key = canonical_benchmark(stem[: -len(STDERR_SUFFIX)])
+            if key is None:
+                raise InputError(
+                    f"score table {source!r}: column {stem!r} is not the standard error of a "
+                    f"benchmark (expected <benchmark>{STDERR_SUFFIX})"
+                )
+            if key in stderr_columns.values():
+                raise InputError(f"score table {source!r}: {key}{STDERR_SUFFIX} appears twice")
+            stderr_columns[idx] = key
+            continue
         key = canonical_benchmark(name)
         if key is None:
             raise InputError(
@@ -91,6 +126,18 @@ def parse_score_csv(text: str, source: str = "") -> ScoreTable:
         columns[idx] = key
     benchmarks = tuple(b for b in BENCHMARKS if b in columns.values())
     order = {key: idx for idx, key in columns.items()}
+    lone = [b for b in stderr_columns.values() if b not in benchmarks]
+    if lone:
+        raise InputError(
+            f"score table {source!r}: {lone[0]}{STDERR_SUFFIX} without its {lone[0]} column"
+        )
+    n_items_rows = [r for r in body if r[0].strip() == N_ITEMS_ROW]
+    if len(n_items_rows) > 1:
+        raise InputError(f"score table {source!r}: the {N_ITEMS_ROW} row appears twice")
+    n_items = _n_items(n_items_rows[0], order, source) if n_items_rows else None
+    body = [r for r in body if r[0].strip() != N_ITEMS_ROW]
+    if not body:
+        raise InputError(f"score table {source!r} has no model rows")
     models: list[str] = []
     values = np.full((len(body), len(benchmarks)), np.nan)
     # Per benchmark, the first percent cell and the first plain number seen: (model, cell).
@@ -115,6 +162,7 @@ def parse_score_csv(text: str, source: str = "") -> ScoreTable:
             if not np.isnan(values[len(models) - 1, j]):
                 seen = percent if cell.strip().endswith("%") else plain
                 seen.setdefault(bench, (model, cell.strip()))
+    stderr = _stderr(body, models, benchmarks, stderr_columns, source) if stderr_columns else None
     for bench in benchmarks:
         # "85.37%" beside 72.54 (or 0.72) has no one reading: 72.54 may be a percent or not.
         if bench in percent and bench in plain:
@@ -124,15 +172,73 @@ def parse_score_csv(text: str, source: str = "") -> ScoreTable:
                 f"mixes percent strings ({pm}: {pc!r}) and plain numbers ({nm}: {nc!r}); "
                 "write the whole column on one scale"
             )
-    return ScoreTable(tuple(models), benchmarks, values, source)
+    return ScoreTable(tuple(models), benchmarks, values, source, stderr, n_items)
+
+
+def _n_items(row: list[str], order: dict[str, int], source: str) -> dict[str, int]:
+    """The ``n_items`` row: a whole number of items per benchmark column (empty: unknown)."""
+    found: dict[str, int] = {}
+    for bench, idx in order.items():
+        cell = row[idx].strip() if idx < len(row) else ""
+        if not cell:
+            continue
+        try:
+            number = float(cell.replace(",", "").replace("_", ""))
+        except ValueError:
+            number = math.nan
+        if not (math.isfinite(number) and number >= 1 and number == int(number)):
+            raise InputError(
+                f"score table {source!r}: the {N_ITEMS_ROW} row's {bench} cell {cell!r} is "
+                "not a whole number of items"
+            )
+        found[bench] = int(number)
+    return found
+
+
+def _stderr(
+    body: list[list[str]],
+    models: list[str],
+    benchmarks: tuple[str, ...],
+    columns: dict[int, str],
+    source: str,
+) -> np.ndarray:
+    stderr = np.full((len(models), len(benchmarks)), np.nan)
+    for i, row in enumerate(body):
+        for idx, bench in columns.items():
+            cell = row[idx] if idx < len(row) else ""
+            try:
+                value = parse_score(cell)
+            except ValueError:
+                value = -1.0
+            if value < 0:
+                raise InputError(
+                    f"score table {source!r}: {models[i]!r} has a {bench}{STDERR_SUFFIX} "
+                    f"{cell.strip()!r} that is not a standard error (a number >= 0)"
+                )
+            stderr[i, benchmarks.index(bench)] = value
+    return stderr
 
 
 def format_score_csv(table: ScoreTable) -> str:
+    """The CSV ``parse_score_csv`` reads back: the scores, then the ``<benchmark>_stderr``
+    columns and the ``n_items`` row when the table knows any (else exactly as before)."""
+
+    def cell(v: float) -> str:
+        return "" if math.isnan(v) else f"{v:.6g}"
+
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["model", *table.benchmarks])
-    for model, row in zip(table.models, table.values, strict=True):
-        writer.writerow([model, *("" if math.isnan(v) else f"{v:.6g}" for v in row)])
+    with_stderr = table.stderr is not None and bool(np.isfinite(table.stderr).any())
+    noise = [f"{b}{STDERR_SUFFIX}" for b in table.benchmarks] if with_stderr else []
+    writer.writerow(["model", *table.benchmarks, *noise])
+    for i, (model, row) in enumerate(zip(table.models, table.values, strict=True)):
+        errors = (
+            [cell(v) for v in table.stderr[i]] if with_stderr and table.stderr is not None else []
+        )
+        writer.writerow([model, *(cell(v) for v in row), *errors])
+    if table.n_items:
+        counts = [str(table.n_items[b]) if b in table.n_items else "" for b in table.benchmarks]
+        writer.writerow([N_ITEMS_ROW, *counts, *([""] * len(noise))])
     return out.getvalue()
 
 

@@ -1,6 +1,6 @@
 """Output folders: reserved before the work, filled in a staging folder, published whole.
 
-The one home of every folder a command writes (`binarize --out` and its ``-report`` folder,
+The one home of every folder a command writes (`binarize --out` (its report included),
 `report`, `compare`, `pull --out`). Commands only call ``staged``:
 
 - reserve, before any work: refuse what must not be replaced, remove staging folders of runs

@@ -4,7 +4,8 @@ What to send is planned elsewhere (``outputs.hub_folder.upload``: a dataset fold
 its card for the repo, the folders it replaces); this module only sends it. Everything goes
 through ``huggingface_hub.HfApi``: the repo is created if missing, the branch if ``revision``
 names a new one, and one ``create_commit`` adds every planned file and deletes the files a
-previous push left under the replaced folders, so the repo never holds a half-updated dataset.
+previous push left under the replaced folders (a dataset's config folders and its figures
+folder), so the repo never holds a half-updated dataset.
 The token comes from ``huggingface_hub`` (``HF_TOKEN`` or the saved login) and is handed to it
 only: it never appears in a message.
 """

@@ -11,7 +11,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -148,6 +148,38 @@ def benchmark_scores(
     return scores, missing
 
 
+def stderr_key(metric: str) -> str:
+    """lm-eval's key of a metric's standard error: ``exact_match,answer-is`` ->
+    ``exact_match_stderr,answer-is``."""
+    name, sep, filter_name = metric.partition(",")
+    return f"{name}_stderr{sep}{filter_name}"
+
+
+def benchmark_noise(
+    doc: Mapping[str, Any], metrics: Mapping[str, str] | None = None
+) -> tuple[dict[str, float], dict[str, int]]:
+    """What ``doc`` says about the noise of its karma scores: per benchmark, the chosen
+    metric's standard error (lm-eval's ``<metric>_stderr,<filter>``; "N/A" and absent are
+    skipped) and the number of items scored (``n-samples`` ``effective``, else ``original``)."""
+    chosen = {**DEFAULT_METRICS, **(metrics or {})}
+    stderr: dict[str, float] = {}
+    n_items: dict[str, int] = {}
+    counts = doc.get("n-samples") if isinstance(doc.get("n-samples"), Mapping) else {}
+    for task, entry in doc["results"].items():
+        bench = canonical_benchmark(task) if task.startswith(TASK_PREFIX) else None
+        if bench is None or task != task_name(bench) or not isinstance(entry, Mapping):
+            continue
+        value = _number(entry.get(stderr_key(chosen[bench])))
+        if value is not None and value >= 0:
+            stderr[bench] = value
+        count = counts.get(task) if isinstance(counts, Mapping) else None
+        if isinstance(count, Mapping):
+            n = _number(count.get("effective", count.get("original")))
+            if n is not None and n >= 1:
+                n_items[bench] = int(n)
+    return stderr, n_items
+
+
 def run_timestamp(path: Path, doc: Mapping[str, Any]) -> float:
     """When a run happened: the file name's timestamp, else ``date``, else the file's mtime."""
     match = RESULTS_STAMP.search(path.name)
@@ -165,6 +197,8 @@ class Run:
     model: str
     timestamp: float
     scores: dict[str, float]
+    stderr: dict[str, float] = field(default_factory=dict)  # benchmark -> standard error
+    n_items: dict[str, int] = field(default_factory=dict)  # benchmark -> items scored
 
 
 def model_for_run(run_name: str, path: Path, names: Mapping[str, str]) -> str:
@@ -195,7 +229,8 @@ def read_runs(
             if warn:
                 warn(f"{str(path)!r} has no karma_* task results; skipped")
             continue
-        runs.append(Run(path, model, run_timestamp(path, doc), scores))
+        stderr, n_items = benchmark_noise(doc, metrics)
+        runs.append(Run(path, model, run_timestamp(path, doc), scores, stderr, n_items))
     return runs
 
 
@@ -207,15 +242,21 @@ def runs_by_model(runs: Iterable[Run]) -> dict[str, list[Run]]:
     return grouped
 
 
-def newest_scores(runs: Iterable[Run]) -> dict[str, tuple[float, float]]:
-    """Per benchmark, ``(timestamp, score)`` of the newest of ``runs`` that has it. Of runs
-    equally new, the last one read wins (``>=``: the order of ``find_results_files``)."""
-    newest: dict[str, tuple[float, float]] = {}
+def newest_runs(runs: Iterable[Run]) -> dict[str, Run]:
+    """Per benchmark, the newest of ``runs`` that has it. Of runs equally new, the last one
+    read wins (``>=``: the order of ``find_results_files``)."""
+    newest: dict[str, Run] = {}
     for run in runs:
-        for bench, value in run.scores.items():
-            if bench not in newest or run.timestamp >= newest[bench][0]:
-                newest[bench] = (run.timestamp, value)
+        for bench in run.scores:
+            if bench not in newest or run.timestamp >= newest[bench].timestamp:
+                newest[bench] = run
     return newest
+
+
+def newest_scores(runs: Iterable[Run]) -> dict[str, tuple[float, float]]:
+    """Per benchmark, ``(timestamp, score)`` of the newest of ``runs`` that has it
+    (``newest_runs``)."""
+    return {b: (run.timestamp, run.scores[b]) for b, run in newest_runs(runs).items()}
 
 
 def read_score_table(
@@ -233,15 +274,36 @@ def read_score_table(
     runs = read_runs(paths, names, metrics, warn)
     if not runs:
         raise InputError("no karma_* task results in the given results files")
-    latest = {model: newest_scores(own) for model, own in runs_by_model(runs).items()}
+    latest = {model: newest_runs(own) for model, own in runs_by_model(runs).items()}
     benchmarks = tuple(b for b in BENCHMARKS if any(b in row for row in latest.values()))
     models = tuple(latest)
     values = np.full((len(models), len(benchmarks)), np.nan)
+    stderr = np.full((len(models), len(benchmarks)), np.nan)
+    counts: dict[str, set[int]] = {b: set() for b in benchmarks}
     for i, model in enumerate(models):
         for j, bench in enumerate(benchmarks):
-            if bench in latest[model]:
-                values[i, j] = latest[model][bench][1]
+            run = latest[model].get(bench)
+            if run is not None:
+                values[i, j] = run.scores[bench]
+                stderr[i, j] = run.stderr.get(bench, np.nan)
+                if bench in run.n_items:
+                    counts[bench].add(run.n_items[bench])
         absent = [task_name(b) for b in BENCHMARKS if b not in latest[model]]
         if absent and warn:
             warn(f"{model}: no results for {', '.join(absent)}")
-    return ScoreTable(models, benchmarks, values, source=", ".join(str(p) for p in paths))
+    # One n per benchmark (the table's n_items row): the models' runs must agree on it.
+    n_items = {b: next(iter(c)) for b, c in counts.items() if len(c) == 1}
+    uneven = [b for b, c in counts.items() if len(c) > 1]
+    if uneven and warn:
+        warn(
+            f"the models were scored on different numbers of items for {', '.join(uneven)} "
+            "(lm-eval --limit?): no n_items for it in the table"
+        )
+    return ScoreTable(
+        models,
+        benchmarks,
+        values,
+        source=", ".join(str(p) for p in paths),
+        stderr=stderr if np.isfinite(stderr).any() else None,
+        n_items=n_items or None,
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from importlib.resources import files
 from typing import Any
 
@@ -17,7 +18,15 @@ import yaml
 
 from karma_plugin.core.defaults import default_config
 from karma_plugin.fs.paths import looks_like_hub_id
-from karma_plugin.outputs.markdown import markdown_kinship, markdown_scores, markdown_table
+from karma_plugin.outputs.markdown import (
+    interval_label,
+    markdown_kinship,
+    markdown_scores,
+    markdown_table,
+    pairs_crossing_tau,
+    uncertainty_of,
+    unsure_neighbours,
+)
 
 SPLITS: tuple[str, ...] = ("train_prefs", "test_prefs", "train_sft", "test_sft")
 PRETTY_NAME = "KARMA preference data"
@@ -36,6 +45,11 @@ SIZE_BUCKETS = [
 # this many, kinship.json all of them.
 MAX_EXCLUDED_LISTED = 30
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+# `binarize --report` draws into this folder of the dataset folder; the card embeds its figures
+# with links relative to the repo, which the Hub renders on the dataset page, and `push`
+# publishes it (and deletes what an earlier push left there).
+FIGURES_FOLDER = "figures"
+FIGURE_FILE = re.compile(rf"{FIGURES_FOLDER}/[A-Za-z0-9][\w.-]*\.(?:png|md)")
 
 
 def size_category(n: int) -> str:
@@ -148,7 +162,22 @@ def dataset_info(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return infos
 
 
+def _share(value: Any) -> str:
+    return f"{value:.1%}" if isinstance(value, int | float) and not isinstance(value, bool) else "–"
+
+
+def _per_config(uncertainty: Mapping[str, Any] | None, key: str) -> Mapping[str, Any] | None:
+    """``stability`` or ``sure_pairs`` of the uncertainty key (binarize --bootstrap)."""
+    found = uncertainty.get(key) if uncertainty else None
+    return found if isinstance(found, Mapping) else None
+
+
 def configs_table(doc: dict[str, Any]) -> str:
+    """Pairs and rows per config and split, agreement, and with ``--bootstrap`` how stable
+    the pairs are under the scores' sampling noise."""
+    uncertainty = uncertainty_of(doc)
+    stability = _per_config(uncertainty, "stability")
+    sure = _per_config(uncertainty, "sure_pairs")
     rows = []
     for config in doc["files"]:
         splits = doc["splits"][config]
@@ -159,9 +188,49 @@ def configs_table(doc: dict[str, Any]) -> str:
                 str(doc.get("counts", {}).get(config, {}).get("pairs", "–")),
                 *(str(splits.get(s, "–")) for s in SPLITS),
                 "–" if agree is None else f"{agree:.1%}",
+                *([_share(stability.get(config))] if stability is not None else []),
+                *([_share(sure.get(config))] if sure is not None else []),
             ]
         )
-    return markdown_table(["config", "pairs", *SPLITS, "agreement"], rows)
+    header = [
+        "config",
+        "pairs",
+        *SPLITS,
+        "agreement",
+        *(["stability"] if stability is not None else []),
+        *(["sure pairs"] if sure is not None else []),
+    ]
+    return markdown_table(header, rows)
+
+
+# How each noise source redraws the scores, for a kinship.json without its own description.
+NOISE_METHODS = {
+    "item_bootstrap": "Each benchmark's items resampled, the same items for every model",
+    "stderr": "Each score drawn around itself with its reported standard error",
+    "binomial": "Each score drawn as a proportion of its benchmark's items",
+}
+
+
+def uncertainty_card(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """What the card says of ``uncertainty`` (``--bootstrap``), or ``None`` without it."""
+    uncertainty = uncertainty_of(doc)
+    if uncertainty is None:
+        return None
+    method = str(uncertainty.get("method", ""))
+    draws = uncertainty.get("draws")
+    # The run's own sentence on what was redrawn, else the method's in general.
+    description = str(uncertainty.get("description") or "").strip().rstrip(".")
+    return {
+        "method": method,
+        "description": description or NOISE_METHODS.get(method, f"Method {method}"),
+        "draws": f"{draws:,}" if isinstance(draws, int) else "?",
+        "seed": uncertainty.get("seed"),
+        "level": interval_label(uncertainty),
+        "stability": _per_config(uncertainty, "stability") is not None,
+        "sure_pairs": _per_config(uncertainty, "sure_pairs") is not None,
+        "unsure": unsure_neighbours(doc),
+        "crossing": pairs_crossing_tau(doc),
+    }
 
 
 def skipped_table(doc: dict[str, Any]) -> str:
@@ -219,6 +288,24 @@ def prompt_set_text(provenance: dict[str, Any]) -> str:
     return where + (f" at revision `{revision}`" if revision else "")
 
 
+def report_files(doc: dict[str, Any]) -> dict[str, str]:
+    """The files of the kinship report inside the folder that kinship.json records (its
+    ``report`` key, from ``binarize --report``), by name: ``{"s_pref.png":
+    "figures/s_pref.png", ..., "report.md": "figures/report.md"}``. Anything that is not a
+    plain file of ``FIGURES_FOLDER`` is ignored: a card from a remote kinship.json must not
+    link outside the repo."""
+    found = doc.get("report")
+    if not isinstance(found, dict):
+        return {}
+    listed = found.get("figures")
+    paths = [*(listed if isinstance(listed, list) else []), found.get("markdown")]
+    return {
+        path.rsplit("/", 1)[1]: path
+        for path in paths
+        if isinstance(path, str) and FIGURE_FILE.fullmatch(path)
+    }
+
+
 def axolotl_models() -> list[str]:
     """The base models with shipped Axolotl configs (folders holding a dpo.yml)."""
     root = files("karma_plugin.axolotl_configs")
@@ -274,4 +361,6 @@ def render_card(doc: dict[str, Any]) -> str:
         axolotl_example=models[0] if models else "llama-3.1-8b-instruct",
         command=doc.get("command", "karma-build binarize"),
         versions=sorted(doc.get("versions", {}).items()),
+        figures=report_files(doc),
+        uncertainty=uncertainty_card(doc),
     )

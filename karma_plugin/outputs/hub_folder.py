@@ -80,14 +80,17 @@ def card_for_repo(folder: str | os.PathLike[str], repo_id: str) -> bytes | None:
 def upload(folder: str | os.PathLike[str], repo_id: str) -> Upload:
     """What pushing ``folder`` to ``repo_id`` sends: every file but the hidden ones, the card
     rendered again for the repo, and the config folders (those of every strategy, so that a
-    config an earlier push left is removed) made to hold exactly these files."""
+    config an earlier push left is removed) and the report's figures folder (figures of earlier
+    data would describe other models) made to hold exactly these files."""
+    from karma_plugin.outputs.card import FIGURES_FOLDER
+
     files, configs = folder_files(folder)
     card = card_for_repo(folder, repo_id)
     return Upload(
         root=Path(folder),
         files=files,
         contents={"README.md": card} if card is not None else {},
-        replaces=tuple(sorted(set(configs) | set(STRATEGIES))),
+        replaces=tuple(sorted(set(configs) | set(STRATEGIES) | {FIGURES_FOLDER})),
         notes=(
             f"configs: {', '.join(configs)}",
             "card: README.md, "
@@ -242,6 +245,14 @@ def subset_doc(doc: dict[str, Any], configs: list[str]) -> dict[str, Any]:
     for key in PER_CONFIG:
         if isinstance(doc.get(key), dict):
             subset[key] = {c: v for c, v in doc[key].items() if c in configs}
+    uncertainty = doc.get("uncertainty")  # --bootstrap: its per-config figures too
+    if isinstance(uncertainty, dict):
+        subset["uncertainty"] = {
+            k: {c: x for c, x in v.items() if c in configs}
+            if k in ("stability", "sure_pairs") and isinstance(v, dict)
+            else v
+            for k, v in uncertainty.items()
+        }
     options = doc.get("options")
     if isinstance(options, dict) and isinstance(options.get("strategies"), list):
         subset["options"] = {
@@ -284,6 +295,8 @@ def _write_folder(
     with a card and kinship.json that list those configs only, so
     ``load_dataset(out, config)`` works offline for each of them. ``out`` is an empty staging
     folder (``fs.staging.staged`` publishes it)."""
+    from karma_plugin.outputs.card import report_files
+
     shards = [
         p
         for p in repo.files()
@@ -294,6 +307,8 @@ def _write_folder(
     matrix = (doc.get("all_models") or {}).get("kinship_matrix")
     if isinstance(matrix, str) and re.fullmatch(r"[A-Za-z0-9][\w.-]*\.parquet", matrix):
         shards.append(matrix)
+    # The kinship report (`binarize --report`) lies in a folder the card links to.
+    shards += report_files(doc).values()
     sources = {p: repo.download(p) for p in shards}
     # A config of no rows is in kinship.json only (see `card.loadable_splits`): a folder
     # without it lists only the configs it holds.

@@ -18,6 +18,7 @@ from karma_plugin.fs.paths import locate
 
 if TYPE_CHECKING:  # pyarrow and the writers are not needed to describe a kinship
     from karma_plugin.core.binarize import Options, Result
+    from karma_plugin.core.uncertainty import Uncertainty
     from karma_plugin.outputs.dataset_folder import Written
 
 # The packages whose versions decide the bytes of a folder.
@@ -70,9 +71,13 @@ def published_command(args: Sequence[str], out: str) -> str:
 
 
 def kinship_document(
-    kin: Kinship, listing: Listing | None = None, matrix_file: str | None = None
+    kin: Kinship,
+    listing: Listing | None = None,
+    matrix_file: str | None = None,
+    uncertainty: Uncertainty | None = None,
 ) -> dict[str, Any]:
-    """The kinship part of ``kinship.json`` (docs/design.md contract).
+    """The kinship part of ``kinship.json`` (docs/design.md contract), with the error bars of
+    ``--bootstrap`` under ``uncertainty`` when given (absent otherwise).
 
     A table of more models than ``MAX_LISTED_MODELS`` keeps only the ``listing`` (default:
     the top ones by S_pref) in the per-model keys; ``all_models`` then says how many there
@@ -104,6 +109,8 @@ def kinship_document(
         ],
         "excluded": dict(kin.excluded),
     }
+    if uncertainty is not None:
+        doc["uncertainty"] = uncertainty.to_json()
     if listing.complete:
         return doc
     rank = np.empty(len(kin.models), np.int64)
@@ -176,6 +183,8 @@ def binarize_manifest(
     skipped_configs: dict[str, str] | None = None,
     pool_provenance: dict[str, Any] | None = None,
     command: str = "karma-build binarize",
+    report: dict[str, Any] | None = None,
+    uncertainty: Uncertainty | None = None,
 ) -> dict[str, Any]:
     """The whole ``kinship.json`` of a folder ``binarize`` wrote: the kinship part, the inputs
     (``dataset`` as the user named it, its ``rows``, its layout (``pool_format``) and the
@@ -183,12 +192,13 @@ def binarize_manifest(
     generated pool carries, from ``published_provenance``), the options (with the
     ``default_config`` the card marks default), the counts and agreement of ``result``, the
     configs not built and why (``skipped_configs``), what was dropped, the versions and
-    command that made it, and the rows, files and bytes of every config and split in
-    ``written``."""
+    command that made it, the rows, files and bytes of every config and split in
+    ``written``, the files of the kinship ``report`` inside the folder (``--report``) and,
+    with ``--bootstrap``, the ``uncertainty`` (its per-config stability included)."""
     provenance = {"pool_provenance": pool_provenance} if pool_provenance else {}
     not_built = {"skipped_configs": dict(skipped_configs)} if skipped_configs else {}
     return {
-        **kinship_document(kin, listing, written.matrix),
+        **kinship_document(kin, listing, written.matrix, uncertainty),
         "dataset": dataset,
         "rows": rows,
         "format": pool_format,
@@ -212,4 +222,5 @@ def binarize_manifest(
         "splits": written.rows,
         "files": written.files,
         "bytes": written.nbytes,
+        **({"report": report} if report else {}),
     }

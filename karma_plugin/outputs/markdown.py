@@ -1,8 +1,10 @@
 """Markdown tables of a kinship document (``outputs.manifest.kinship_document``), shared by the
-dataset card (``outputs.card``) and the kinship report (``report.document``)."""
+dataset card (``outputs.card``) and the kinship report (``report.document``), and the readings
+of its ``uncertainty`` key (``--bootstrap``) that both show."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,25 +27,103 @@ def ranked_names(doc: Mapping[str, Any]) -> list[str]:
     return [names[i] for i in rank_order(names, [doc["s_pref"][m] for m in names])]
 
 
+def uncertainty_of(doc: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The ``uncertainty`` key of a kinship document (``--bootstrap``), if it has one."""
+    found = doc.get("uncertainty")
+    return found if isinstance(found, Mapping) else None
+
+
+def interval_label(uncertainty: Mapping[str, Any]) -> str:
+    """'95%': the level of the intervals."""
+    return f"{100 * float(uncertainty.get('interval', 0.95)):g}%"
+
+
+def bounds(value: Any) -> tuple[float, float] | None:
+    """An interval ``[lo, hi]`` of a kinship document as two floats; ``None`` for anything
+    else (a document may come from a remote repo)."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        return None
+    return float(value[0]), float(value[1])
+
+
+def _interval(value: Any, spec: str) -> str:
+    found = bounds(value)
+    return "–" if found is None else f"{format(found[0], spec)}–{format(found[1], spec)}"
+
+
+def crosses_tau(interval: Any, tau: float) -> bool:
+    """A kinship interval that holds tau: whether the pair may be formed (kinship >= tau)
+    depends on the scores' sampling noise."""
+    found = bounds(interval)
+    return found is not None and found[0] < tau <= found[1]
+
+
+def pairs_crossing_tau(doc: Mapping[str, Any]) -> list[tuple[str, str, float, float]]:
+    """The listed model pairs (best first, each once) whose kinship interval holds tau."""
+    uncertainty = uncertainty_of(doc)
+    intervals = uncertainty.get("kinship") if uncertainty else None
+    if not isinstance(intervals, Mapping):
+        return []
+    order = ranked_names(doc)
+    tau = float(doc.get("tau", 0.0))
+    found = []
+    for x, a in enumerate(order):
+        for b in order[x + 1 :]:
+            row = intervals.get(a)
+            interval = bounds(row.get(b)) if isinstance(row, Mapping) else None
+            if interval is not None and crosses_tau(interval, tau):
+                found.append((a, b, *interval))
+    return found
+
+
+def unsure_neighbours(doc: Mapping[str, Any]) -> list[tuple[str, str, float]]:
+    """Models next to each other in the S_pref ranking whose order holds in fewer draws than
+    the intervals' level: (higher, lower, share of draws)."""
+    uncertainty = uncertainty_of(doc)
+    if not uncertainty:
+        return []
+    held = {
+        (p[0], p[1]): float(p[2])
+        for p in uncertainty.get("s_pref_order") or []
+        if isinstance(p, list | tuple) and len(p) == 3 and isinstance(p[2], int | float)
+    }
+    level = float(uncertainty.get("interval", 0.95))
+    order = ranked_names(doc)
+    pairs = [(a, b, held.get((a, b))) for a, b in itertools.pairwise(order)]
+    return [(a, b, p) for a, b, p in pairs if p is not None and p < level]
+
+
 def markdown_scores(
     doc: Mapping[str, Any], code_names: bool = False, with_rank: bool = False
 ) -> str:
     """The listed models' scores and S_pref, best first, from a kinship document
     (``outputs.manifest.kinship_document``). ``code_names``: names in backticks;
     ``with_rank``: the S_pref rank among all the models, when the table was too large to
-    list."""
+    list. A document with an ``uncertainty`` key adds S_pref's interval beside it."""
     benchmarks = doc["benchmarks"]
     rank = doc.get("all_models", {}).get("s_pref_rank") if with_rank else None
+    uncertainty = uncertainty_of(doc)
+    intervals = (uncertainty.get("s_pref") or {}) if uncertainty else None
     rows = [
         [
             f"`{m}`" if code_names else m,
             *(_fmt(doc["scores"][m].get(b), ".4g") for b in benchmarks),
             _fmt(doc["s_pref"][m], ".3f"),
+            *([_interval(intervals.get(m), ".3f")] if intervals is not None else []),
             *([str(rank[m])] if rank else []),
         ]
         for m in ranked_names(doc)
     ]
-    return markdown_table(["model", *benchmarks, "S_pref", *(["rank"] if rank else [])], rows)
+    header = [
+        "model",
+        *benchmarks,
+        "S_pref",
+        *([f"S_pref {interval_label(uncertainty)} interval"] if uncertainty else []),
+        *(["rank"] if rank else []),
+    ]
+    return markdown_table(header, rows)
 
 
 def markdown_kinship(doc: Mapping[str, Any], code_names: bool = False) -> str:

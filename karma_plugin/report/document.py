@@ -1,12 +1,13 @@
 """The kinship report: a folder of PNG figures and one ``report.md`` that embeds them.
 
-``render_report`` fills a folder the caller stages (``fs.staging.staged``: `report --out`,
-binarize's ``--report``), which is published whole or not at all.
+``render_report`` fills a folder the caller stages (``fs.staging.staged``: `report --out`, or
+binarize's ``--report``: the dataset folder's ``figures/``), published whole or not at all.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,21 @@ from karma_plugin.core import clustering
 from karma_plugin.core.benchmarks import CATEGORIES
 from karma_plugin.core.kinship import Kinship, Listing, list_models, normalize_scores
 from karma_plugin.core.score_table import ScoreTable
+from karma_plugin.core.uncertainty import Uncertainty
 from karma_plugin.errors import InputError
 from karma_plugin.fs import atomic
 from karma_plugin.outputs.manifest import kinship_document
-from karma_plugin.outputs.markdown import markdown_kinship, markdown_scores, markdown_table
+from karma_plugin.outputs.markdown import (
+    bounds,
+    crosses_tau,
+    interval_label,
+    markdown_kinship,
+    markdown_scores,
+    markdown_table,
+    pairs_crossing_tau,
+    uncertainty_of,
+    unsure_neighbours,
+)
 from karma_plugin.report import figures
 
 CATEGORY_TITLES = {
@@ -54,11 +66,36 @@ def _overall_clustering(k: Kinship, cut: float) -> clustering.Clustering:
     return clustering.cluster_models(k.models, distance, name, cut)
 
 
+def _draws(uncertainty: Mapping[str, Any]) -> str:
+    draws = uncertainty.get("draws")
+    return f"{draws:,}" if isinstance(draws, int) else "?"
+
+
 def _clusters_md(c: clustering.Clustering) -> str:
     rows = [
         [str(n), str(len(members)), ", ".join(members)] for n, members in enumerate(c.clusters, 1)
     ]
     return markdown_table(["cluster", "size", "models"], rows)
+
+
+def _s_pref_intervals(k: Kinship, uncertainty: Mapping[str, Any]) -> np.ndarray:
+    """(models, 2) of ``uncertainty['s_pref']`` for ``k.models``, NaN where none is given."""
+    given = uncertainty.get("s_pref")
+    given = given if isinstance(given, Mapping) else {}
+    return np.array([bounds(given.get(m)) or (np.nan, np.nan) for m in k.models], float)
+
+
+def _uncertain_cells(k: Kinship, uncertainty: Mapping[str, Any]) -> np.ndarray:
+    """The cells of ``k``'s kinship matrix whose interval holds tau (the diagonal never)."""
+    given = uncertainty.get("kinship")
+    given = given if isinstance(given, Mapping) else {}
+    cells = np.zeros((len(k.models), len(k.models)), dtype=bool)
+    for i, a in enumerate(k.models):
+        row = given.get(a)
+        if isinstance(row, Mapping):
+            for j, b in enumerate(k.models):
+                cells[i, j] = i != j and crosses_tau(row.get(b), k.tau)
+    return cells
 
 
 def render_report(
@@ -67,12 +104,18 @@ def render_report(
     folder: str | os.PathLike[str],
     cut: float = clustering.DEFAULT_CUT,
     listing: Listing | None = None,
+    uncertainty: Uncertainty | None = None,
 ) -> Report:
     """Draw every figure into ``folder`` and write ``folder/report.md``.
 
     A table of more than ``MAX_LISTED_MODELS`` models is drawn for the ``listing`` only (default:
     the top ones by S_pref): heatmaps and dendrograms of thousands of leaves are unreadable. The
     PCA map shows every model and labels the listed ones.
+
+    ``uncertainty`` (``--bootstrap``) rides in the kinship document the text is made from,
+    under its kinship.json key, and the figures are drawn from that key, as the card reads it:
+    S_pref gets error bars, the heatmap marks the cells whose interval holds tau, and
+    binarize's per-config stability gets a figure.
     """
     if not cut > 0:
         raise InputError(f"the dendrogram cut must be positive, got {cut}")
@@ -86,8 +129,24 @@ def render_report(
         report.figures.append(name)
         return str(out / name)
 
-    figures.s_pref_bars(k, figure("s_pref.png"))
-    figures.kinship_heatmap(k, figure("kinship_heatmap.png"))
+    key = uncertainty.to_json() if uncertainty is not None else None
+    if key is None:
+        figures.s_pref_bars(k, figure("s_pref.png"))
+        figures.kinship_heatmap(k, figure("kinship_heatmap.png"))
+    else:
+        figures.s_pref_bars(
+            k,
+            figure("s_pref.png"),
+            _s_pref_intervals(k, key),
+            f"{interval_label(key)} interval over {_draws(key)} draws of the "
+            "scores from their sampling noise",
+        )
+        figures.kinship_heatmap(
+            k,
+            figure("kinship_heatmap.png"),
+            _uncertain_cells(k, key),
+            f"{interval_label(key)} interval holds tau = {k.tau:g}",
+        )
     figures.pca_map(kinship, figure("pca.png"), None if listing.complete else listing.indices)
     explained = figures.pca(kinship.normalized).explained
 
@@ -120,11 +179,108 @@ def render_report(
         c = clustering.cluster_models(tuple(norm.models[i] for i in rows), distance, name, cut)
         report.clusterings[category] = c
         figures.dendrogram(c, CATEGORY_TITLES[category], figure(f"dendrogram_{category}.png"))
+    stability = key.get("stability") if key else None
+    if key and isinstance(stability, Mapping) and stability:
+        sure = key.get("sure_pairs")
+        figures.stability_bars(
+            stability,
+            sure if isinstance(sure, Mapping) else None,
+            "Pairs that stay the same when the scores are redrawn from their sampling noise\n"
+            f"({_draws(key)} draws, method {key.get('method')})",
+            figure("stability.png"),
+        )
 
-    doc = kinship_document(kinship, listing)
+    doc = kinship_document(kinship, listing, uncertainty=uncertainty)
     text = _markdown(table, kinship, doc, listing, report, cut, explained)
     atomic.write_text(out / "report.md", text)
     return report
+
+
+def _s_pref_uncertainty_md(doc: Mapping[str, Any]) -> list[str]:
+    """What the S_pref error bars are, and which neighbours in the ranking are not sure."""
+    uncertainty = uncertainty_of(doc)
+    if uncertainty is None:
+        return []
+    level = interval_label(uncertainty)
+    description = str(uncertainty.get("description") or "").strip()
+    lines = [
+        f"Error bars and the interval column: the {level} percentile interval of S_pref over "
+        f"{_draws(uncertainty)} draws of the scores from their sampling noise (method "
+        f"`{uncertainty.get('method')}`, seed {uncertainty.get('seed')}). {description}",
+        "",
+    ]
+    unsure = unsure_neighbours(doc)
+    if unsure:
+        lines += [
+            f"Neighbours in the ranking whose order holds in fewer than {level} of the draws: "
+            + "; ".join(f"{a} over {b} ({100 * p:.0f}%)" for a, b, p in unsure)
+            + ".",
+            "",
+        ]
+    else:
+        lines += [f"Every model stays above the next one in at least {level} of the draws.", ""]
+    return lines
+
+
+def _kinship_uncertainty_md(doc: Mapping[str, Any]) -> list[str]:
+    """The heatmap's caption for its marked cells."""
+    uncertainty = uncertainty_of(doc)
+    if uncertainty is None:
+        return []
+    level, tau = interval_label(uncertainty), doc["tau"]
+    crossing = pairs_crossing_tau(doc)
+    if not crossing:
+        return [
+            f"No listed pair's {level} kinship interval holds tau = {tau:g} (over "
+            f"{_draws(uncertainty)} draws of the scores): no cell is hatched.",
+            "",
+        ]
+    return [
+        f"Hatched cells with a red outline: the pairs whose {level} kinship interval (over "
+        f"{_draws(uncertainty)} draws of the scores) holds tau = {tau:g}, so that whether they "
+        "may be paired depends on the scores' sampling noise: "
+        + "; ".join(f"{a} ~ {b} ({lo:.3f}–{hi:.3f})" for a, b, lo, hi in crossing)
+        + ".",
+        "",
+    ]
+
+
+def _stability_md(doc: Mapping[str, Any], report: Report) -> list[str]:
+    """binarize's stability per config (``--bootstrap``): the figure and its table."""
+    uncertainty = uncertainty_of(doc)
+    if uncertainty is None or "stability.png" not in report.figures:
+        return []
+    stability = uncertainty["stability"]
+    sure = uncertainty.get("sure_pairs")
+    sure = sure if isinstance(sure, Mapping) else None
+
+    def share(value: Any) -> str:
+        return "–" if not isinstance(value, int | float) else f"{100 * value:.1f}%"
+
+    rows = [
+        [config, share(value), *([share(sure.get(config))] if sure is not None else [])]
+        for config, value in stability.items()
+    ]
+    header = ["config", "stability", *(["sure pairs"] if sure is not None else [])]
+    return [
+        "## Stability of the pairs",
+        "",
+        "The share of each config's pairs that stay the same (the same chosen and rejected "
+        "model for the instruction; an instruction left unpaired counts as changed) when the "
+        f"benchmark scores are redrawn from their sampling noise, averaged over "
+        f"{_draws(uncertainty)} draws."
+        + (
+            " Hatched: the share of pairs whose chosen side is the model with the higher "
+            "S_pref in at least 95% of the draws."
+            if sure is not None
+            else ""
+        ),
+        "",
+        "![Stability of the pairs per config](stability.png)",
+        "",
+        markdown_table(header, rows),
+        "",
+    ]
 
 
 def _markdown(
@@ -173,16 +329,19 @@ def _markdown(
         "",
         markdown_scores(doc),
         "",
+        *_s_pref_uncertainty_md(doc),
         "## Kinship matrix",
         "",
         "![Kinship heatmap](kinship_heatmap.png)",
         "",
+        *_kinship_uncertainty_md(doc),
         markdown_kinship(doc),
         "",
         below_line
         + ("" if not below else ": " + "; ".join(f"{a} ~ {b} ({v:.3f})" for a, b, v in below))
         + ".",
         "",
+        *_stability_md(doc, report),
         "## PCA map (paper Fig. 4)",
         "",
         f"The first two principal components of the normalised scores explain "

@@ -9,6 +9,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +22,7 @@ BASELINE_COLOR = "#c0392b"
 BLUES = ("#1f4e79", "#2e75b6", "#5b9bd5", "#9dc3e6", "#bdd7ee", "#deebf7")
 OTHER_COLORS = ("#7f7f7f", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#bcbd22")
 BASELINE_NAMES = frozenset({"baseline", "rlaif"})
+UNCERTAIN_COLOR = "#d62728"  # the heatmap's cells whose kinship interval holds tau
 CLUSTER_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
 
@@ -39,8 +41,16 @@ def _save(fig, path: str | os.PathLike[str]) -> Path:
     return target
 
 
-def kinship_heatmap(k: Kinship, path: str | os.PathLike[str]) -> Path:
-    """The kinship matrix, models ordered by S_pref (best first), values in the cells."""
+def kinship_heatmap(
+    k: Kinship,
+    path: str | os.PathLike[str],
+    uncertain: np.ndarray | None = None,
+    uncertain_name: str = "",
+) -> Path:
+    """The kinship matrix, models ordered by S_pref (best first), values in the cells.
+    ``uncertain``: a boolean matrix (indexed as ``k.models``) of the cells to mark, hatched
+    with a red outline (``--bootstrap``: the pairs whose kinship interval holds tau), which
+    the title names as ``uncertain_name``."""
     order = ranked(k)
     names = [k.models[i] for i in order]
     matrix = k.kinship[np.ix_(order, order)]
@@ -65,7 +75,26 @@ def kinship_heatmap(k: Kinship, path: str | os.PathLike[str]) -> Path:
                     fontsize=6 if n > 12 else 8,
                     color="black" if value > lo + 0.6 * (1.0 - lo) else "white",
                 )
-    ax.set_title(f"Kinship ({k.metric}); models by S_pref, best first", fontsize=10)
+    title = f"Kinship ({k.metric}); models by S_pref, best first"
+    if uncertain is not None:
+        from matplotlib.patches import Rectangle
+
+        marked = uncertain[np.ix_(order, order)]
+        for i, j in zip(*np.nonzero(marked), strict=True):
+            ax.add_patch(
+                Rectangle(
+                    (j - 0.5, i - 0.5),
+                    1,
+                    1,
+                    fill=False,
+                    hatch="////",
+                    edgecolor=UNCERTAIN_COLOR,
+                    linewidth=1.5,
+                )
+            )
+        pairs = int(marked.sum()) // 2
+        title += f"\nred hatched: {uncertain_name} ({pairs} pair{'' if pairs == 1 else 's'})"
+    ax.set_title(title, fontsize=10)
     fig.colorbar(image, ax=ax, shrink=0.8, label="kinship")
     return _save(fig, path)
 
@@ -251,8 +280,15 @@ def dendrogram(c: Clustering, title: str, path: str | os.PathLike[str]) -> Path:
     return _save(fig, path)
 
 
-def s_pref_bars(k: Kinship, path: str | os.PathLike[str]) -> Path:
-    """S_pref ranking, best at the top."""
+def s_pref_bars(
+    k: Kinship,
+    path: str | os.PathLike[str],
+    intervals: np.ndarray | None = None,
+    interval_name: str = "",
+) -> Path:
+    """S_pref ranking, best at the top. ``intervals``: (models, 2) lower and upper bounds
+    (indexed as ``k.models``, NaN where unknown), drawn as error bars; ``interval_name`` says
+    what they are, in the title."""
     order = ranked(k)
     names = [k.models[i] for i in order]
     values = k.s_pref[order]
@@ -261,10 +297,77 @@ def s_pref_bars(k: Kinship, path: str | os.PathLike[str]) -> Path:
     bars = ax.barh(range(len(names)), values, color="#2e75b6")
     ax.set_yticks(range(len(names)), names, fontsize=9)
     ax.invert_yaxis()
-    ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=2)
-    ax.set_xlim(0, max(1.0, float(values.max())) * 1.1)
+    title = f"Preference score ranking ({len(k.benchmarks)} benchmarks)"
+    if intervals is None:
+        ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=2)
+        ax.set_xlim(0, max(1.0, float(values.max())) * 1.1)
+    else:
+        _interval_bars(ax, values, intervals[order])
+        title += f"\nerror bars: {interval_name}"
     ax.set_xlabel("S_pref (mean of min-max normalised scores)")
-    ax.set_title(f"Preference score ranking ({len(k.benchmarks)} benchmarks)", fontsize=10)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def _interval_bars(ax, values: np.ndarray, intervals: np.ndarray) -> None:
+    """Each bar's interval as a capped line, and its value beside the line's end. The interval
+    is drawn as it is: it need not hold the point estimate (near the ends of the min-max range
+    the draws' S_pref leans inwards)."""
+    y = np.arange(len(values))
+    lo, hi = intervals[:, 0], intervals[:, 1]
+    known = np.isfinite(lo) & np.isfinite(hi)
+    ax.hlines(y[known], lo[known], hi[known], color="black", lw=1)
+    for ends in (lo, hi):
+        ax.plot(ends[known], y[known], "|", color="black", markersize=7, markeredgewidth=1)
+    top = max(1.0, float(values.max()), float(hi[known].max()) if known.any() else 0.0)
+    ends = np.where(known, np.fmax(values, hi), values)
+    for yi, end, value in zip(y, ends, values, strict=True):
+        ax.text(end + 0.012 * top, yi, f"{value:.3f}", va="center", fontsize=7)
+    ax.set_xlim(0, top * 1.12)
+
+
+def _share(value: Any) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if ok else np.nan
+
+
+def stability_bars(
+    stability: Mapping[str, float | None],
+    sure_pairs: Mapping[str, float | None] | None,
+    title: str,
+    path: str | os.PathLike[str],
+) -> Path:
+    """One bar per config: the share of its pairs that stay the same under the scores'
+    sampling noise (solid) and, if given, the share that are sure (hatched); the baseline red,
+    the kinship strategies blue, as in Fig. 5 and 6. A config without a value gets no bar
+    and the label "n/a"."""
+    configs = list(stability)
+    colors = _series_colors(configs)
+    fig = _figure(max(5.0, 1.3 * len(configs) + 2.0), 4.2)
+    ax = fig.add_subplot()
+    x = np.arange(len(configs))
+    series: list[tuple[str, Mapping[str, float | None], dict[str, Any]]] = [
+        ("stability", stability, {})
+    ]
+    if sure_pairs is not None:
+        series.append(("sure pairs", sure_pairs, {"hatch": "///", "alpha": 0.55}))
+    width = 0.8 / len(series)
+    for s, (label, shares, style) in enumerate(series):
+        values = np.array([_share(shares.get(c)) for c in configs], float)
+        offset = (s - (len(series) - 1) / 2) * width
+        bars = ax.bar(
+            x + offset, np.nan_to_num(values), width, color=colors, edgecolor="white", **style
+        )
+        text = ["n/a" if np.isnan(v) else f"{100 * v:.1f}%" for v in values]
+        ax.bar_label(bars, labels=text, fontsize=7, padding=2)
+        if len(series) > 1:  # the legend shows the style, in neutral grey
+            ax.bar([np.nan], [np.nan], color="#888888", label=label, **style)
+    ax.set_xticks(x, configs, fontsize=9)
+    ax.set_ylim(0, 1.1)
+    ax.set_ylabel("share of the config's pairs")
+    ax.set_title(title, fontsize=10)
+    if len(series) > 1:
+        fig.legend(fontsize=8, ncols=2, loc="outside lower center", frameon=False)
     return _save(fig, path)
 
 

@@ -3,9 +3,14 @@ and report.md share are ``outputs.markdown``'s)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from karma_plugin.core.kinship import Kinship, Listing, list_models, ranked
+
+if TYPE_CHECKING:
+    from karma_plugin.core.uncertainty import Uncertainty
 
 
 def _grid(header: list[str], rows: list[list[str]]) -> str:
@@ -26,15 +31,26 @@ def listed_ranked(k: Kinship, listing: Listing) -> list[int]:
     return order[np.isin(order, listing.indices)].tolist()
 
 
-def format_kinship(k: Kinship, listing: Listing | None = None) -> str:
+def format_kinship(
+    k: Kinship, listing: Listing | None = None, uncertainty: Uncertainty | None = None
+) -> str:
     """The terminal view: every model of a small table; of a large one, ``listing`` (default:
-    the top ones by S_pref) and the count of pairs below tau among all models."""
+    the top ones by S_pref) and the count of pairs below tau among all models. With
+    ``uncertainty`` (``--bootstrap``), S_pref's 95% interval and the probability that each
+    model stays above the next one."""
     listing = listing or list_models(k)
     order = listed_ranked(k, listing)
     header = ["model", *k.benchmarks, "s_pref"]
     rows = [
         [k.models[i], *(f"{v:.3f}" for v in k.normalized[i]), f"{k.s_pref[i]:.3f}"] for i in order
     ]
+    if uncertainty is not None:
+        header += ["95% interval", "P(>next)"]
+        above = {(a, b): p for a, b, p in uncertainty.s_pref_order}
+        names = [k.models[i] for i in order]
+        for row, name, after in zip(rows, names, [*names[1:], ""], strict=True):
+            lo, hi = uncertainty.s_pref[name]
+            row += [f"[{lo:.3f}, {hi:.3f}]", f"{above[name, after]:.2f}" if after else ""]
     shown = "" if listing.complete else f"; shown: {listing.rule}"
     parts = [
         f"Normalised scores and S_pref ({len(k.models)} models, "
@@ -42,6 +58,12 @@ def format_kinship(k: Kinship, listing: Listing | None = None) -> str:
         _grid(header, rows),
         "",
     ]
+    if uncertainty is not None:
+        parts += [
+            f"Error bars ({uncertainty.method}, {uncertainty.draws} draws, seed "
+            f"{uncertainty.seed}): {uncertainty.description}",
+            "",
+        ]
     # Columns are numbered like the rows: model names would make the matrix too wide.
     krows = [
         [f"{n:>2} {k.models[i]}", *(f"{k.kinship[i, j]:.2f}" for j in order)]
