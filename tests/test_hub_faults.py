@@ -127,7 +127,7 @@ def seed_pushed(hub: HubEmulator, folder: Path) -> None:
 
 
 def seed_pool(hub: HubEmulator) -> None:
-    from karma_plugin.commands.binarize import sample_pool_path
+    from karma_plugin.pools import sample_pool_path
 
     seed_repo(hub, POOL, {"train.jsonl": Path(sample_pool_path()).read_bytes()})
 
@@ -487,7 +487,7 @@ def test_binarize_hub_pool_offline_without_cache(env, scores: Path, work: Path) 
 def sample_table():
     import pyarrow.json as paj
 
-    from karma_plugin.commands.binarize import sample_pool_path
+    from karma_plugin.pools import sample_pool_path
 
     return paj.read_json(sample_pool_path())
 
@@ -498,7 +498,7 @@ def test_binarize_hub_pool_streams_the_same_pairs_as_the_local_file(
 ) -> None:
     """A Hub pool (jsonl, or parquet through LFS) is streamed at the commit main points at,
     and gives the pairs the same pool gives read from a local file."""
-    from karma_plugin.commands.binarize import sample_pool_path
+    from karma_plugin.pools import sample_pool_path
 
     if form == "jsonl":
         seed_pool(hub)
@@ -535,7 +535,7 @@ def test_binarize_hub_pool_missing_repo_is_input(hub: HubEmulator, env, scores, 
 
 def seed_split_pool(hub: HubEmulator) -> None:
     """POOL as two jsonl files: the second is first read once the first's rows are used."""
-    from karma_plugin.commands.binarize import sample_pool_path
+    from karma_plugin.pools import sample_pool_path
 
     lines = Path(sample_pool_path()).read_bytes().splitlines(keepends=True)
     half = len(lines) // 2

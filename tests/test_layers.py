@@ -26,7 +26,10 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("method", frozenset({"core"})),
     ("adapters", frozenset({"pools", "lmeval", "outputs", "hub"})),
     ("report", frozenset({"report"})),
-    ("library", frozenset({"api", "kinship_inputs", ""})),
+    # the kinship a run's options ask for: a score table (core) or lm-eval samples (lmeval)
+    ("kinship inputs", frozenset({"kinship_inputs"})),
+    ("library", frozenset({"api"})),
+    ("package", frozenset({""})),  # karma_plugin/__init__.py: the library's names, lazily
     ("front ends", frozenset({"commands", "integrations"})),
     ("cli", frozenset({"cli"})),
     # `python -m karma_plugin` and the deprecated `karma_plugin.axolotl_plugin`: one line each,

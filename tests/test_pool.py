@@ -24,7 +24,7 @@ from lmeval_helpers import offline_env
 from lmeval_samples import mc_doc, mc_lines
 
 from karma_plugin.core.prompts import prompt_id
-from karma_plugin.lmeval.pool import METADATA_KEY
+from karma_plugin.pools.schema import PROVENANCE_KEY
 
 pytestmark = pytest.mark.lmeval
 
@@ -102,7 +102,7 @@ def runs_args(stage0: Path) -> list[str]:
 
 def read_pool(path: Path):
     table = pq.read_table(path)
-    return table, json.loads(table.schema.metadata[METADATA_KEY])
+    return table, json.loads(table.schema.metadata[PROVENANCE_KEY])
 
 
 # --- the pool ---------------------------------------------------------------------------------

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from karma_plugin.core.benchmarks import BENCHMARKS, canonical_benchmark
 from karma_plugin.core.defaults import DEFAULT_SEED
 from karma_plugin.core.kinship import DEFAULT_TAU
-from karma_plugin.errors import InputError
-from karma_plugin.kinship_inputs import METRICS
+from karma_plugin.errors import InputError, RemoteError
+from karma_plugin.kinship_inputs import METRICS, KinshipOptions
+
+if TYPE_CHECKING:
+    from karma_plugin.hub.push import PushPlan, PushResult
 
 scores_option = click.option(
     "--scores",
@@ -123,11 +128,28 @@ names_option = run_names_option(
 
 def kinship_options(command: Callable) -> Callable:
     """The options every kinship consumer takes, in this order: the scores, the benchmarks,
-    tau, and the sample-level inputs that may replace the benchmark cosine."""
+    tau, and the sample-level inputs that may replace the benchmark cosine; the command gets
+    them as one ``kinship: KinshipOptions``."""
+
+    @functools.wraps(command)
+    def with_kinship(
+        *args: Any,
+        scores_spec: str,
+        benchmarks: str,
+        tau: float,
+        samples: tuple[str, ...],
+        metric: str | None,
+        names: tuple[tuple[str, str], ...],
+        **kwargs: Any,
+    ) -> Any:
+        kinship = KinshipOptions(scores_spec, benchmarks, tau, samples, metric, dict(names))
+        return command(*args, kinship=kinship, **kwargs)
+
     options = (scores_option, benchmarks_option, tau_option)
+    decorated: Callable = with_kinship
     for option in reversed((*options, samples_option, metric_option, names_option)):
-        command = option(command)
-    return command
+        decorated = option(decorated)
+    return decorated
 
 
 def _draws(_ctx: click.Context, _param: click.Parameter, value: int | None) -> int | None:
@@ -211,6 +233,44 @@ def out_options(required: bool = True, help: str = "Output folder.") -> Callable
         "folder, nor a folder holding an input of the run).",
     )
     return lambda command: out(overwrite(command))
+
+
+def echo_push(result: PushPlan | PushResult, repo_id: str, create_pr: bool = False) -> None:
+    """What a push did (`push`, `binarize --push-to`): the plan of a dry run, or the commit
+    and how to load it. A dry run that could not compare with the Hub fails after its plan."""
+    from karma_plugin.hub.push import PushPlan
+
+    if isinstance(result, PushPlan):
+        click.echo(result.describe())
+        if result.existing:
+            click.echo(
+                f"  (the repo holds {len(result.existing)} files now: a real push needs "
+                "--overwrite or --create-pr)"
+            )
+        click.echo("Dry run: nothing was committed.")
+        if result.remote_error:
+            # The local plan is printed, the comparison with the Hub is not: exit 1.
+            raise RemoteError(
+                f"dry run not compared with {repo_id}: {result.remote_error} "
+                "(the plan above lists the local files only)"
+            )
+        return
+    plan = result.plan
+    if not result.changed:
+        no_pr = "; no pull request opened" if create_pr else ""
+        click.echo(
+            f"Nothing to commit: {repo_id}@{plan.revision} already holds exactly these files "
+            f"({result.commit_url}){no_pr}"
+        )
+        return
+    stale = f", deleted {len(plan.deletions)} stale files" if plan.deletions else ""
+    click.echo(f"Committed {len(plan.additions)} files{stale}: {result.commit_url}")
+    if result.pr_url:
+        click.echo(f"Pull request: {result.pr_url}")
+    click.echo(
+        f'Load it with: datasets.load_dataset("{repo_id}", "k_sim")'
+        + (f', revision="{plan.revision}"' if plan.revision != "main" else "")
+    )
 
 
 _WARNINGS = "karma_plugin.warnings"

@@ -14,7 +14,7 @@ from karma_plugin.commands._options import (
 )
 from karma_plugin.core.kinship import MAX_LISTED_MODELS, list_models
 from karma_plugin.fs import atomic
-from karma_plugin.kinship_inputs import kinship_from_options, uncertainty_from_options
+from karma_plugin.kinship_inputs import KinshipOptions
 from karma_plugin.outputs.manifest import kinship_document
 from karma_plugin.report.text import format_kinship
 
@@ -30,29 +30,19 @@ from karma_plugin.report.text import format_kinship
     f"{MAX_LISTED_MODELS} models, also the full kinship matrix as NAME_matrix.parquet beside it.",
 )
 def command(
-    scores_spec: str,
-    benchmarks: str,
-    tau: float,
-    samples: tuple[str, ...],
-    metric: str | None,
-    names: tuple[tuple[str, str], ...],
+    kinship: KinshipOptions,
     bootstrap: int | None,
     items: dict[str, int],
     seed: int,
     json_path: str | None,
 ) -> None:
     """Print the kinship of the origin models in a score table."""
-    result = kinship_from_options(
-        scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn,
-        bootstrap=bool(bootstrap),
-    )  # fmt: skip
+    result = kinship.kinship(warn=warn, bootstrap=bool(bootstrap))
     report_excluded(result.excluded)
     listing = list_models(result)
     unc = None
     if bootstrap:
-        unc = uncertainty_from_options(
-            result, listing, bootstrap, seed, scores_spec, samples, items, dict(names)
-        )
+        unc = kinship.uncertainty(result, listing, bootstrap, seed, items)
     click.echo(format_kinship(result, listing, unc))
     if not json_path:
         if not listing.complete:

@@ -12,13 +12,8 @@ from karma_plugin.commands._options import (
     warn,
 )
 from karma_plugin.core.clustering import DEFAULT_CUT
-from karma_plugin.core.score_table import read_scores
 from karma_plugin.fs import staging
-from karma_plugin.kinship_inputs import (
-    kinship_from_options,
-    kinship_inputs,
-    uncertainty_from_options,
-)
+from karma_plugin.kinship_inputs import KinshipOptions
 from karma_plugin.report.document import render_report
 
 
@@ -34,12 +29,7 @@ from karma_plugin.report.document import render_report
 )
 @out_options()
 def command(
-    scores_spec: str,
-    benchmarks: str,
-    tau: float,
-    samples: tuple[str, ...],
-    metric: str | None,
-    names: tuple[tuple[str, str], ...],
+    kinship: KinshipOptions,
     bootstrap: int | None,
     items: dict[str, int],
     seed: int,
@@ -49,18 +39,13 @@ def command(
 ) -> None:
     """Write a kinship report (PNG figures and report.md) for the models of a score table."""
     # Reserved before any work: a refusal or an unwritable parent costs nothing.
-    with staging.staged(out, overwrite, kinship_inputs(scores_spec, samples)) as stage:
-        table = read_scores(scores_spec)
-        result = kinship_from_options(
-            scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn,
-            bootstrap=bool(bootstrap),
-        )  # fmt: skip
+    with staging.staged(out, overwrite, kinship.inputs()) as stage:
+        table = kinship.score_table()
+        result = kinship.kinship(warn=warn, bootstrap=bool(bootstrap))
         report_excluded(result.excluded)
         unc = None
         if bootstrap:
-            unc = uncertainty_from_options(
-                result, None, bootstrap, seed, scores_spec, samples, items, dict(names)
-            )
+            unc = kinship.uncertainty(result, None, bootstrap, seed, items)
         report = render_report(table, result, stage, cut=cut, uncertainty=unc)
     for name, c in report.clusterings.items():
         click.echo(

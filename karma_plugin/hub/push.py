@@ -95,6 +95,26 @@ class PushPlan:
 
 
 @dataclass(frozen=True)
+class PushOptions:
+    """How to push (`karma-build push`'s options).
+
+    ``private``: create the repo as private (a repo that exists keeps its visibility);
+    ``revision``: the branch to commit to (created from main if missing; default main);
+    ``create_pr``: open a pull request instead of committing; ``overwrite``: replace a repo
+    (or branch) that holds files already; ``dry_run``: only plan, send nothing; ``message``:
+    the commit message; ``retries``: on network errors and 5xx answers.
+    """
+
+    private: bool = False
+    revision: str | None = None
+    create_pr: bool = False
+    overwrite: bool = False
+    dry_run: bool = False
+    message: str | None = None
+    retries: int = DEFAULT_RETRIES
+
+
+@dataclass(frozen=True)
 class PushResult:
     commit_url: str
     pr_url: str | None
@@ -217,25 +237,23 @@ def check_repo_id(repo_id: str) -> str:
 def push_upload(
     upload: Upload,
     repo_id: str,
-    *,
-    private: bool = False,
-    revision: str | None = None,
-    create_pr: bool = False,
-    overwrite: bool = False,
-    dry_run: bool = False,
-    message: str | None = None,
-    retries: int = DEFAULT_RETRIES,
+    options: PushOptions | None = None,
     echo: Callable[[str], None] = print,
 ) -> PushPlan | PushResult:
-    """Commit ``upload`` to ``repo_id`` in one commit; with ``dry_run`` only return the plan.
+    """Commit ``upload`` to ``repo_id`` in one commit; with ``options.dry_run`` only return
+    the plan.
 
-    An existing repo whose ``revision`` already holds files is replaced only with
-    ``overwrite`` (a PR replaces nothing until merged, so ``create_pr`` needs no overwrite).
+    An existing repo whose revision already holds files is replaced only with ``overwrite``
+    (a PR replaces nothing until merged, so ``create_pr`` needs no overwrite).
     """
     from huggingface_hub import HfApi
 
     check_repo_id(repo_id)
-    revision = revision or "main"
+    options = options or PushOptions()
+    private, create_pr, message, retries = (
+        options.private, options.create_pr, options.message, options.retries
+    )  # fmt: skip
+    revision, dry_run = options.revision or "main", options.dry_run
     token = None if dry_run else _token()
     api = HfApi(token=token) if token else HfApi()
     if dry_run:
@@ -246,7 +264,7 @@ def push_upload(
             plan.remote_error = str(exc)
             return plan
     plan = plan_push(upload, repo_id, api, revision, retries)
-    if plan.existing and not (overwrite or create_pr):
+    if plan.existing and not (options.overwrite or create_pr):
         raise InputError(
             f"{repo_id}@{revision} already holds {len(plan.existing)} files "
             f"({summarize_paths(plan.existing)}); use --overwrite to replace its data, "

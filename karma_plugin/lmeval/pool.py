@@ -43,8 +43,8 @@ from karma_plugin.lmeval.results import (
     run_model_name,
 )
 from karma_plugin.lmeval.samples import SAMPLES_FILE, sample_lines
+from karma_plugin.pools.schema import PROVENANCE_KEY
 
-METADATA_KEY = b"karma_pool"  # the parquet schema metadata entry holding the provenance
 POOL_FORMAT = 1
 ROW_GROUP_ROWS = 2_000  # binarize decodes row groups in parallel: keep each one modest
 # The usual types; the responses (and the lists) switch to 64-bit offsets past 2 GiB.
@@ -504,17 +504,8 @@ def build_pool(runs: list[ResponseRun]) -> tuple[pa.Table, PoolSummary]:
         "duplicate_prompts": summary.duplicate_prompts,
         "runs": [r.provenance for r in runs],
     }
-    metadata = {METADATA_KEY: json.dumps(provenance, sort_keys=True).encode("utf-8")}
+    metadata = {PROVENANCE_KEY: json.dumps(provenance, sort_keys=True).encode("utf-8")}
     return table.replace_schema_metadata(metadata), summary
-
-
-def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The provenance `karma-build pool` stored in a pool parquet file, or None."""
-    import pyarrow.parquet as pq
-
-    metadata = pq.read_schema(path).metadata or {}
-    raw = metadata.get(METADATA_KEY)
-    return json.loads(raw) if raw else None
 
 
 def write_pool(table: pa.Table, path: str | os.PathLike[str]) -> None:

@@ -149,7 +149,7 @@ def _published_paths(value: Any, out: str) -> Any:
 
 
 def published_provenance(provenance: dict[str, Any], out: str) -> dict[str, Any]:
-    """A pool's provenance (``lmeval.pool.read_provenance``) as kinship.json publishes
+    """A pool's provenance (``pools.reader.read_provenance``) as kinship.json publishes
     it: without the runs' own files, and with the local paths in it (prompt files, local
     models) relative as ``published_path`` makes them."""
     runs = provenance.get("runs")
