@@ -16,7 +16,15 @@ N times with distinct instructions (a copy number appended), written in 10,000-r
 Target: peak RSS at most 2 GB, whatever N, at the whole-pool reader's rows/s or more (it took
 108 s and 7.8 GB at N=16 on this project's machine, 2026-12-03).
 
-Usage: python benchmarks/binarize_speed.py [--rows 64000] [--copies 16] [--cache DIR]
+Run it in the test environment with this tree installed (scripts/benchmark.sh does both):
+
+    bash scripts/benchmark.sh binarize_speed [--rows 64000] [--repeat 3] [--copies 16] [--clean]
+
+The pool is generated once and kept for the next run in the project's cache folder,
+``~/.cache/karma-plugin/bench`` (``$KARMA_CACHE_DIR/bench``; ``--cache DIR`` to choose): the 64k
+pool is about 330 MB, the 16-copy one 3.4 GB. ``--clean`` removes the pools this run used when
+it ends. The outputs and the spill folders of the runs live in a work folder beside them,
+removed at the end whatever happens.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from bench_cache import bench_cache
 from synthetic_pool import PRINCIPLES, SOURCES, UF_MODELS
 
 WORDS = [
@@ -168,7 +177,7 @@ print(len(out))
 """
 
 
-def selection_only(pool_path: Path) -> tuple[float, float]:
+def selection_only(pool_path: Path, work: Path) -> tuple[float, float]:
     """K_sim pair selection with the pool already in memory: ours, then the per-row loop."""
     import itertools
     import time
@@ -181,10 +190,14 @@ def selection_only(pool_path: Path) -> tuple[float, float]:
     from karma_plugin.pools.reader import read_pool
 
     kin = compute_kinship(read_scores("paper"))
-    pool = read_pool(str(pool_path))
-    start = time.perf_counter()
-    binarize(pool, kin, Options(("k_sim",)))
-    ours = time.perf_counter() - start
+    # The text spills into the work folder (not the system temp folder), removed at the end.
+    pool = read_pool(str(pool_path), spill_dir=work)
+    try:
+        start = time.perf_counter()
+        binarize(pool, kin, Options(("k_sim",)))
+        ours = time.perf_counter() - start
+    finally:
+        pool.store.close()
     del pool
 
     sim = {
@@ -230,22 +243,25 @@ def main() -> None:
     parser.add_argument(
         "--copies", type=int, default=1, help="repeat the pool N times (1M rows: 16)"
     )
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "karma-bench")
+    parser.add_argument("--cache", type=Path, default=bench_cache(), help="default: %(default)s")
+    parser.add_argument("--clean", action="store_true", help="remove the pools at the end")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     pool = args.cache / f"pool-{args.rows}.parquet"
+    generated = [pool]
     if not pool.exists():
         print(f"generating {args.rows} x 4 synthetic pool at {pool} ...", flush=True)
         make_pool(pool, args.rows)
     if args.copies > 1:
         base, pool = pool, args.cache / f"pool-{args.rows}x{args.copies}.parquet"
+        generated.append(pool)
         if not pool.exists():
             print(f"writing {args.copies} copies of it at {pool} ...", flush=True)
             make_copies(base, pool, args.copies)
         args.rows *= args.copies
     print(f"pool: {pool} ({pool.stat().st_size / 2**20:.0f} MiB parquet, {args.rows} rows)")
     cli = shutil.which("karma-build") or str(Path(sys.executable).with_name("karma-build"))
-    work = Path(tempfile.mkdtemp(dir=args.cache))
+    work = Path(tempfile.mkdtemp(prefix="work-", dir=args.cache))
     try:
         runs = [
             (
@@ -298,13 +314,18 @@ def main() -> None:
             return
         speedup = results["baseline: pandas iterrows K_sim"] / results["binarize --strategy k_sim"]
         print(f"K_sim speed-up over the per-row baseline, end to end: {speedup:.1f}x")
-        ours, loop = selection_only(pool)
+        ours, loop = selection_only(pool, work)
         print(
             f"K_sim pair selection alone (pool in memory, no I/O): {ours:.3f} s against "
             f"{loop:.2f} s for the per-row loop: {loop / ours:.0f}x"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        if args.clean:
+            for path in generated:
+                path.unlink(missing_ok=True)
+        else:
+            print(f"kept for the next run: {pool} (--clean removes it)")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,15 @@ running the real lm-eval `hf` backend (CPU, or CUDA) on the test fixtures (tests
 real Hub schema). A random-weight model rarely emits a stop sequence, so tokens per item shows
 each task's max_gen_toks budget: a change that makes evaluation longer shows up here.
 
-    python benchmarks/eval_cost.py [--device cuda] [--dtype bfloat16] [--batch-size 4]
-    python benchmarks/eval_cost.py --smoke          # 2 items a task, 32 tokens: a few minutes
+It needs torch, transformers and lm-eval's `hf` backend with this tree installed: the test
+environment, which scripts/benchmark.sh sets up and runs it in (from any folder):
+
+    bash scripts/benchmark.sh eval_cost [--device cuda] [--dtype bfloat16] [--batch-size 4]
+    bash scripts/benchmark.sh eval_cost --smoke     # 2 items a task, 32 tokens: a few minutes
+    bash scripts/benchmark.sh eval_cost --smoke --tasks karma_arc_easy   # one task
+
+Its work files (the tiny model, the task folder, NLTK's data) go to a temporary folder that is
+removed when it ends; nothing is cached.
 
 The full run generates every task's whole budget one token at a time through `hf` (up to 1280
 tokens an item): on an H100 it did not finish within two minutes. `--smoke` (or `--limit` and
@@ -17,6 +24,7 @@ item only the override.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import tempfile
@@ -45,16 +53,40 @@ def main() -> None:
         action="store_true",
         help=f"a quick run: --limit {SMOKE_LIMIT} --max-gen-toks {SMOKE_MAX_GEN_TOKS}",
     )
+    parser.add_argument("--tasks", default=None, help="comma-separated karma_* tasks (all)")
     args = parser.parse_args()
+    missing = [m for m in ("karma_plugin", "lm_eval", "torch", "transformers") if not _has(m)]
+    if missing:
+        sys.exit(
+            f"eval_cost.py: {', '.join(missing)} not importable here; run it as "
+            "`bash scripts/benchmark.sh eval_cost --smoke` (the test environment, this tree "
+            "installed)"
+        )
     if args.smoke:
         args.limit = args.limit or SMOKE_LIMIT
         args.max_gen_toks = args.max_gen_toks or SMOKE_MAX_GEN_TOKS
     gen_kwargs = {"max_gen_toks": args.max_gen_toks} if args.max_gen_toks else None
 
-    from lmeval_helpers import LEAVES, derived_tasks, punkt_env
+    from lmeval_helpers import LEAVES
+
+    tasks = args.tasks.split(",") if args.tasks else list(LEAVES)
+    unknown = sorted(set(tasks) - set(LEAVES))
+    if unknown:
+        sys.exit(f"eval_cost.py: unknown task {unknown[0]} (choose from {', '.join(LEAVES)})")
+    with tempfile.TemporaryDirectory(prefix="karma-eval-cost-") as folder:
+        run(args, tasks, gen_kwargs, Path(folder))
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def run(args: argparse.Namespace, tasks: list[str], gen_kwargs: dict | None, work: Path) -> None:
+    # torch writes its compile cache to the system temp folder unless told: the work folder.
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(work / "torchinductor"))
+    from lmeval_helpers import derived_tasks, punkt_env
     from tiny_models import tiny_model_dir
 
-    work = Path(tempfile.mkdtemp(prefix="karma-eval-cost-"))
     os.environ.update(punkt_env(work / "nltk"))
     import nltk
 
@@ -99,7 +131,7 @@ def main() -> None:
         f"{'task':22} {'items':>5} {'max_gen_toks':>12} {'items/s':>8} {'gen tok/item':>12} "
         f"{'gen tok/s':>9}"
     )
-    for task in LEAVES:
+    for task in tasks:
         generated.clear()
         start = time.perf_counter()
         out = simple_evaluate(

@@ -17,7 +17,14 @@ Targets on a 2-core machine: 10,000 models within 30 s and 2 GB each for 1 to 3.
 is read with os.wait4 from this small parent (a child's peak counts the process it was forked
 from).
 
-Usage: python benchmarks/many_models.py [--models 2000,10000] [--repeat 1] [--timeout 600]
+Run it in the test environment with this tree installed (scripts/benchmark.sh does both):
+
+    bash scripts/benchmark.sh many_models [--models 2000,10000] [--repeat 1] [--timeout 600]
+
+The score tables are generated once and kept for the next run in the project's cache folder,
+``~/.cache/karma-plugin/bench`` (``$KARMA_CACHE_DIR/bench``; ``--cache DIR``); ``--clean``
+removes the ones this run used. The outputs live in a work folder beside them, removed at the
+end whatever happens.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_cache import bench_cache
 from synthetic_scores import synthetic_score_csv
 
 
@@ -71,11 +79,13 @@ def main() -> None:
     parser.add_argument("--models", default="2000,10000", help="comma-separated table sizes")
     parser.add_argument("--repeat", type=int, default=1, help="best wall time of N runs")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds before a kill")
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "karma-bench")
+    parser.add_argument("--cache", type=Path, default=bench_cache(), help="default: %(default)s")
+    parser.add_argument("--clean", action="store_true", help="remove the tables at the end")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     cli = shutil.which("karma-build") or str(Path(sys.executable).with_name("karma-build"))
-    work = Path(tempfile.mkdtemp(dir=args.cache))
+    work = Path(tempfile.mkdtemp(prefix="work-", dir=args.cache))
+    tables: list[Path] = []
     print(
         f"{'models':>7}  {'run':<18} {'wall s':>8} {'peak RSS MiB':>13} "
         f"{'kinship.json':>13} {'matrix file':>12} {'card|report':>13}"
@@ -83,6 +93,7 @@ def main() -> None:
     try:
         for models in (int(m) for m in args.models.split(",")):
             table = args.cache / f"scores-{models}.csv"
+            tables.append(table)
             if not table.exists():
                 table.write_text(synthetic_score_csv(models), encoding="utf-8")
             out, json_path = work / f"out-{models}", work / f"kinship-{models}.json"
@@ -125,6 +136,8 @@ def main() -> None:
                 )
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        for table in tables if args.clean else []:
+            table.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -16,18 +16,32 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from karma_plugin.core.defaults import DEFAULT_SEED, DEFAULT_TEST_SIZE
-from karma_plugin.kinship_inputs import KinshipOptions
+from karma_plugin.kinship_inputs import KinshipOptions, excluded_messages
 from karma_plugin.pools import DEFAULT_RATING, SAMPLE
 
 if TYPE_CHECKING:  # pyarrow, the Hub client and the writers load when a function runs
     from karma_plugin.core.kinship import Kinship
     from karma_plugin.hub.push import PushOptions, PushPlan, PushResult
     from karma_plugin.outputs.hub_folder import PullReport
+
+
+def _unmatched_models(unknown: Mapping[str, int], in_pool: int) -> str | None:
+    """One warning naming the pool's models that the score table lacks (their answers are
+    left out): a leaderboard's names seldom match a pool's exactly."""
+    if not unknown:
+        return None
+    shown = ", ".join(f"{m} ({n})" for m, n in list(unknown.items())[:10])
+    more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+    return (
+        f"{len(unknown)} of the pool's {in_pool} models are not in the score table, so their "
+        f"answers are left out (answers per model): {shown}{more}; --name POOL_MODEL=TABLE_MODEL "
+        "matches a model the table names otherwise"
+    )
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,9 @@ def build_dataset(
     exclude_sources: Sequence[str] = (),
     bootstrap: int | None = None,
     items: Mapping[str, int] | None = None,
+    preference: str | None = None,
+    preference_columns: str | None = None,
+    preference_names: Mapping[str, str] | None = None,
     report: bool = False,
     overwrite: bool = False,
     command: Sequence[str] | None = None,
@@ -75,15 +92,20 @@ def build_dataset(
     asked of a pool without instance ratings); ``default_config``: the config the card marks
     default. ``test_size`` and ``seed`` set the test split (the same prompts in every config)
     and RLAIF's draw; ``exclude_sources`` drops instructions of those sources. ``bootstrap``
-    N (with ``items``): error bars over N draws of the scores. ``report``: also draw the
+    N (with ``items``): error bars over N draws of the scores. ``preference``: a judge's
+    table of win rates (a .csv/.parquet file or a Hub dataset) to check S_pref against, read
+    through ``preference_columns`` (``model=COL,win_rate=COL[,stderr=COL]``), its models named
+    in the score table's words by ``preference_names``. ``report``: also draw the
     kinship report into ``out/figures``. ``overwrite``: replace a folder karma-build wrote
     (never anything else). ``command``: the arguments as typed, recorded (local paths
-    relative) in kinship.json and the card. ``warn`` hears what is left out on the way.
+    relative) in kinship.json and the card. ``warn`` hears what is left out on the way (the
+    models of the table without a score, the pool's models the table lacks).
 
     The folder is staged beside ``out`` and renamed into place only when complete: a failure
     leaves ``out`` as it was. Raises ``InputError`` for bad input, ``RemoteError`` when the
     Hub fails.
     """
+    from karma_plugin import preference_inputs as judged
     from karma_plugin.core import uncertainty
     from karma_plugin.core.binarize import (
         Options,
@@ -113,7 +135,9 @@ def build_dataset(
     from karma_plugin.pools.reader import read_pool
     from karma_plugin.report.document import render_report
 
+    say = warn or (lambda message: None)
     kinship = kinship or KinshipOptions()
+    judge_names = dict(preference_names or {})
     spec = strategies if isinstance(strategies, str) else ",".join(strategies)
     chosen = parse_strategies(spec)
     if columns is not None and not isinstance(columns, str):  # checked as --columns is
@@ -122,7 +146,8 @@ def build_dataset(
     default = choose_default(chosen, default_config)  # checked before the work
     out = os.fspath(out)
     pool_spec = sample_pool_path() if dataset == SAMPLE else dataset
-    inputs = [pool_spec, *kinship.inputs()]
+    judge = judged.judge_from_options(preference, preference_columns, tuple(judge_names.items()))
+    inputs = [pool_spec, *kinship.inputs(), *judged.local_inputs(preference)]
     # Reserved before any work: a refusal or an unwritable parent costs nothing.
     with staging.staged(out, overwrite, inputs) as stage:
         kin = kinship.kinship(warn=warn, bootstrap=bool(bootstrap))
@@ -130,13 +155,27 @@ def build_dataset(
         resample = (
             uncertainty.Resample(kinship.noise(kin, items), bootstrap, seed) if bootstrap else None
         )
+        check_noise = None
+        if judge is not None:  # the models and the noise settled before the pool is read
+            judged.match_models(kin.models, judge, judge_names)
+            check_noise = resample.source if resample else judged.noise_for_check(
+                kin, str(kinship.scores), tuple(map(str, kinship.samples)), items, kinship.names
+            )  # fmt: skip
         # The text spills beside the output (on its disk, and cleaned up with its staging).
         pool = read_pool(pool_spec, split=split, request=request, spill_dir=stage)
+        if kinship.names:  # --name POOL_MODEL=TABLE_MODEL: the pool's name for a table model
+            renamed = kinship.names
+            pool = replace(pool, model_names=[renamed.get(m, m) for m in pool.model_names])
+        for message in excluded_messages(kin.excluded, pool.model_names):
+            say(message)  # only the models the pool has matter
         chosen, not_built = without_unrated_rlaif(chosen, spec, pool, request.rating_field)
         if not_built:  # the default may have been the config left out
             default = choose_default(chosen, default_config)
         options = Options(chosen, test_size, seed, tuple(exclude_sources))
         result = binarize(pool, kin, options, resample)
+        unmatched = _unmatched_models(result.dropped["unknown_model"], len(pool.model_names))
+        if unmatched:
+            say(unmatched)
 
         # A large table lists the models of the pool; its full matrix goes beside kinship.json.
         listing = list_models(kin, in_pool=result.in_pool)
@@ -145,6 +184,14 @@ def build_dataset(
             unc = uncertainty.bootstrap(
                 kin, resample.draws, resample.seed, resample.source, listing
             ).with_pairs(result.stability, result.sure_pairs)
+        check = None
+        if preference is not None and judge is not None and check_noise is not None:
+            # A local table as the card shows paths (relative), a Hub one at its commit.
+            shown = published_path(preference, out) if judged.local_inputs(preference) else None
+            check = judged.preference_check_doc(
+                kin, judge, check_noise, bootstrap or judged.DEFAULT_DRAWS, seed,
+                judge_names, result=result, table=shown, warn=warn,
+            )  # fmt: skip
         written = write_hub_folder(
             stage,
             {config: split_sizes(pool, result, config) for config in result.pairs},
@@ -162,6 +209,7 @@ def build_dataset(
                 stage / FIGURES_FOLDER,
                 listing=listing,
                 uncertainty=unc,
+                preference=check,
             )
             drawn = {
                 "markdown": f"{FIGURES_FOLDER}/report.md",
@@ -187,6 +235,7 @@ def build_dataset(
             else "karma-build binarize",
             report=drawn,
             uncertainty=unc,
+            preference=check,
         )
         write_manifest(stage, doc)
     return BuiltDataset(Path(out), doc, kin, drawn["markdown"] if drawn else None)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -23,7 +24,7 @@ from karma_plugin.commands import (
     tasks_path,
 )
 from karma_plugin.commands._options import drop_warnings, flush_warnings
-from karma_plugin.errors import Interrupted, KarmaError
+from karma_plugin.errors import Interrupted, KarmaError, redact
 
 # In the order of the flow: Stage 0 (responses-task -> lm_eval -> pool), Stage 1 (lm_eval ->
 # scores), kinship -> binarize -> report -> push/pull, then trained models -> compare.
@@ -58,6 +59,37 @@ def _verbose_option() -> click.Option:
     )
 
 
+_OUT_OF_MEMORY = (
+    "out of memory (MemoryError): the run needed more memory than this machine (or its "
+    "limit, ulimit -v) allows; try a smaller score table or pool, fewer --strategy configs, "
+    "or a machine with more memory"
+)
+
+
+def _not_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _echo_error(message: str) -> None:
+    """The one error line: credentials redacted, nothing but UTF-8 on the way out."""
+    line = redact(" ".join(message.splitlines()))
+    click.echo(f"karma-build: error: {line.encode('utf-8', 'backslashreplace').decode()}", err=True)
+
+
+def _fail(ctx: click.Context, message: str, code: int) -> NoReturn:
+    """Drop the gathered warnings (an error run says one thing), show the traceback with
+    --verbose, print the one line, exit with ``code``."""
+    drop_warnings(ctx)
+    if ctx.find_root().meta.get("karma.verbose"):
+        sys.stderr.write(redact(traceback.format_exc()))
+    _echo_error(message)
+    ctx.exit(code)
+
+
 class _Group(click.Group):
     """Turns our errors into one line on stderr and docs/design.md's exit codes."""
 
@@ -70,24 +102,22 @@ class _Group(click.Group):
             result = super().invoke(ctx)
         except (KarmaError, Interrupted) as exc:
             # An error run says one thing: the warnings gathered on the way are dropped.
-            drop_warnings(ctx)
-            if ctx.find_root().meta.get("karma.verbose"):
-                traceback.print_exc(file=sys.stderr)
-            click.echo(f"karma-build: error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
+            _fail(ctx, str(exc), exc.exit_code)
         except OSError as exc:
             # The system refused mid-run (a full disk, a folder gone): its words, one line.
-            drop_warnings(ctx)
-            if ctx.find_root().meta.get("karma.verbose"):
-                traceback.print_exc(file=sys.stderr)
             where = f": {exc.filename}" if exc.filename else ""
-            click.echo(f"karma-build: error: {exc.strerror or exc}{where}", err=True)
-            ctx.exit(1)
+            _fail(ctx, f"{exc.strerror or exc}{where}", 1)
+        except MemoryError:
+            _fail(ctx, _OUT_OF_MEMORY, 1)
+        except UnicodeEncodeError as exc:
+            if exc.encoding.replace("-", "").lower() != "utf8" or "surrogates" not in exc.reason:
+                raise
+            # Text read from a name that is not UTF-8 (a file in a pool folder, say) cannot
+            # go into a UTF-8 file or onto the terminal.
+            _fail(ctx, "a file or folder name is not valid UTF-8 text; rename it", 2)
         except KeyboardInterrupt:
             # Ctrl-C: staging folders went on the way out (staging.staged); one line.
-            drop_warnings(ctx)
-            click.echo("karma-build: error: stopped by SIGINT", err=True)
-            ctx.exit(130)
+            _fail(ctx, "stopped by SIGINT", 130)
         flush_warnings(ctx)
         return result
 
@@ -103,18 +133,26 @@ class _Group(click.Group):
         and a hint over several lines), with the help command to run named in it."""
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, **extra)
+        given = sys.argv[1:] if args is None else list(args)
+        for arg in given:
+            if _not_utf8(arg):
+                # Paths and names end up in UTF-8 files (kinship.json, the card) and pyarrow
+                # refuses to open such a path: refused at once, shown byte for byte.
+                shown = ascii(os.fsencode(arg))[2:-1]
+                _echo_error(f"argument '{shown}' is not valid UTF-8; use a UTF-8 name")
+                sys.exit(2)
         try:
             code = super().main(args, prog_name, complete_var, False, **extra)
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx else "karma-build"
             message = " ".join(exc.format_message().split()).rstrip(".")
-            click.echo(f"karma-build: error: {message} (see '{where} --help')", err=True)
+            _echo_error(f"{message} (see '{where} --help')")
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
-            click.echo(f"karma-build: error: {' '.join(exc.format_message().split())}", err=True)
+            _echo_error(" ".join(exc.format_message().split()))
             sys.exit(exc.exit_code)
         except click.Abort:
-            click.echo("karma-build: error: stopped", err=True)
+            _echo_error("stopped")
             sys.exit(1)
         # Without standalone mode click returns ctx.exit()'s code, or the command's value (None).
         sys.exit(code if isinstance(code, int) else 0)

@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from karma_plugin.core.benchmarks import ITEMS, resolve_benchmarks
+from karma_plugin.core.benchmarks import (
+    BENCHMARKS,
+    ITEMS,
+    categories_for,
+    category_key,
+    resolve_benchmarks,
+)
 from karma_plugin.core.kinship import DEFAULT_TAU, Kinship, Listing, compute_kinship
 from karma_plugin.core.score_table import PAPER, ScoreTable, read_scores
 from karma_plugin.core.uncertainty import NoiseSource, Uncertainty, bootstrap, noise_source
@@ -36,6 +42,7 @@ def kinship_from_options(
     names: Mapping[str, str] | None = None,
     warn: Callable[[str], None] | None = None,
     bootstrap: bool = False,
+    categories: Mapping[str, Iterable[str]] | None = None,
 ) -> Kinship:
     """The kinship the options ask for: benchmark cosine, or sample-level ec/capa.
 
@@ -44,23 +51,30 @@ def kinship_from_options(
     means cosine without samples and ``ec`` with them; ``names``: samples run -> score-table
     name; ``warn`` hears what is ignored on the way. With ``bootstrap`` (``--bootstrap N``)
     the samples may serve the error bars alone (``--metric cosine --samples DIR``).
+    ``categories``: the user's benchmark categories (``--category NAME=B1,B2``), which
+    ``benchmarks`` may then name.
     """
     samples = tuple(samples)
     chosen = metric or ("ec" if samples else "cosine")
     if chosen not in METRICS:
         raise InputError(f"unknown kinship metric {chosen!r} (choose from: {', '.join(METRICS)})")
     table = read_scores(scores)
-    keys = resolve_benchmarks(benchmarks)
+    cats = categories_for(table.benchmarks, categories)
+    keys = resolve_benchmarks(benchmarks, table.benchmarks, cats)
     if chosen == "cosine":
         if samples and not bootstrap:
             raise InputError(
                 "--samples needs --metric ec or capa, or --bootstrap N (cosine uses only the "
                 "scores; --bootstrap resamples the samples' items)"
             )
-        return compute_kinship(table, keys, tau)
-    if not samples:
+        kin = compute_kinship(table, keys, tau)
+    elif not samples:
         raise InputError(f"--metric {chosen} needs --samples DIR (lm-eval --log_samples output)")
-    return kinship_with_samples(table, keys, tau, samples, chosen, names or {}, warn=warn)
+    else:
+        kin = kinship_with_samples(table, keys, tau, samples, chosen, names or {}, warn=warn)
+    if categories:
+        kin = replace(kin, categories={category_key(n): cats[category_key(n)] for n in categories})
+    return kin
 
 
 def kinship_inputs(
@@ -83,6 +97,12 @@ def noise_from_options(
     (``--items BENCH=N``), the table's ``n_items`` row, or the full size of the karma task
     (``core.benchmarks.ITEMS``), in that order."""
     table = read_scores(scores)
+    unknown = [b for b in (items or {}) if b not in table.benchmarks]
+    if unknown:
+        raise InputError(
+            f"--items: the score table has no benchmark {unknown[0]!r} "
+            f"(it has: {', '.join(table.benchmarks)})"
+        )
     per_item: dict[str, np.ndarray] = {}
     samples = tuple(samples)
     if samples:
@@ -142,7 +162,8 @@ class KinshipOptions:
     keys or a category, comma-separated; ``tau``: the kinship threshold, the only tau of a run
     (pairing reads it from the ``Kinship``); ``samples``: lm-eval ``--log_samples`` output for
     sample-level kinship (``metric`` ``ec``/``capa``) or the error bars; ``names``: samples
-    run -> score-table name.
+    run -> score-table name; ``categories``: the user's benchmark categories
+    (``--category NAME=B1,B2``), which ``benchmarks`` may then name.
     """
 
     scores: str | os.PathLike[str] = PAPER
@@ -151,6 +172,7 @@ class KinshipOptions:
     samples: tuple[str | os.PathLike[str], ...] = ()
     metric: str | None = None
     names: Mapping[str, str] = field(default_factory=dict)
+    categories: Mapping[str, Iterable[str]] = field(default_factory=dict)
 
     def score_table(self) -> ScoreTable:
         return read_scores(self.scores)
@@ -161,7 +183,7 @@ class KinshipOptions:
         """``kinship_from_options`` of these options."""
         return kinship_from_options(
             self.scores, self.benchmarks, self.tau, self.samples, self.metric, self.names,
-            warn=warn, bootstrap=bootstrap,
+            warn=warn, bootstrap=bootstrap, categories=self.categories or None,
         )  # fmt: skip
 
     def inputs(self) -> list[str]:
@@ -184,3 +206,28 @@ class KinshipOptions:
         return uncertainty_from_options(
             kin, listing, draws, seed, self.scores, self.samples, items, self.names
         )
+
+
+MAX_EXCLUSION_WARNINGS = 10  # a leaderboard table can leave out thousands of models
+
+
+def excluded_messages(
+    excluded: Mapping[str, str], pool_models: Iterable[str] | None = None
+) -> list[str]:
+    """The warnings about the models and benchmarks left out of the kinship, at most
+    ``MAX_EXCLUSION_WARNINGS`` and a count of the rest. With ``pool_models`` (the pool's model
+    names), a left-out model is named only when the pool has its answers: a score row nothing
+    in the pool uses changes nothing (kinship.json still lists it)."""
+    if pool_models is not None:
+        in_pool = {name.strip().lower() for name in pool_models}
+        excluded = {
+            name: reason
+            for name, reason in excluded.items()
+            if name in BENCHMARKS or name.strip().lower() in in_pool
+        }
+    items = list(excluded.items())
+    messages = [f"left out {name}: {reason}" for name, reason in items[:MAX_EXCLUSION_WARNINGS]]
+    if len(items) > MAX_EXCLUSION_WARNINGS:
+        more = len(items) - MAX_EXCLUSION_WARNINGS
+        messages.append(f"left out {more} more (kinship.json lists every one under 'excluded')")
+    return messages

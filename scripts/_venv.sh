@@ -82,8 +82,7 @@ karma_venv() {  # KIND -> prints the venv path
   fi
   if [ "$kind" = demo ]; then
     # The quickstart's environment is the user's to keep using: it holds the package itself.
-    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall \
-      --no-build-isolation "$KARMA_ROOT" >&2
+    _karma_pip_tree "$venv" --force-reinstall
   fi
   printf '%s\n' "$venv"
 }
@@ -92,12 +91,20 @@ KARMA_SITES=()
 _karma_remove_sites() { [ ${#KARMA_SITES[@]} -eq 0 ] || rm -rf "${KARMA_SITES[@]}"; }
 trap _karma_remove_sites EXIT
 
+_karma_pip_tree() {  # VENV PIP-OPTION...: pip install this tree (not editable)
+  # setuptools builds in ./build and reuses it: a file renamed or removed in the tree would
+  # still ship from there. Each install starts from an empty build folder, one at a time.
+  local venv="$1"; shift
+  flock "$KARMA_ROOT" bash -c 'rm -rf "$1/build" && shift && exec "$@"' _ "$KARMA_ROOT" \
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --no-build-isolation \
+    "$@" "$KARMA_ROOT" >&2
+}
+
 karma_use_tree() {  # VENV: install this tree for this run only (removed when the shell exits)
   local venv="$1" site
   site="$(mktemp -d "${TMPDIR:-/tmp}/karma-site.XXXXXX")"
   KARMA_SITES+=("$site")
-  "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --no-build-isolation \
-    --no-compile --target "$site" "$KARMA_ROOT" >&2
+  _karma_pip_tree "$venv" --no-compile --target "$site"
   export PYTHONPATH="$site" PATH="$site/bin:$venv/bin:$KARMA_BASE_PATH"
 }
 KARMA_BASE_PATH="$PATH"

@@ -13,4 +13,9 @@ echo
 echo "Note: the shipped sample pool is synthetic text in UltraFeedback's schema: the pairs show"
 echo "the mechanics, and the 'agrees with instance ratings' figures mean nothing for it."
 echo "Load it:  $venv/bin/python -c \"import datasets; print(datasets.load_dataset('$out', 'k_sim'))\""
-echo "CLI:      $venv/bin/karma-build --help"
+echo
+# The environment is this script's, not the caller's shell: say how to reach its commands.
+echo "Installed in $venv/bin, which is not on your PATH: karma-build, karma-lm-eval."
+echo "To use them (and the README's examples) in this shell:"
+echo "  source $venv/bin/activate"
+echo "or call them by their full path: $venv/bin/karma-build --help"

@@ -1,4 +1,4 @@
-"""Helpers shared by the Axolotl tests: shipped configs, CPU overrides, a KARMA dataset folder."""
+"""Helpers shared by the Axolotl tests: shipped configs, CPU overrides, loss checks."""
 
 from __future__ import annotations
 
@@ -91,17 +91,6 @@ def changed_keys(original: dict, changed: dict) -> set[str]:
         out.discard("datasets")
         for a, b in zip(original["datasets"], changed["datasets"], strict=True):
             out |= {f"datasets.{k}" for k in set(a) | set(b) if a.get(k) != b.get(k)}
-    return out
-
-
-def write_karma_folder(out: Path) -> Path:
-    """`karma-build binarize --strategy all --out OUT` on the shipped sample pool."""
-    from click.testing import CliRunner
-
-    from karma_plugin.cli import main
-
-    result = CliRunner().invoke(main, ["binarize", "--strategy", "all", "--out", str(out)])
-    assert result.exit_code == 0, result.output
     return out
 
 

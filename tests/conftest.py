@@ -29,6 +29,19 @@ def _environment_restored():
         os.environ.update(saved)
 
 
+@pytest.fixture(scope="session")
+def sample_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`karma-build binarize --out OUT` with every default (the shipped sample pool, the
+    authors' table, all four strategies), run once per test session (per xdist worker) for the
+    modules that only read such a folder: treat it as read-only, copy it to change it."""
+    from cli import karma_build
+
+    out = tmp_path_factory.mktemp("sample-binarize") / "karma-out"
+    result = karma_build("binarize", "--out", out, cwd=out.parent)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()

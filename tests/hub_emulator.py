@@ -12,12 +12,16 @@ where nothing listens (an unreachable Hub).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import itertools
 import json
 import re
+import select
 import socket
 import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -35,6 +39,7 @@ def git_blob_sha1(data: bytes) -> str:
 
 
 DROP = "drop"  # a Fault answer: close the socket in the middle of the response
+HANG = "hang"  # a Fault answer: read the request, then never answer (until the server stops)
 
 
 @dataclass
@@ -47,6 +52,7 @@ class Fault:
     answer: int | str
     times: int = -1
     hits: int = 0
+    held: list[float] = field(default_factory=list)  # HANG: seconds until the client hung up
 
     def matches(self, method: str, path: str) -> bool:
         wanted = self.method in ("*", method)
@@ -90,12 +96,14 @@ class HubState:
         self.requests: list[tuple[str, str]] = []
         self.reject_token = False
         self.faults: list[Fault] = []
+        self.stopped = threading.Event()  # set when the server stops: hanging answers end
         self.lock = threading.RLock()
         self._counter = itertools.count(1)
 
     def inject(self, path: str, answer: int | str, times: int = -1, method: str = "*") -> Fault:
         """Answer requests whose path matches ``path`` (a regex) with ``answer``: a status
-        (500, 503, 429, 401...) or DROP (the connection closes mid-response); ``times`` times,
+        (500, 503, 429, 401...), DROP (the connection closes mid-response) or HANG (no answer
+        at all, the connection left open); ``times`` times,
         -1 for always. The fault is checked before the token, as a proxy in front would."""
         fault = Fault(method, path, answer, times)
         with self.lock:
@@ -205,6 +213,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._error(404, f"emulator: no route for {method} {path}")
 
     def _inject(self, fault: Fault) -> None:
+        if fault.answer == HANG:
+            # The connection stays open and silent, as behind a stalled proxy or a Hub whose
+            # worker froze: only the client's read timeout ends the wait. How long the client
+            # waited (until it hung up) goes to ``fault.held``.
+            start = time.monotonic()
+            self.close_connection = True
+            while not self.state.stopped.is_set():
+                readable, _, _ = select.select([self.connection], [], [], 0.05)
+                if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                    break  # the client closed the connection
+            with self.state.lock:
+                fault.held.append(time.monotonic() - start)
+            return
         if fault.answer != DROP:
             self._error(int(fault.answer), f"emulator: injected {fault.answer}")
             return
@@ -570,6 +591,34 @@ def closed_port_endpoint() -> str:
     return f"http://127.0.0.1:{port}"
 
 
+@contextlib.contextmanager
+def silent_endpoint() -> Iterator[str]:
+    """An endpoint on 127.0.0.1 where a connection is never made, as with a host that drops
+    every packet: a listening socket that never accepts, its accept queue filled first, so
+    that the kernel drops every further SYN and a client's connect waits until it times out."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        address = server.getsockname()
+        fillers = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(4)]
+        try:
+            for filler in fillers:
+                filler.setblocking(False)
+                filler.connect_ex(address)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.settimeout(0.5)
+                try:
+                    probe.connect(address)
+                except TimeoutError:
+                    pass
+                else:
+                    raise RuntimeError("the accept queue did not fill: connects still complete")
+            yield f"http://127.0.0.1:{address[1]}"
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
 class HubEmulator:
     """``with HubEmulator(token) as hub: hub.endpoint ...``; ``hub.state`` holds the repos."""
 
@@ -589,6 +638,7 @@ class HubEmulator:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.state.stopped.set()
         self.server.shutdown()
         self.server.server_close()
 

@@ -257,11 +257,10 @@ def test_resolve_keeps_entries_that_name_their_files():
     }
 
 
-def test_resolved_local_folder_loads_the_chosen_config(tmp_path):
+def test_resolved_local_folder_loads_the_chosen_config(sample_folder):
     from axolotl.utils.data.shared import load_dataset_with_config
-    from axolotl_helpers import write_karma_folder
 
-    folder = write_karma_folder(tmp_path / "karma")
+    folder = sample_folder  # binarize --strategy all on the sample pool (read-only)
     raw = load_config(CONFIG_ROOT / "llama-3.1-8b-instruct" / "dpo.yml")
     raw["datasets"][0]["path"] = str(folder)
     for strategy in ("k_score", "rlaif"):

@@ -1,5 +1,5 @@
 """Bring your own models, end to end (issue 12): three tiny local models through the real lm_eval
-CLI on the `hf` backend, Stage 1 scores -> `karma-build scores` -> Stage 0 `karma_responses` on a
+CLI on the `hf` backend, Stage 1 scores -> `karma-build scores` -> Stage 0 `karmagen_prompts` on a
 20-prompt set (`responses-task` on a local jsonl) -> `karma-build pool` -> `karma-build binarize`
 -> the folder loaded with `datasets` -> a 2-step Axolotl DPO run on it (CPU).
 
@@ -29,7 +29,13 @@ from karma_plugin.core.prompts import prompt_id
 from karma_plugin.core.score_table import read_scores
 
 pytest.importorskip("axolotl", reason="needs the `train` extra (axolotl)")
-pytestmark = [pytest.mark.train, pytest.mark.slow, pytest.mark.lmeval]
+# One xdist worker builds the module fixture once (scripts/test.sh runs --dist loadgroup).
+pytestmark = [
+    pytest.mark.train,
+    pytest.mark.slow,
+    pytest.mark.lmeval,
+    pytest.mark.xdist_group("axolotl-recipe"),
+]
 
 TESTS = Path(__file__).parent
 PROMPTS = TESTS / "fixtures" / "responses" / "prompts.jsonl"
@@ -75,9 +81,9 @@ def recipe(tmp_path_factory) -> dict[str, Path]:
     common += ["--gen_kwargs", "max_gen_toks=16", "--output_path", "runs", "--log_samples"]
     for path in models.values():
         model_args = ["--model_args", f"pretrained={path},dtype=float32"]
-        # Stage 1: the group `karma` (the six benchmarks), plain lm_eval.
+        # Stage 1: the group `karma` (the six benchmarks), plain lm_eval (indexing only them).
         tasks = ["--tasks", "karma", "--include_path", str(stage1)]
-        _run(["-m", "lm_eval", *model_args, *tasks, *common], root, env)
+        _run([str(TESTS / "lmeval_launcher.py"), *model_args, *tasks, *common], root, env)
     _ok(karma_build("scores", "runs", *names, "-o", "scores.csv", cwd=root))
     _ok(
         karma_build(
@@ -87,7 +93,7 @@ def recipe(tmp_path_factory) -> dict[str, Path]:
     for path in models.values():
         # Stage 0 through the wrapper, into the same output folder as Stage 1.
         model_args = ["--model_args", f"pretrained={path},dtype=float32"]
-        tasks = ["--tasks", "karma_responses", "--include_path", "stage0"]
+        tasks = ["--tasks", "karmagen_prompts", "--include_path", "stage0"]
         _run(["-m", "karma_plugin.lmeval.wrapper", *model_args, *tasks, *common], root, env)
     _ok(karma_build("pool", "runs", *names, "-o", "pool.parquet", cwd=root))
     # 25% test prompts: at UltraFeedback's 5% a 20-prompt pool may get an empty test split.
@@ -142,7 +148,7 @@ def test_binarize_pairs_the_pool_and_datasets_loads_it(recipe):
     # The card says where the answers came from: the models as lm-eval ran them.
     assert kin["pool_provenance"]["models"] == list(MODELS)
     card = (root / "data" / "README.md").read_text("utf-8")
-    assert "## The response pool" in card and "`karma_responses` on 20 prompts" in card
+    assert "## The response pool" in card and "`karmagen_prompts` on 20 prompts" in card
     assert str(root) not in card  # the local models' paths, published relative
     k_sim = datasets.load_dataset(str(root / "data"), "k_sim")
     prefs = k_sim["train_prefs"].num_rows + k_sim["test_prefs"].num_rows

@@ -24,7 +24,6 @@ from axolotl_helpers import (
     cpu_smoke_config,
     finite,
     load_config,
-    write_karma_folder,
 )
 from lmeval_helpers import derived_tasks
 from tiny_models import tiny_llama31, tiny_qwen25  # noqa: F401  (pytest fixtures)
@@ -37,8 +36,9 @@ EVAL_TASK = "karma_arc_easy"
 
 
 @pytest.fixture(scope="module")
-def karma_folder(tmp_path_factory) -> Path:
-    return write_karma_folder(tmp_path_factory.mktemp("karma") / "out")
+def karma_folder(sample_folder) -> Path:
+    """binarize --strategy all on the sample pool (the session's folder: read-only)."""
+    return sample_folder
 
 
 @pytest.fixture(scope="module")

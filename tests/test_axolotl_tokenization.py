@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from axolotl_helpers import CONFIG_ROOT, OFFLINE_ENV, cpu_smoke_config, write_karma_folder
+from axolotl_helpers import CONFIG_ROOT, OFFLINE_ENV, cpu_smoke_config
 from tiny_models import tiny_llama31, tiny_qwen25  # noqa: F401  (pytest fixtures)
 
 pytest.importorskip("axolotl", reason="needs the `train` extra (axolotl)")
@@ -18,8 +18,9 @@ N_CHECK = 40  # examples inspected per run
 
 
 @pytest.fixture(scope="module")
-def karma_folder(tmp_path_factory):
-    return write_karma_folder(tmp_path_factory.mktemp("karma-tok") / "out")
+def karma_folder(sample_folder):
+    """binarize --strategy all on the sample pool (the session's folder: read-only)."""
+    return sample_folder
 
 
 @pytest.fixture(autouse=True)

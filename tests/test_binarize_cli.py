@@ -118,6 +118,7 @@ def test_default_run_writes_the_hub_folder(default_out: Path):
 
 
 @pytest.mark.parametrize("config", STRATEGIES)
+@pytest.mark.deps  # datasets / huggingface_hub read it
 def test_every_config_loads_with_datasets(default_out: Path, config: str):
     ds = load(default_out, config)
     assert set(ds) == set(SPLITS)
@@ -156,6 +157,7 @@ def test_test_prompts_are_the_same_in_every_config(default_out: Path):
     assert not train & union
 
 
+@pytest.mark.deps  # datasets / huggingface_hub read it
 def test_card_header_lists_every_config_and_split(default_out: Path):
     from huggingface_hub import DatasetCard
 
@@ -165,6 +167,7 @@ def test_card_header_lists_every_config_and_split(default_out: Path):
     assert {f["split"] for f in configs["k_sim"]["data_files"]} == set(SPLITS)
 
 
+@pytest.mark.deps  # datasets / huggingface_hub read it
 def test_load_dataset_without_a_config_name_gets_k_sim(default_out: Path):
     """The card marks k_sim `default: true`: no config name needed (the H4 convention)."""
     from huggingface_hub import DatasetCard
@@ -295,6 +298,7 @@ def _parquet_bytes(out: Path) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.parquet"))}
 
 
+@pytest.mark.deps  # datasets / huggingface_hub read it
 def test_byte_identical_under_a_shuffled_pool_and_another_format(runner, tmp_path):
     from karma_plugin.pools import sample_pool_path
 
@@ -314,6 +318,7 @@ def test_byte_identical_under_a_shuffled_pool_and_another_format(runner, tmp_pat
     assert outputs[0] == outputs[1] == outputs[2]
 
 
+@pytest.mark.deps  # datasets / huggingface_hub read it
 def test_folder_input_through_load_dataset(runner, tmp_path, write_jsonl):
     folder = tmp_path / "pool"
     folder.mkdir()
@@ -454,6 +459,7 @@ def test_output_has_ordinary_permissions(default_out: Path):
     assert stat.S_IMODE((default_out / "kinship.json").stat().st_mode) == 0o666 & ~umask
 
 
+@pytest.mark.deps  # datasets / huggingface_hub read it
 def test_same_named_folders_do_not_share_the_datasets_cache(runner, tmp_path, monkeypatch):
     # datasets fingerprints a local folder by its card: the card's split sizes keep two
     # outputs named alike apart.
@@ -468,6 +474,7 @@ def test_same_named_folders_do_not_share_the_datasets_cache(runner, tmp_path, mo
     assert rows["a"] < rows["b"]
 
 
+@pytest.mark.deps  # datasets / huggingface_hub read it
 def test_a_jsonl_pool_is_streamed_not_cached(runner, tmp_path, monkeypatch):
     """A local jsonl pool is streamed: no Arrow copy of it lands in datasets' cache."""
     from karma_plugin.pools import sample_pool_path

@@ -18,6 +18,9 @@ from karma_plugin.outputs.manifest import kinship_document
 from karma_plugin.outputs.markdown import ranked_names
 from karma_plugin.outputs.matrix import MATRIX_FILE
 
+# One xdist worker builds the module fixture once (scripts/test.sh runs --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("dataset-card")
+
 
 @pytest.fixture
 def doc() -> dict:
@@ -43,6 +46,7 @@ def doc() -> dict:
     return doc
 
 
+@pytest.mark.deps  # huggingface_hub reads the card
 def test_yaml_header_reads_back_with_the_configs(doc: dict, tmp_path) -> None:
     text = render_card(doc)
     (tmp_path / "README.md").write_text(text)
@@ -174,6 +178,7 @@ def test_published_card_holds_no_absolute_local_path(tmp_path) -> None:
         assert str(tmp_path) not in text and "alice" not in text, name
 
 
+@pytest.mark.deps  # huggingface_hub reads the card
 def test_splits_and_configs_without_rows_are_not_declared(doc: dict, tmp_path) -> None:
     """`datasets` cannot load a split of no rows ("corresponds to no data"), and one declared
     would sink its whole config: the header declares only splits that hold rows."""
@@ -209,7 +214,7 @@ def test_card_of_a_generated_pool(doc: dict) -> None:
     doc["skipped_configs"] = {"rlaif": "the pool has no instance ratings (--rating x)"}
     doc["pool_provenance"] = {
         "karma_plugin": "0.1.0",
-        "task": "karma_responses",
+        "task": "karmagen",
         "prompts": 64,
         "prompt_set": {
             "dataset_path": "openbmb/UltraFeedback",

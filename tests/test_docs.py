@@ -299,6 +299,89 @@ def test_docs_name_only_modules_that_exist():
     assert not problems, "the docs name code that is not there:\n" + "\n".join(problems)
 
 
+# --- what a new user pastes ------------------------------------------------------------------
+
+# "pip install ..." up to where the shell command ends.
+PIP_INSTALL = re.compile(r"pip install\b([^\n#;&|`]*)")
+
+
+def pip_from_an_index(text: str) -> list[tuple[int, str]]:
+    """(line, text) of every `pip install` naming karma-plugin itself, which is on no index
+    (install it from a clone: `pip install .`, `pip install '.[train]'`)."""
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        for match in PIP_INSTALL.finditer(line):
+            names = [w.strip("'\"") for w in match.group(1).split()]
+            if any(re.fullmatch(r"karma[-_]plugin(\[[\w,]+\])?", n) for n in names):
+                found.append((number, line.strip()))
+    return found
+
+
+def shell_blocks(text: str) -> list[tuple[int, str]]:
+    """(line, text) of every line of the ```bash blocks (the ones meant to be pasted)."""
+    lines, shell = [], False
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.lstrip().startswith("```"):
+            shell = not shell and line.strip() in ("```bash", "```sh", "```shell")
+            continue
+        if shell:
+            lines.append((number, line))
+    return lines
+
+
+# A synopsis in a shell block: `[--private]` (an optional part) or `<commit sha>` (a
+# placeholder the shell reads as a redirection). Outside strings and comments.
+NOT_PASTEABLE = re.compile(r"\[--?[A-Za-z][^\]]*\]|<[A-Za-z][\w ]*>")
+
+
+def unpasteable(text: str) -> list[tuple[int, str]]:
+    found = []
+    for number, line in shell_blocks(text):
+        code = re.sub(r"'[^']*'|\"[^\"]*\"", "", line).split(" #", 1)[0]
+        if not code.lstrip().startswith("#") and NOT_PASTEABLE.search(code):
+            found.append((number, line.strip()))
+    return found
+
+
+def test_docs_install_karma_plugin_from_a_clone():
+    problems = [
+        f"{path.relative_to(ROOT)}:{number}: {line}"
+        for path in markdown_files()
+        for number, line in pip_from_an_index(path.read_text(encoding="utf-8"))
+    ]
+    assert not problems, (
+        "karma-plugin is not on PyPI: say `pip install .` or `pip install '.[train]'` from a "
+        "clone:\n" + "\n".join(problems)
+    )
+
+
+def test_shell_blocks_can_be_pasted():
+    problems = [
+        f"{path.relative_to(ROOT)}:{number}: {line}"
+        for path in markdown_files()
+        for number, line in unpasteable(path.read_text(encoding="utf-8"))
+    ]
+    assert not problems, (
+        "a ```bash block holds synopsis syntax that fails when pasted (write the command "
+        "without [--option] and <placeholder>, say the option in a comment, or use a plain "
+        "``` block):\n" + "\n".join(problems)
+    )
+
+
+def test_the_paste_checks_catch_what_they_are_for():
+    assert pip_from_an_index("pip install 'karma-plugin[train]'; x") == [
+        (1, "pip install 'karma-plugin[train]'; x")
+    ]
+    assert pip_from_an_index("a\n    pip install karma_plugin 'lm-eval[hf]'")[0][0] == 2
+    assert not pip_from_an_index("cd karma-plugin && pip install '.[train]'  # karma-plugin")
+    block = "```bash\nkarma-build push x --repo-id A/B [--private]\n```\n"
+    assert unpasteable(block) == [(2, "karma-build push x --repo-id A/B [--private]")]
+    assert unpasteable("```bash\nx --revision <commit sha>\n```")
+    assert not unpasteable("```\nkarma-build push [--private]\n```")  # a synopsis block
+    assert not unpasteable("```bash\nx --revision SHA   # [--private] in a comment\n```")
+    assert not unpasteable("```bash\npython -c 'print([x[-1]])'\n```")
+
+
 # --- the checks themselves can fail ----------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,10 +18,14 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 from hub_emulator import COMMIT, HubEmulator
+from hub_retries import quick_retries
 
 from karma_plugin.core.pairing import STRATEGIES
 from karma_plugin.fs.staging import MARKER
 from karma_plugin.outputs.card import SPLITS
+
+# Run on the newest releases too (scripts/test.sh): the Hub and datasets clients of both.
+pytestmark = pytest.mark.deps
 
 TOKEN = "hf_TestSecret_9f8e7d6c5b4a"
 REPO = "karma-org/karma-prefs"
@@ -39,13 +44,10 @@ def karma_build(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Comple
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A Hub-ready folder from `karma-build binarize` on the shipped sample pool."""
-    out = tmp_path_factory.mktemp("binarize") / "out"
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    result = karma_build("binarize", "--out", str(out), env=env, cwd=out.parent)
-    assert result.returncode == 0, result.stderr
-    return out
+def folder(sample_folder: Path) -> Path:
+    """A Hub-ready folder from `karma-build binarize` on the shipped sample pool (the session's:
+    read-only)."""
+    return sample_folder
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +81,7 @@ def env(hub: HubEmulator, tmp_path: Path) -> dict[str, str]:
         "HF_UPDATE_DOWNLOAD_COUNTS": "0",
         "HF_HUB_DISABLE_TELEMETRY": "1",
         "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-        "KARMA_HUB_RETRY_WAIT": "0.01",
+        **quick_retries(),  # ours and huggingface_hub's retries wait 0.01 s
         "NO_PROXY": "127.0.0.1,localhost",
     }
 
@@ -256,17 +258,18 @@ def test_report_figures_are_pushed_pulled_and_replaced(
     assert set(repo.files()) == local_files(folder) | {".gitattributes"}
 
 
-def test_revision_branch_and_pull_request(folder: Path, hub: HubEmulator, env) -> None:
+def test_revision_branch_and_pull_request(
+    folder: Path, hub: HubEmulator, env, tmp_path: Path
+) -> None:
     assert push(folder, env, "--revision", "v1").returncode == 0
     repo = hub.repo(REPO)
     assert "README.md" not in repo.files("main")
     assert "k_sim/test_prefs-00000-of-00001.parquet" in repo.files("v1")
 
-    (folder / "notes.md").write_text("a new file for the PR\n")
-    try:
-        pr = push(folder, env, "--revision", "v1", "--create-pr")
-    finally:
-        (folder / "notes.md").unlink()
+    changed = tmp_path / "with-notes"
+    shutil.copytree(folder, changed)  # the session's folder stays as binarize wrote it
+    (changed / "notes.md").write_text("a new file for the PR\n")
+    pr = push(changed, env, "--revision", "v1", "--create-pr")
     assert pr.returncode == 0, pr.stderr
     assert "Pull request: " in pr.stdout
     assert repo.files("refs/pr/1")["notes.md"] == b"a new file for the PR\n"

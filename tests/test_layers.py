@@ -25,9 +25,13 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("file system", frozenset({"fs"})),
     ("method", frozenset({"core"})),
     ("adapters", frozenset({"pools", "lmeval", "outputs", "hub"})),
+    # a published table (a leaderboard, a judge's win rates), streamed as pools and hub do
+    ("table reader", frozenset({"tables"})),
     ("report", frozenset({"report"})),
     # the kinship a run's options ask for: a score table (core) or lm-eval samples (lmeval)
     ("kinship inputs", frozenset({"kinship_inputs"})),
+    # the --preference check's inputs: a judge table, and the score table's noise
+    ("preference inputs", frozenset({"preference_inputs"})),
     ("library", frozenset({"api"})),
     ("package", frozenset({""})),  # karma_plugin/__init__.py: the library's names, lazily
     ("front ends", frozenset({"commands", "integrations"})),

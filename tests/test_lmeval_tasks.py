@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -87,8 +88,9 @@ def load_utils():
 def test_shipped_yaml_rules():
     folder = shipped_dir()
     yamls = {p.stem: read_yaml_text(p) for p in folder.glob("*.yaml")}
-    # karma_responses is Stage 0 (tests/test_responses_task.py), not a benchmark.
-    assert set(yamls) == {*LEAVES, "karma", "karma_responses"}
+    # karmagen is Stage 0 (tests/test_responses_task.py), not a benchmark.
+    assert {*LEAVES, "karma", "karmagen"} <= set(yamls)
+    assert "karma_responses" not in yamls  # renamed: the glob karma_* matched it
     for leaf in LEAVES:
         cfg = yamls[leaf]
         assert cfg["task"] == leaf
@@ -114,16 +116,18 @@ def read_yaml_text(path: Path) -> dict:
     return yaml.load(path.read_text(encoding="utf-8"), Loader=Loader)
 
 
-def test_group_karma_is_the_six_and_the_glob_also_finds_stage_0():
+def test_the_glob_karma_star_selects_exactly_the_six_stage_1_tasks():
+    """`lm_eval --tasks 'karma_*'` is Stage 1: the six leaves, nothing of lm-eval's own tasks,
+    not Stage 0 (`karmagen`, once `karma_responses`), no group. lm-eval's real TaskManager with
+    its own tasks indexed, as the CLI builds it."""
     from lm_eval.tasks import TaskManager
 
-    manager = TaskManager(include_path=tasks_dir(), include_defaults=False)
-    # Stage 1 is the group `karma` (what the docs say to run); the glob `karma_*` also matches
-    # the Stage-0 task karma_responses, a leaf like the six: no group or tag starts with karma_.
+    manager = TaskManager(include_path=tasks_dir())  # include_defaults: lm-eval's own too
+    assert len(manager.all_tasks) > 1000  # lm-eval's tasks were indexed
+    assert sorted(manager.match_tasks(["karma_*"])) == sorted(LEAVES)
     assert manager.match_tasks(["karma"]) == ["karma"]
-    assert sorted(manager.match_tasks(["karma_*"])) == sorted([*LEAVES, "karma_responses"])
-    karma_names = {n for n in manager.all_tasks if n.startswith("karma")}
-    assert karma_names == {*LEAVES, "karma", "karma_responses"}
+    assert manager.match_tasks(["karmagen"]) == ["karmagen"]
+    assert "karma_responses" not in manager.all_tasks
 
 
 def test_tasks_path_command_and_wrapper_argv(runner):
@@ -146,20 +150,54 @@ def test_tasks_path_command_and_wrapper_argv(runner):
     assert with_include_path(["--include_path=/x"]) == ["--include_path=/x"]
 
 
-@pytest.mark.parametrize("listing", [["ls", "tasks"], ["--tasks", "list"], ["--tasks=list"]])
-def test_wrapper_lists_karma_tasks(tmp_path, listing):
-    # `--tasks list` is lm-eval's old spelling; lm-eval itself now fails on it with a traceback.
-    out = subprocess.run(
-        [sys.executable, "-m", "karma_plugin.lmeval.wrapper", *listing],
+def _wrapper(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 300):
+    """The real `karma-lm-eval` (its entry point, in a subprocess), offline."""
+    return subprocess.run(
+        [sys.executable, "-m", "karma_plugin.lmeval.wrapper", *args],
         capture_output=True,
         text=True,
-        env=offline_env(),
-        timeout=300,
-        cwd=tmp_path,
+        env=offline_env(env),
+        timeout=timeout,
+        cwd=cwd,
     )
-    assert out.returncode == 0, out.stderr[-2000:]
-    for name in (*LEAVES, "karma", "karma_responses"):
-        assert name in out.stdout
+
+
+def _listed(stdout: str) -> set[str]:
+    """The names in the first column of lm-eval's Markdown listing tables."""
+    rows = (line.split("|") for line in stdout.splitlines() if line.startswith("|"))
+    names = {cells[1].strip() for cells in rows if len(cells) > 2}
+    return names - {"Group", "Tag", "Task"} - {n for n in names if set(n) <= {"-"}}
+
+
+def test_wrapper_lists_the_karma_tasks_only(tmp_path):
+    # `--tasks list` is lm-eval's old spelling: 0.4.13 itself fails on it ("Tasks not found:
+    # list"); lm-eval's own listing is 14,705 tasks after 40 s of indexing.
+    for listing in (["ls", "tasks"], ["--tasks", "list"], ["--tasks=list", "--model", "dummy"]):
+        out = _wrapper(listing, tmp_path)
+        assert out.returncode == 0, (listing, out.stderr[-2000:])
+        assert "Traceback" not in out.stderr
+        assert _listed(out.stdout) == {*LEAVES, "karma", "karmagen"}, listing
+        assert "ls tasks --all" in out.stderr  # how to list lm-eval's own as well
+    groups = _wrapper(["ls", "groups"], tmp_path)
+    assert groups.returncode == 0 and _listed(groups.stdout) == {"karma"}
+
+
+def test_wrapper_says_in_one_line_which_dataset_is_missing_offline(tmp_path):
+    """No network, an empty cache: one line naming the task, its dataset and the way out (exit
+    1), where lm-eval prints a 60 to 100-line traceback."""
+    env = {**os.environ, "HF_HOME": str(tmp_path / "empty-hf-home")}
+    args = ["--model", "dummy", "--tasks", "karma_arc_easy", "--limit", "1"]
+    out = _wrapper([*args, "--output_path", "x/"], tmp_path, env)
+    assert out.returncode == 1, out.stderr[-3000:]
+    assert "Traceback" not in out.stderr, out.stderr[-3000:]
+    ours = [line for line in out.stderr.splitlines() if line.startswith("karma-lm-eval:")]
+    assert len(ours) == 1 and ours[0] == out.stderr.splitlines()[-1], out.stderr[-3000:]
+    assert ours[0].startswith(
+        "karma-lm-eval: error: task karma_arc_easy needs the dataset allenai/ai2_arc (ARC-Easy) at "
+    )
+    for fragment in (f"not in the Hugging Face cache ({tmp_path / 'empty-hf-home'})", "HF_HOME"):
+        assert fragment in ours[0]
+    assert not (tmp_path / "x").exists()
 
 
 # --- prompts from fixtures ------------------------------------------------------------------
@@ -330,6 +368,7 @@ def scripted_run(fixture_tasks, tmp_path_factory):
     return results, log
 
 
+@pytest.mark.xdist_group("lmeval-runs")  # its module fixture built once (--dist loadgroup)
 def test_scripted_end_to_end_scores(scripted_run):
     results_path, log = scripted_run
     doc = json.loads(results_path.read_text(encoding="utf-8"))
@@ -378,8 +417,7 @@ def hf_run(fixture_tasks, tiny_llama31, tmp_path_factory):  # noqa: F811
     root = tmp_path_factory.mktemp("hf")
     _run_cli(
         [
-            "-m",
-            "lm_eval",
+            str(TESTS / "lmeval_launcher.py"),  # lm_eval's CLI, indexing only the tasks given
             "--model",
             "hf",
             "--model_args",
@@ -407,6 +445,7 @@ def hf_run(fixture_tasks, tiny_llama31, tmp_path_factory):  # noqa: F811
     return results
 
 
+@pytest.mark.xdist_group("lmeval-runs")  # its module fixture built once (--dist loadgroup)
 def test_tiny_llama_generates_through_hf_backend(hf_run, tiny_llama31):  # noqa: F811
     doc = json.loads(hf_run.read_text(encoding="utf-8"))
     assert set(doc["results"]) == set(LEAVES)
@@ -431,6 +470,7 @@ def test_tiny_llama_generates_through_hf_backend(hf_run, tiny_llama31):  # noqa:
         assert sample["filtered_resps"][0] in (*"ABCDE", "[invalid]")
 
 
+@pytest.mark.xdist_group("lmeval-runs")  # its module fixture built once (--dist loadgroup)
 def test_results_through_scores_and_kinship(scripted_run, hf_run, tmp_path, runner):
     scripted_results, _ = scripted_run
     out = tmp_path / "scores.csv"

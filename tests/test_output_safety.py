@@ -619,3 +619,114 @@ def test_stale_means_provably_dead(tmp_path):
     removed = staging.remove_stale_stages(tmp_path)
     assert sorted(removed) == sorted(gone)
     assert all(not p.exists() for p in gone) and all(p.is_dir() for p in kept)
+
+
+# --- file outputs (issue 16, item 2): `kinship --json`, its matrix, `scores -o` -----------------
+def _big_table(path: Path, n: int = 40) -> Path:
+    """A score table of more than 30 models: `kinship --json` also writes the matrix."""
+    rows = [
+        f"m{i},{0.1 + i / 100:.3f},{0.9 - (i % 7) / 20:.3f},{(i * 37 % 11) / 11:.3f}"
+        for i in range(n)
+    ]
+    path.write_text("model,ifeval,mmlu_stem,hellaswag\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    """lm-eval results of two models, as `karma-build scores` reads them."""
+    from test_lmeval_scores import ALL, layout_0413, write_run
+
+    root = tmp_path / "runs"
+    write_run(root, layout_0413("org/a", ALL), "2025-01-01T00-00-00")
+    write_run(root, layout_0413("org/b", {k: v / 2 for k, v in ALL.items()}), "2025-01-01T00-00-00")
+    return root
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_kinship_json_never_replaces_its_input(tmp_path: Path, overwrite: bool) -> None:
+    scores = Path(BINARIZE[2])
+    table = tmp_path / "s.csv"
+    shutil.copy(scores, table)
+    os.link(table, tmp_path / "hard.json")  # the same file under another name
+    (tmp_path / "soft.json").symlink_to(table)
+    before = snapshot(tmp_path)
+    flag = ["--overwrite"] if overwrite else []
+    for target in ("s.csv", "hard.json", "soft.json"):
+        result = karma_build("kinship", "--scores", "s.csv", "--json", target, *flag, cwd=tmp_path)
+        assert_fails(result, 2, f"--json '{target}' is an input of this run", "never replaces")
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_scores_never_replaces_an_input_results_file(results: Path, overwrite: bool) -> None:
+    target = next(results.rglob("results_*.json"))
+    before = snapshot(results)
+    flag = ["--overwrite"] if overwrite else []
+    result = karma_build("scores", results, "-o", target, *flag, cwd=results.parent)
+    assert_fails(result, 2, "is an input of this run")
+    assert snapshot(results) == before
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["kinship", "--json", "notes.txt"], ["scores", "runs", "-o", "notes.txt"]],
+    ids=["kinship", "scores"],
+)
+def test_a_users_file_is_replaced_only_with_overwrite(
+    results: Path, tmp_path: Path, command: list[str]
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    before = snapshot(tmp_path)
+    result = karma_build(*command, cwd=tmp_path)
+    assert_fails(
+        result, 2, "'notes.txt' already exists and karma-build did not write it", "--overwrite"
+    )
+    assert snapshot(tmp_path) == before
+    result = karma_build(*command, "--overwrite", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert notes.read_text() != "my notes\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file
+
+
+def test_files_karma_build_wrote_are_replaced_and_still_load(results: Path, tmp_path: Path) -> None:
+    """Run twice without --overwrite: the second run replaces what the first wrote (told by
+    content), and the files load as they did (json, csv, pandas, `--scores`)."""
+    import csv
+
+    _big_table(tmp_path / "big.csv")
+    for _ in range(2):
+        result = karma_build("kinship", "--scores", "big.csv", "--json", "k.json", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        result = karma_build("scores", "runs", "-o", "s.csv", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    doc = json.loads((tmp_path / "k.json").read_text())
+    assert doc["written_by"]["tool"] == "karma-build" and doc["all_models"]["count"] == 40
+    import pandas as pd
+
+    matrix = pd.read_parquet(tmp_path / "k_matrix.parquet")
+    assert matrix.shape == (40, 40)
+    assert next(csv.reader((tmp_path / "s.csv").open()))[0] == "model"
+    assert list(pd.read_csv(tmp_path / "s.csv")["model"]) == ["org/a", "org/b"]
+    result = karma_build("kinship", "--scores", "s.csv", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    # A CSV edited by hand is no longer the file karma-build wrote.
+    (tmp_path / "s.csv").write_text((tmp_path / "s.csv").read_text() + "# my comment\n")
+    before = snapshot(tmp_path)
+    result = karma_build("scores", "runs", "-o", "s.csv", cwd=tmp_path)
+    assert_fails(result, 2, "already exists and karma-build did not write it")
+    assert snapshot(tmp_path) == before
+
+
+def test_kinship_json_checks_the_matrix_file_before_writing_either(tmp_path: Path) -> None:
+    _big_table(tmp_path / "big.csv")
+    (tmp_path / "k_matrix.parquet").write_bytes(b"not mine to lose")
+    before = snapshot(tmp_path)
+    result = karma_build("kinship", "--scores", "big.csv", "--json", "k.json", cwd=tmp_path)
+    assert_fails(result, 2, "--json 'k_matrix.parquet' already exists", "--overwrite")
+    assert snapshot(tmp_path) == before  # k.json not written either
+    result = karma_build(
+        "kinship", "--scores", "big.csv", "--json", "k.json", "--overwrite", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr

@@ -1,5 +1,6 @@
-"""`karma-build pool`: karma_responses samples of real lm-eval runs -> one pool in UltraFeedback's
-schema, read back by `binarize`; and every bad input refused in one line, with nothing written.
+"""`karma-build pool`: Stage-0 (karmagen_*) samples of real lm-eval runs -> one pool in
+UltraFeedback's schema, read back by `binarize`; and every bad input refused in one line, with
+nothing written.
 
 The runs are real `lm_eval` CLI runs (`--model karma-scripted`, canned answers) of the task that
 `karma-build responses-task` writes for the 20-prompt fixture, so the samples files have the
@@ -26,7 +27,8 @@ from lmeval_samples import mc_doc, mc_lines
 from karma_plugin.core.prompts import prompt_id
 from karma_plugin.pools.schema import PROVENANCE_KEY
 
-pytestmark = pytest.mark.lmeval
+# One xdist worker builds the module fixture once (scripts/test.sh runs --dist loadgroup).
+pytestmark = [pytest.mark.lmeval, pytest.mark.xdist_group("pool-stage0")]
 
 TESTS = Path(__file__).parent
 PROMPTS = TESTS / "fixtures" / "responses" / "prompts.jsonl"
@@ -72,7 +74,7 @@ def stage0(tmp_path_factory) -> Path:
                 "--model_args",
                 f"answers={model}.json,pretrained={model}",
                 "--tasks",
-                "karma_responses",
+                "karmagen_prompts",  # responses-task's default name for prompts.jsonl
                 "--include_path",
                 "task",
                 "--output_path",
@@ -92,7 +94,7 @@ def copy_run(stage0: Path, model: str, to: Path) -> Path:
 
 
 def samples_file(folder: Path) -> Path:
-    (path,) = folder.glob("samples_karma_responses_*.jsonl")
+    (path,) = folder.glob("samples_karmagen_prompts_*.jsonl")
     return path
 
 
@@ -112,7 +114,7 @@ def test_pool_rows_models_and_provenance(stage0, tmp_path):
     out = tmp_path / "pool.parquet"
     result = karma_build("pool", *runs_args(stage0), "-o", out, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "1 prompts answered by fewer than 2 models" in result.stdout
+    assert "20 prompts x 3 models; 1 prompt answered by fewer than 2 models" in result.stdout
     assert "scripted-a: 19 responses, 1 empty (missing)" in result.stdout
     table, meta = read_pool(out)
     assert table.column_names == ["source", "instruction", "models", "completions", "prompt_id"]
@@ -142,7 +144,7 @@ def test_pool_rows_models_and_provenance(stage0, tmp_path):
     assert meta["models"] == ["scripted-a", "scripted-b", "scripted-c"]
     assert meta["rows_with_fewer_than_2_responses"] == 1
     assert meta["missing_responses"] == {"scripted-a": 1, "scripted-b": 1, "scripted-c": 0}
-    assert meta["task"] == "karma_responses" and meta["prompts"] == 20
+    assert meta["task"] == "karmagen_prompts" and meta["prompts"] == 20
     assert meta["prompt_set"]["dataset_kwargs"]["data_files"]["train"] == str(PROMPTS.resolve())
     assert meta["prompt_set_same_in_every_run"] is True
     for run in meta["runs"]:
@@ -249,7 +251,7 @@ def test_binarize_a_generated_pool(stage0, tmp_path):
     assert kin["skipped_configs"] == {"rlaif": reason + " has one)"}
     provenance = kin["pool_provenance"]
     assert provenance["models"] == list(ANSWERS) and provenance["prompts"] == 20
-    assert provenance["task"] == "karma_responses"
+    assert provenance["task"] == "karmagen_prompts"
     for run in provenance["runs"]:
         assert run["lm_eval_version"] == version("lm_eval")
         assert run["generation_kwargs"]["max_gen_toks"] == 2048
@@ -260,7 +262,7 @@ def test_binarize_a_generated_pool(stage0, tmp_path):
     assert (tmp_path / prompt_files).resolve() == PROMPTS.resolve()
     card = (data / "README.md").read_text("utf-8")
     assert "## The response pool" in card
-    assert "from lm-eval runs of the task\n`karma_responses` on 20 prompts" in card
+    assert "from lm-eval runs of the task\n`karmagen_prompts` on 20 prompts" in card
     run_a = next(line for line in card.splitlines() if line.startswith("| `scripted-a` |"))
     assert run_a.startswith('| `scripted-a` | `scripted-a` | `karma-scripted` | `{"do_sample"')
     assert run_a.endswith(f" | no | `{version('lm_eval')}` | 19 |")
@@ -303,18 +305,25 @@ def test_samples_of_another_task(stage0, tmp_path):
     before = snapshot(tmp_path)
     result = karma_build("pool", arc, stage0 / "runs", "-o", "p.parquet", cwd=tmp_path)
     assert_refused(
-        result, "task karma_arc_easy, not karma_responses", before=before, where=tmp_path
+        result,
+        "task karma_arc_easy, not karmagen (or karmagen_<name>)",
+        before=before,
+        where=tmp_path,
     )
     result = karma_build("pool", tmp_path / "stage1", "-o", "p.parquet", cwd=tmp_path)
     assert_refused(
-        result, "no karma_responses samples", "karma_arc_easy", before=before, where=tmp_path
+        result,
+        "no karmagen (or karmagen_<name>) samples",
+        "karma_arc_easy",
+        before=before,
+        where=tmp_path,
     )
-    # The same lines under a karma_responses name: the content gives them away.
-    disguised = other / "samples_karma_responses_2026-11-27T00-07-13.186587.jsonl"
+    # The same lines under a Stage-0 name: the content gives them away.
+    disguised = other / "samples_karmagen_2026-11-27T00-07-13.186587.jsonl"
     arc.rename(disguised)
     before = snapshot(tmp_path)
     result = karma_build("pool", disguised, stage0 / "runs", "-o", "p.parquet", cwd=tmp_path)
-    assert_refused(result, "line 1 is not a karma_responses sample", before=before, where=tmp_path)
+    assert_refused(result, "line 1 is not a Stage-0 (karmagen", before=before, where=tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -422,7 +431,7 @@ def test_a_repeated_prompt_is_one_row(stage0, tmp_path):
         path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     result = karma_build("pool", *runs, "-o", "p.parquet", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stderr.startswith("karma-build: warning: 1 prompts repeat an earlier one")
+    assert result.stderr.startswith("karma-build: warning: 1 prompt repeats an earlier one")
     table, meta = read_pool(tmp_path / "p.parquet")
     assert meta["duplicate_prompts"] == 1 and table.num_rows == 19
     first = table.slice(0, 1).to_pylist()[0]

@@ -17,6 +17,9 @@ from click.testing import CliRunner
 from karma_plugin.cli import main
 from karma_plugin.pools import sample_pool_path, store
 
+# Run on the newest releases too (scripts/test.sh): pools read by datasets' json loader.
+pytestmark = pytest.mark.deps
+
 # Nectar's real schema (berkeley-nest/Nectar): the prompt as a dialogue, 7 ranked answers (rank
 # 1 is the best), the sources as a list.
 NECTAR_MODELS = ["gpt-4", "gpt-3.5-turbo", "llama-2-7b-chat", "mpt-7b-chat", "vicuna-33b"]
@@ -128,10 +131,27 @@ def _long_rows(pool: Path) -> list[dict]:
     return rows
 
 
+def _without_repeated_models(pool: Path, out: Path) -> Path:
+    """The pool without the answers of a model that already answered the row: which of two
+    answers of one model counts is the one rule the layouts do not share (the first in the
+    row's list; the long layout, whose rows have no order to trust, goes by their sha256)."""
+    kept = []
+    for line in pool.read_text("utf-8").splitlines():
+        entry = json.loads(line)
+        seen: set[str] = set()
+        entry["completions"] = [
+            c for c in entry["completions"] if not (c["model"] in seen or seen.add(c["model"]))
+        ]
+        kept.append(json.dumps(entry))
+    out.write_text("\n".join(kept) + "\n", "utf-8")
+    return out
+
+
 def test_long_layout_gives_the_same_pairs(work: Path) -> None:
-    """The sample pool in the long layout, its rows interleaved across instructions (each
-    instruction's answers kept in their order), writes the same parquet bytes."""
-    rows = _long_rows(Path(sample_pool_path()))
+    """The sample pool in the long layout, its rows interleaved across instructions, writes
+    the same parquet bytes."""
+    sample = _without_repeated_models(Path(sample_pool_path()), work / "sample.jsonl")
+    rows = _long_rows(sample)
     rng = random.Random(1)
     queues: dict[str, list[dict]] = {}
     for r in rows:
@@ -150,7 +170,7 @@ def test_long_layout_gives_the_same_pairs(work: Path) -> None:
         )
     )
     assert "(long layout)" in out
-    _ok(karma_build("binarize", "--out", "uf", cwd=work))
+    _ok(karma_build("binarize", "--dataset", sample, "--out", "uf", cwd=work))
     reference = _parquet_bytes(work / "uf")
     long = _parquet_bytes(work / "long")
     # rlaif differs only by the rating read (overall_score either way): all configs equal.
@@ -311,3 +331,56 @@ def test_a_full_disk_while_spilling_is_one_line(tmp_path: Path, monkeypatch) -> 
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("karma-build: error: No space left on device")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+# --- issue 16, items 11 and 11b -----------------------------------------------------------------
+def test_long_layout_with_repeated_answers_is_order_free(work: Path, tmp_path: Path) -> None:
+    """Models that answered an instruction twice (here: every answer of 60 instructions again,
+    with other text): which answer counts must not depend on the row order. Three shuffles of
+    the rows write the same parquet bytes."""
+    rows = _long_rows(Path(sample_pool_path()))
+    again = [
+        {**r, "text": f"{r['text']} (asked again)", "score": 10.0 - (r["score"] or 0)}
+        for r in rows
+        if r["prompt"] in {x["prompt"] for x in rows[:240]}
+    ]
+    columns = "instruction=prompt,model=generator,response=text,rating=score"
+    outputs = []
+    for seed in (1, 2, 3):
+        mixed = rows + again
+        random.Random(seed).shuffle(mixed)
+        pool = tmp_path / f"long{seed}.jsonl"
+        pool.write_text("".join(json.dumps(r) + "\n" for r in mixed), "utf-8")
+        args = ["binarize", "--dataset", pool, "--columns", columns, "--out", f"o{seed}"]
+        out = _ok(karma_build(*args, cwd=tmp_path))
+        assert "repeated models" in out and " 0 repeated models" not in out
+        outputs.append(_parquet_bytes(tmp_path / f"o{seed}"))
+    assert len(outputs[0]) == 16
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+@pytest.mark.parametrize("layout", ["ultrafeedback", "long"])
+def test_categorical_text_columns_are_read_as_text(tmp_path: Path, layout: str) -> None:
+    """pandas writes a categorical column as a dictionary-encoded one: the same pool with
+    plain and with categorical text columns writes the same bytes."""
+    import pandas as pd
+
+    if layout == "long":
+        rows = _long_rows(Path(sample_pool_path()))
+        frame = pd.DataFrame(
+            [{"instruction": r["prompt"], "model": r["generator"], "response": r["text"],
+              "source": r["source"]} for r in rows]
+        )  # fmt: skip
+        text = ["instruction", "model", "source"]
+    else:
+        frame = pd.read_json(sample_pool_path(), lines=True)[
+            ["source", "instruction", "completions"]
+        ]
+        text = ["instruction", "source"]
+    frame.to_parquet(tmp_path / "plain.parquet")
+    frame.astype({c: "category" for c in text}).to_parquet(tmp_path / "cat.parquet")
+    schema = pq.read_schema(tmp_path / "cat.parquet")
+    assert all(pa.types.is_dictionary(schema.field(c).type) for c in text)
+    for name in ("plain", "cat"):
+        _ok(karma_build("binarize", "--dataset", f"{name}.parquet", "--out", name, cwd=tmp_path))
+    assert _parquet_bytes(tmp_path / "plain") == _parquet_bytes(tmp_path / "cat")

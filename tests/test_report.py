@@ -18,6 +18,9 @@ from karma_plugin.core.score_table import read_scores
 from karma_plugin.fs.staging import MARKER
 from karma_plugin.report.figures import pca
 
+# One xdist worker builds the module fixture once (scripts/test.sh runs --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("report")
+
 FIGURES = (
     "s_pref.png",
     "kinship_heatmap.png",
@@ -34,7 +37,7 @@ def paper_report(tmp_path_factory) -> tuple[Path, object, str]:
     from click.testing import CliRunner
 
     out = tmp_path_factory.mktemp("r") / "report"
-    result = CliRunner().invoke(main, ["report", "--out", str(out)])
+    result = CliRunner().invoke(main, ["report", "--out", f"{out}/"])  # as a shell completes it
     assert result.exit_code == 0, result.output
     return out, result, (out / "report.md").read_text()
 
@@ -90,8 +93,9 @@ def test_cluster_lists_on_the_authors_table(paper_report):
 
 
 def test_cli_prints_clusters_and_names_distance_and_linkage(paper_report):
-    _, result, md = paper_report
+    out, result, md = paper_report
     assert "instruction_following: 2 clusters at 0.4" in result.output
+    assert f"wrote {out}/report.md and 7 figures" in result.output  # one slash
     assert "average linkage" in md
     assert "absolute difference of the normalised scores" in md
     assert "Distance: absolute difference of normalised scores" in md

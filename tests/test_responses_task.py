@@ -1,5 +1,6 @@
-"""Stage 0's lm-eval task `karma_responses`: the shipped files, `karma-build responses-task` for any
-prompt set, and real runs through lm-eval's `hf` backend with a chat template, then `pool`.
+"""Stage 0's lm-eval task `karmagen` (formerly `karma_responses`): the shipped files,
+`karma-build responses-task` for any prompt set (tasks `karmagen_<name>`), and real runs
+through lm-eval's `hf` backend with a chat template, then `pool`.
 
 Marked `lmeval`: the suite runs it under lm-eval 0.4.11 (test environment) and 0.4.13 (latest).
 """
@@ -60,16 +61,18 @@ def load_module(path: Path):
 
 def test_shipped_files_are_what_responses_task_writes():
     folder = shipped_dir()
-    assert (folder / "karma_responses.yaml").read_text("utf-8") == task_yaml(
+    assert (folder / "karmagen.yaml").read_text("utf-8") == task_yaml(
         ultrafeedback(),
         "Prompts: UltraFeedback's instructions at a pinned revision (docs/generation.md).",
     )
-    assert (folder / "karma_responses_docs.py").read_text("utf-8") == docs_module(ultrafeedback())
+    assert (folder / "karmagen_docs.py").read_text("utf-8") == docs_module(ultrafeedback())
+    # The old name is gone: `karma_*` must select the six Stage-1 tasks only.
+    assert not list(folder.glob("karma_responses*"))
 
 
 def test_shipped_task_settings():
-    cfg = read_task(shipped_dir() / "karma_responses.yaml")
-    assert cfg["task"] == "karma_responses"
+    cfg = read_task(shipped_dir() / "karmagen.yaml")
+    assert cfg["task"] == "karmagen"
     assert "group" not in cfg and "tag" not in cfg and "include" not in cfg
     assert cfg["dataset_path"] == "openbmb/UltraFeedback"
     assert re.fullmatch(r"[0-9a-f]{40}", cfg["dataset_kwargs"]["revision"])
@@ -77,7 +80,7 @@ def test_shipped_task_settings():
     assert cfg["test_split"] == "train" and cfg["num_fewshot"] == 0
     assert cfg["output_type"] == "generate_until"
     assert cfg["doc_to_text"] == "instruction"
-    assert cfg["process_docs"] == "!function karma_responses_docs.process_docs"
+    assert cfg["process_docs"] == "!function karmagen_docs.process_docs"
     assert cfg["generation_kwargs"] == {
         "until": [],
         "do_sample": False,
@@ -96,7 +99,7 @@ def _load_task(include: Path):
 
     manager = TaskManager(include_path=str(include), include_defaults=False)
     load = getattr(manager, "load", None) or manager.load_task_or_group  # 0.4.11: no load()
-    loaded = load(["karma_responses"])
+    loaded = load(["karmagen"])
 
     def walk(node):
         if isinstance(node, dict):
@@ -114,12 +117,12 @@ def test_shipped_task_reduces_ultrafeedback_rows(tmp_path, monkeypatch):
     every document is {instruction, source}, the prompt is the instruction, generation greedy."""
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     derived = {
-        "include": str(shipped_dir() / "karma_responses.yaml"),
-        "task": "karma_responses",
+        "include": str(shipped_dir() / "karmagen.yaml"),
+        "task": "karmagen",
         "dataset_path": "json",
         "dataset_kwargs": {"data_files": {"train": str(UF_SAMPLE)}},
     }
-    (tmp_path / "karma_responses.yaml").write_text(yaml.safe_dump(derived), encoding="utf-8")
+    (tmp_path / "karmagen.yaml").write_text(yaml.safe_dump(derived), encoding="utf-8")
     task = _load_task(tmp_path)
     docs = list(task.eval_docs)
     rows = [json.loads(line) for line in UF_SAMPLE.read_text("utf-8").splitlines()]
@@ -140,7 +143,7 @@ def test_docs_module_keeps_the_prompt_and_a_source(tmp_path):
         "responses-task", "--dataset", PROMPTS, "--column", "text", "--out", "t", cwd=tmp_path
     )
     assert made.returncode == 0, made.stderr
-    module = load_module(tmp_path / "t" / "karma_responses_docs.py")
+    module = load_module(tmp_path / "t" / "karmagen_prompts_docs.py")
     plain = datasets.Dataset.from_dict({"text": ["Hi \n", "Bye"], "id": [1, 2]})
     assert module.process_docs(plain).to_list() == [
         {"instruction": "Hi \n", "source": "prompts.jsonl"},
@@ -167,8 +170,15 @@ def test_responses_task_for_a_local_file(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert "20 prompts from" in result.stdout
-    assert "--include_path task --tasks karma_responses --log_samples" in result.stdout
-    cfg = read_task(tmp_path / "task" / "karma_responses.yaml")
+    assert "wrote task/karmagen_prompts.yaml; run each model with:" in result.stdout
+    assert "--include_path task --tasks karmagen_prompts --log_samples" in result.stdout
+    assert sorted(p.name for p in (tmp_path / "task").iterdir() if p.name[0] != ".") == [
+        "karmagen_prompts.yaml",
+        "karmagen_prompts_docs.py",
+    ]
+    cfg = read_task(tmp_path / "task" / "karmagen_prompts.yaml")
+    assert cfg["task"] == "karmagen_prompts"
+    assert cfg["process_docs"] == "!function karmagen_prompts_docs.process_docs"
     assert cfg["dataset_path"] == "json"
     assert cfg["dataset_kwargs"] == {"data_files": {"train": str(PROMPTS.resolve())}}
     digest = hashlib.sha256(PROMPTS.read_bytes()).hexdigest()
@@ -179,10 +189,10 @@ def test_responses_task_for_a_local_file(tmp_path):
         "sha256": digest,
         "prompts": 20,
     }
-    shipped = read_task(shipped_dir() / "karma_responses.yaml")
-    for key in ("generation_kwargs", "metric_list", "doc_to_text", "num_fewshot", "process_docs"):
+    shipped = read_task(shipped_dir() / "karmagen.yaml")
+    for key in ("generation_kwargs", "metric_list", "doc_to_text", "num_fewshot"):
         assert cfg[key] == shipped[key], key
-    module = (tmp_path / "task" / "karma_responses_docs.py").read_text("utf-8")
+    module = (tmp_path / "task" / "karmagen_prompts_docs.py").read_text("utf-8")
     assert 'COLUMN = "text"' in module and 'SOURCE = "prompts.jsonl"' in module
 
 
@@ -194,14 +204,14 @@ def test_responses_task_for_parquet_and_hub_ids(tmp_path):
         cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    cfg = read_task(tmp_path / "p" / "karma_responses.yaml")
+    cfg = read_task(tmp_path / "p" / "karmagen_prompts.yaml")
     assert cfg["dataset_path"] == "parquet"
     pinned = karma_build(
         "responses-task", "--dataset", "HuggingFaceH4/ultrachat_200k", "--column", "prompt",
         "--split", "test_sft", "--revision", "a" * 40, "--out", "h", cwd=tmp_path,
     )  # fmt: skip
     assert pinned.returncode == 0 and pinned.stderr == "", pinned.stderr
-    cfg = read_task(tmp_path / "h" / "karma_responses.yaml")
+    cfg = read_task(tmp_path / "h" / "karmagen_ultrachat_200k.yaml")
     assert cfg["dataset_path"] == "HuggingFaceH4/ultrachat_200k"
     assert cfg["dataset_kwargs"] == {"revision": "a" * 40}
     assert cfg["test_split"] == "test_sft"
@@ -211,13 +221,32 @@ def test_responses_task_for_parquet_and_hub_ids(tmp_path):
     )  # fmt: skip
     assert unpinned.returncode == 0
     assert unpinned.stderr.startswith("karma-build: warning: org/prompts is not pinned")
-    cfg = read_task(tmp_path / "u" / "karma_responses.yaml")
+    cfg = read_task(tmp_path / "u" / "karmagen_prompts.yaml")
     assert cfg["dataset_name"] == "en" and "dataset_kwargs" not in cfg
     default = karma_build("responses-task", "--out", "uf", cwd=tmp_path)
     assert default.returncode == 0 and default.stderr == ""
-    assert read_task(tmp_path / "uf" / "karma_responses.yaml") == read_task(
-        shipped_dir() / "karma_responses.yaml"
-    )
+    made = read_task(tmp_path / "uf" / "karmagen_ultrafeedback.yaml")
+    shipped = read_task(shipped_dir() / "karmagen.yaml")
+    assert made["task"] == "karmagen_ultrafeedback"
+    assert made["process_docs"] == "!function karmagen_ultrafeedback_docs.process_docs"
+    same = ("task", "process_docs")
+    assert {k: v for k, v in made.items() if k not in same} == {
+        k: v for k, v in shipped.items() if k not in same
+    }
+    # --task names it; a karma_ name (the glob trap) or a name `pool` cannot find is refused.
+    named = karma_build("responses-task", "--task", "karmagen_uf2", "--out", "n", cwd=tmp_path)
+    assert named.returncode == 0, named.stderr
+    assert read_task(tmp_path / "n" / "karmagen_uf2.yaml")["task"] == "karmagen_uf2"
+    before = snapshot(tmp_path)
+    for name, fragment in (
+        ("karma_uf", "no Stage-0 task may start with karma_"),
+        ("uf", "expected karmagen_<name>"),
+        ("karmagen", "expected karmagen_<name>"),
+        ("karmagen_a-b", "expected karmagen_<name>"),
+    ):
+        refused = karma_build("responses-task", "--task", name, "--out", "x", cwd=tmp_path)
+        assert_fails(refused, 2, fragment)
+        assert snapshot(tmp_path) == before
 
 
 def _write(path: Path, rows: list[dict]) -> Path:
@@ -279,8 +308,18 @@ def test_responses_task_warns_about_repeated_and_blank_prompts(tmp_path):
         "responses-task", "--dataset", "p.jsonl", "--column", "text", "--out", "t", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
-    assert "1 prompts repeat an earlier one" in result.stderr
-    assert "1 prompts are empty or whitespace" in result.stderr
+    assert "warning: 1 prompt repeats an earlier one" in result.stderr
+    assert "warning: 1 prompt is empty or whitespace" in result.stderr
+    assert "4 prompts from p.jsonl" in result.stdout
+    rows = [{"text": "a"}] * 3 + [{"text": " "}] * 2
+    _write(tmp_path / "q.jsonl", rows)
+    result = karma_build(
+        "responses-task", "--dataset", "q.jsonl", "--column", "text", "--out", "u/", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "warning: 3 prompts repeat an earlier one" in result.stderr
+    assert "warning: 2 prompts are empty or whitespace" in result.stderr
+    assert "wrote u/karmagen_q.yaml;" in result.stdout  # one slash, whatever --out ends in
 
 
 # --- real generation through lm-eval's hf backend, with each model's chat template ----------
@@ -301,9 +340,9 @@ def hf_runs(tmp_path_factory):
         models[family] = build_scripted_model(family, root / f"tiny-{family}", sentence)
         out = subprocess.run(
             [
-                sys.executable, "-m", "lm_eval", "--model", "hf",
+                sys.executable, str(TESTS / "lmeval_launcher.py"), "--model", "hf",
                 "--model_args", f"pretrained={models[family]},dtype=float32",
-                "--device", "cpu", "--tasks", "karma_responses", "--include_path", "task",
+                "--device", "cpu", "--tasks", "karmagen_prompts", "--include_path", "task",
                 "--apply_chat_template", "--limit", "4", "--batch_size", "4",
                 "--gen_kwargs", "max_gen_toks=16", "--output_path", "runs", "--log_samples",
             ],
@@ -313,13 +352,14 @@ def hf_runs(tmp_path_factory):
     return root, models
 
 
+@pytest.mark.xdist_group("responses-hf")  # its module fixture built once (--dist loadgroup)
 def test_hf_backend_sends_the_instruction_as_the_whole_user_turn(hf_runs):
     from transformers import AutoTokenizer
 
     root, models = hf_runs
     prompts = [json.loads(line)["text"] for line in PROMPTS.read_text("utf-8").splitlines()]
     for family, model in models.items():
-        (samples,) = root.glob(f"runs/*tiny-{family}/samples_karma_responses_*.jsonl")
+        (samples,) = root.glob(f"runs/*tiny-{family}/samples_karmagen_prompts_*.jsonl")
         lines = [json.loads(line) for line in samples.read_text("utf-8").splitlines()]
         assert [s["doc"]["instruction"] for s in lines] == prompts[:4]
         tokenizer = AutoTokenizer.from_pretrained(model)
@@ -335,6 +375,7 @@ def test_hf_backend_sends_the_instruction_as_the_whole_user_turn(hf_runs):
             assert sample["resps"] == [[SENTENCES[family]]]
 
 
+@pytest.mark.xdist_group("responses-hf")  # its module fixture built once (--dist loadgroup)
 def test_hf_runs_become_a_pool(hf_runs, tmp_path):
     root, models = hf_runs
     # by the model lm-eval recorded: the local path given as pretrained=

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from karma_plugin.core.benchmarks import BENCHMARKS, resolve_benchmarks
+from karma_plugin.core.benchmarks import BENCHMARKS, categories_for, resolve_benchmarks
 from karma_plugin.core.score_table import (
     format_score_csv,
     parse_score,
@@ -66,13 +66,14 @@ def test_stderr_columns_and_n_items_row_round_trip():
     ("text", "message"),
     [
         ("model,ifeval\n", "no model rows"),
+        ("model,ifeval, ?? \na,1,2\n", r"column 3 \('\?\?'\) has no benchmark name"),
         ("model,ifeval\nn_items,541\n", "no model rows"),
-        ("model,ifeval,colour_stderr\na,1,2\n", "'colour_stderr' is not the standard error"),
+        ("model,ifeval,colour_stderr\na,1,2\n", "colour_stderr without its colour column"),
+        ("model,ifeval,??_stderr\na,1,2\n", "'??_stderr' is not the standard error"),
         ("model,ifeval,arc_easy_stderr\na,1,2\n", "arc_easy_stderr without its arc_easy column"),
         ("model,ifeval,ifeval_stderr\na,1,-2\n", "not a standard error"),
         ("model,ifeval\na,1\nn_items,5.5\n", "not a whole number of items"),
         ("model,ifeval\na,1\nn_items,5\nn_items,6\n", "the n_items row appears twice"),
-        ("model,ifeval,colour\na,1,2\n", "'colour' is not a benchmark"),
         ("model,ifeval\na,1\na,2\n", "appears twice"),
         ("model,ifeval\na,lots\n", "non-numeric ifeval score"),
         ("model,MMLU,mmlu_stem\na,1,2\n", "'mmlu_stem' appears twice"),
@@ -83,6 +84,14 @@ def test_bad_tables_name_the_problem(text, message):
         parse_score_csv(text, source="t.csv")
 
 
+def test_any_benchmark_column_is_kept_after_the_six():
+    table = parse_score_csv("model,BBH,MATH Lvl 5,IFEval,bbh raw\na,1,2,3,4\n")
+    assert table.benchmarks == ("ifeval", "bbh", "math_lvl_5", "bbh_raw")
+    np.testing.assert_array_equal(table.values, [[3, 1, 2, 4]])
+    with pytest.raises(InputError, match="benchmark 'bbh' appears twice"):
+        parse_score_csv("model,BBH, bbh \na,1,2\n")
+
+
 def test_categories_and_subsets():
     assert resolve_benchmarks("knowledge") == ("mmlu_stem", "mmlu_pro")
     assert resolve_benchmarks("reasoning") == ("hellaswag", "arc_easy", "arc_challenge")
@@ -91,3 +100,15 @@ def test_categories_and_subsets():
     assert resolve_benchmarks("all") == BENCHMARKS
     with pytest.raises(InputError, match="unknown benchmark"):
         resolve_benchmarks("gsm8k")
+    have = ("ifeval", "mmlu_pro", "bbh", "gpqa")
+    cats = categories_for(have, {"hard": ["BBH", "gpqa"], "knowledge": ["mmlu_pro", "gpqa"]})
+    assert resolve_benchmarks("all", have, cats) == have
+    assert resolve_benchmarks("hard", have, cats) == ("bbh", "gpqa")
+    assert resolve_benchmarks("knowledge", have, cats) == ("mmlu_pro", "gpqa")
+    assert resolve_benchmarks("bbh,instruction_following", have, cats) == ("ifeval", "bbh")
+    # One of the six the table lacks is kept, for the kinship to report as missing.
+    assert resolve_benchmarks("reasoning", have, cats) == ("hellaswag", "arc_easy", "arc_challenge")
+    with pytest.raises(InputError, match=r"choose from: ifeval, mmlu_pro, bbh, gpqa, knowledge"):
+        resolve_benchmarks("musr", have, cats)
+    with pytest.raises(InputError, match="--category hard: 'musr' is not a benchmark"):
+        categories_for(have, {"hard": ["musr"]})

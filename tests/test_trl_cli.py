@@ -28,11 +28,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from cli import karma_build
 from packaging.version import Version
 from tiny_models import tiny_llama31, tiny_qwen25  # noqa: F401  (pytest fixtures)
 
 pytest.importorskip("trl", reason="needs TRL (the `test` or `train` extra)")
+# Run on the newest releases too (scripts/test.sh): TRL's and transformers' data handling.
+pytestmark = pytest.mark.deps
 slow = pytest.mark.slow  # the tests that read a CLI run
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "training.md"
@@ -187,12 +188,10 @@ def instruction(example: dict) -> str:
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory) -> Path:
-    """`karma-build binarize` on the shipped sample pool: four configs, k_sim the default."""
-    out = tmp_path_factory.mktemp("trl-data") / "karma-out"
-    result = karma_build("binarize", "--out", out, cwd=out.parent)
-    assert result.returncode == 0, result.stderr
-    return out
+def folder(sample_folder) -> Path:
+    """`karma-build binarize` on the shipped sample pool: four configs, k_sim the default (the
+    session's: read-only)."""
+    return sample_folder
 
 
 @pytest.fixture(scope="module")
@@ -284,7 +283,13 @@ def check_sft(run: Run, processed: list[dict], source: dict[str, dict]) -> None:
 
 
 @slow
-@pytest.mark.parametrize("name", ["sft_llama", "sft_qwen_two_processes"])
+def _run_group(name: str):
+    """A run fixture's tests on one xdist worker, so the run is made once (--dist loadgroup);
+    the runs themselves spread over the workers."""
+    return pytest.param(name, marks=pytest.mark.xdist_group(f"trl-{name}"))
+
+
+@pytest.mark.parametrize("name", [_run_group("sft_llama"), _run_group("sft_qwen_two_processes")])
 def test_trl_sft_trains_on_the_answer_only(name, request, folder):
     run = request.getfixturevalue(name)
     assert run.json("run")["trainer"] == "SFTTrainer"
@@ -297,12 +302,14 @@ def test_trl_sft_trains_on_the_answer_only(name, request, folder):
 
 
 @slow
+@pytest.mark.xdist_group("trl-sft_llama")
 def test_trl_sft_evaluates_on_test_sft(sft_llama, folder):
     check_sft(sft_llama, sft_llama.rows("eval"), source_rows(folder, "k_sim", "test_sft"))
     assert any("eval_loss" in entry for entry in sft_llama.json("log_history"))
 
 
 @slow
+@pytest.mark.xdist_group("trl-sft_qwen_two_processes")
 def test_accelerate_launch_ran_two_processes(sft_qwen_two_processes):
     assert sft_qwen_two_processes.json("run")["world_size"] == 2
 
@@ -321,7 +328,7 @@ def check_dpo(run: Run, processed: list[dict], source: dict[str, dict]) -> None:
 
 
 @slow
-@pytest.mark.parametrize("name", ["dpo_llama", "dpo_qwen_handbook"])
+@pytest.mark.parametrize("name", [_run_group("dpo_llama"), _run_group("dpo_qwen_handbook")])
 def test_trl_dpo_sequences_have_one_bos_and_the_instruction_once(name, request, folder):
     run = request.getfixturevalue(name)
     processed = run.rows("train")
@@ -342,6 +349,7 @@ def test_trl_dpo_sequences_have_one_bos_and_the_instruction_once(name, request, 
 
 
 @slow
+@pytest.mark.xdist_group("trl-dpo_llama")
 def test_trl_dpo_evaluates_on_test_prefs(dpo_llama, folder):
     check_dpo(dpo_llama, dpo_llama.rows("eval"), source_rows(folder, "rlaif", "test_prefs"))
     history = dpo_llama.json("log_history")

@@ -292,7 +292,8 @@ def test_fewer_than_two_draws_refused(tmp_path, command, draws):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--items", "gsm8k=10"], "--items: unknown benchmark 'gsm8k'"),
+        (["--items", "gsm8k=10"], "--items: the score table has no benchmark 'gsm8k'"),
+        (["--items", "??=10"], "--items: '??' is not a benchmark name"),
         (["--items", "ifeval=0"], "--items ifeval: expected a whole number of items, got '0'"),
         (["--items", "ifeval"], "--items expects BENCH=N"),
     ],
@@ -338,3 +339,51 @@ def test_without_bootstrap_nothing_changes(runner, tmp_path):
     assert a == b
     invoke(runner, "kinship", "--json", str(tmp_path / "k.json"))
     assert "uncertainty" not in json.loads((tmp_path / "k.json").read_text())
+
+
+@pytest.mark.parametrize("strategy", ["k_score", "k_sim", "k_score_sim", "rlaif"])
+def test_fast_stability_equals_pairing_every_instruction_on_every_draw(strategy):
+    """The shortcuts of PairingDraws (a set of models paired once; a pair that still wins by a
+    strict margin kept without pairing again; many draws per call) give exactly what pairing
+    every instruction on every draw gives, here on noisy draws where many pairs change."""
+    import numpy as np
+
+    from karma_plugin.core import pairing
+    from karma_plugin.core.kinship import cosine_kinship, minmax_normalize, preference_scores
+    from karma_plugin.core.uncertainty import PairingDraws
+
+    rng = np.random.default_rng(5)
+    m, n, draws, tau = 9, 600, 40, 0.6
+    names = tuple(f"model-{i}" for i in range(m))
+    scores = rng.random((m, 4))
+    slots = np.argsort(rng.random((n, m)), axis=1)[:, :4]
+    slots[rng.random((n, 4)) < 0.15] = -1  # unusable completions
+    ratings = rng.integers(1, 6, (n, 4)).astype(float)
+    draw_u = rng.random(n)
+    noisy = minmax_normalize(scores[None] + rng.normal(0, 0.08, (draws, m, 4)))
+    s_draws, k_draws = preference_scores(noisy), cosine_kinship(noisy)
+    point_norm = minmax_normalize(scores)
+    point = pairing.model_order(names, preference_scores(point_norm), cosine_kinship(point_norm))
+
+    def select(order):
+        if strategy == "rlaif":
+            return pairing.rlaif(slots, ratings, order, draw_u, tau)
+        return getattr(pairing, strategy)(slots, order, tau)
+
+    at_point = select(point)
+    paired = at_point.reason == 0
+    rows = np.arange(n)
+    same = []
+    for d in range(draws):
+        sel = select(pairing.model_order(names, s_draws[d], k_draws[d]))
+        kept = (
+            (sel.reason == 0)
+            & (slots[rows, sel.chosen] == slots[rows, at_point.chosen])
+            & (slots[rows, sel.rejected] == slots[rows, at_point.rejected])
+        )
+        same.append(kept[paired].mean())
+    fast, _ = PairingDraws(names, point, s_draws, k_draws, tau).stability(
+        strategy, slots, at_point, paired, ratings, draw_u
+    )
+    assert 0.2 < np.mean(same) < 0.98  # the draws do move pairs
+    assert fast == pytest.approx(np.mean(same), abs=1e-12)

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from karma_plugin.core.benchmarks import BENCHMARKS, canonical_benchmark
+from karma_plugin.core.benchmarks import (
+    BENCHMARKS,
+    benchmark_key,
+    canonical_benchmark,
+    category_key,
+)
 from karma_plugin.core.defaults import DEFAULT_SEED
 from karma_plugin.core.kinship import DEFAULT_TAU
-from karma_plugin.errors import InputError, RemoteError
-from karma_plugin.kinship_inputs import METRICS, KinshipOptions
+from karma_plugin.errors import InputError, RemoteError, redact
+from karma_plugin.kinship_inputs import METRICS, KinshipOptions, excluded_messages
 
 if TYPE_CHECKING:
     from karma_plugin.hub.push import PushPlan, PushResult
@@ -30,8 +36,37 @@ benchmarks_option = click.option(
     default="all",
     show_default=True,
     metavar="KEYS|CATEGORY",
-    help="Comma-separated benchmark keys or a category "
-    "(knowledge, reasoning, instruction_following).",
+    help="Comma-separated benchmark keys (the score table's columns) or categories "
+    "(knowledge, reasoning, instruction_following, or one of --category).",
+)
+
+
+def category_members(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, tuple[str, ...]]:
+    """Callback of ``--category NAME=B1,B2``: category -> benchmarks, as given (checked
+    against the score table once it is read)."""
+    categories: dict[str, tuple[str, ...]] = {}
+    for name, members in key_value_pairs(ctx, param, values):
+        key = category_key(name)
+        listed = tuple(m.strip() for m in members.split(",") if m.strip())
+        if key in categories:
+            raise InputError(f"--category {name} is given twice")
+        if not listed or key == "all":
+            raise InputError(f"--category expects NAME=B1,B2, got {name}={members}")
+        categories[key] = listed
+    return categories
+
+
+category_option = click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    metavar="NAME=B1,B2",
+    callback=category_members,
+    help="A benchmark category for --benchmarks and the report's dendrograms, e.g. "
+    "hard=bbh,gpqa; repeatable. The six benchmarks of the paper keep theirs; a name of "
+    "the paper's (knowledge, reasoning, instruction_following) is replaced.",
 )
 tau_option = click.option(
     "--tau",
@@ -122,30 +157,34 @@ def run_names_option(help: str) -> Callable:
 
 
 names_option = run_names_option(
-    "Score-table name for a samples run (the model lm-eval recorded, or its folder). Repeatable."
+    "The score-table name MODEL of a model called RUN in the samples (the model lm-eval "
+    "recorded, or its folder) or in binarize's pool. Repeatable."
 )
 
 
 def kinship_options(command: Callable) -> Callable:
-    """The options every kinship consumer takes, in this order: the scores, the benchmarks,
-    tau, and the sample-level inputs that may replace the benchmark cosine; the command gets
-    them as one ``kinship: KinshipOptions``."""
+    """The options every kinship consumer takes, in this order: the scores, the benchmarks
+    and their categories, tau, and the sample-level inputs that may replace the benchmark
+    cosine; the command gets them as one ``kinship: KinshipOptions``."""
 
     @functools.wraps(command)
     def with_kinship(
         *args: Any,
         scores_spec: str,
         benchmarks: str,
+        categories: dict[str, tuple[str, ...]],
         tau: float,
         samples: tuple[str, ...],
         metric: str | None,
         names: tuple[tuple[str, str], ...],
         **kwargs: Any,
     ) -> Any:
-        kinship = KinshipOptions(scores_spec, benchmarks, tau, samples, metric, dict(names))
+        kinship = KinshipOptions(
+            scores_spec, benchmarks, tau, samples, metric, dict(names), dict(categories)
+        )
         return command(*args, kinship=kinship, **kwargs)
 
-    options = (scores_option, benchmarks_option, tau_option)
+    options = (scores_option, benchmarks_option, category_option, tau_option)
     decorated: Callable = with_kinship
     for option in reversed((*options, samples_option, metric_option, names_option)):
         decorated = option(decorated)
@@ -162,14 +201,13 @@ def _draws(_ctx: click.Context, _param: click.Parameter, value: int | None) -> i
 def item_counts(
     ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
 ) -> dict[str, int]:
-    """Callback of ``--items BENCH=N``: benchmark key -> number of items (>= 1)."""
+    """Callback of ``--items BENCH=N``: benchmark key -> number of items (>= 1). Any
+    benchmark of a score table may be named (checked against the table where it is used)."""
     counts = {}
     for bench, number in key_value_pairs(ctx, param, values):
-        key = canonical_benchmark(bench)
+        key = benchmark_key(bench)
         if key is None:
-            raise InputError(
-                f"--items: unknown benchmark {bench!r} (choose from: {', '.join(BENCHMARKS)})"
-            )
+            raise InputError(f"--items: {bench!r} is not a benchmark name")
         digits = number.replace(",", "").replace("_", "")
         if not digits.isdigit() or int(digits) < 1:
             raise InputError(f"--items {bench}: expected a whole number of items, got {number!r}")
@@ -235,19 +273,47 @@ def out_options(required: bool = True, help: str = "Output folder.") -> Callable
     return lambda command: out(overwrite(command))
 
 
+def in_folder(folder: str, name: str) -> str:
+    """``folder/name`` as a user reads it: ``report/`` and ``report`` both give ``report/x``."""
+    return os.path.join(folder.rstrip("/") or folder, name)
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 prompt``, ``2 prompts`` (``plural`` where adding an s is wrong)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def file_overwrite_option(what: str) -> Callable:
+    """``--overwrite`` of a command that writes files (the rules live in
+    ``karma_plugin.fs.atomic.check_file_output``)."""
+    return click.option(
+        "--overwrite",
+        is_flag=True,
+        help=f"Replace {what} even if karma-build did not write it (a file it wrote is "
+        "replaced anyway; never an input of the run).",
+    )
+
+
+def echo_redacted(line: str) -> None:
+    """A line on stdout without credentials (commit and PR URLs carry HF_ENDPOINT, and its
+    user:password@ too)."""
+    click.echo(redact(line))
+
+
 def echo_push(result: PushPlan | PushResult, repo_id: str, create_pr: bool = False) -> None:
     """What a push did (`push`, `binarize --push-to`): the plan of a dry run, or the commit
     and how to load it. A dry run that could not compare with the Hub fails after its plan."""
     from karma_plugin.hub.push import PushPlan
 
+    echo = echo_redacted
     if isinstance(result, PushPlan):
-        click.echo(result.describe())
+        echo(result.describe())
         if result.existing:
-            click.echo(
+            echo(
                 f"  (the repo holds {len(result.existing)} files now: a real push needs "
                 "--overwrite or --create-pr)"
             )
-        click.echo("Dry run: nothing was committed.")
+        echo("Dry run: nothing was committed.")
         if result.remote_error:
             # The local plan is printed, the comparison with the Hub is not: exit 1.
             raise RemoteError(
@@ -258,16 +324,16 @@ def echo_push(result: PushPlan | PushResult, repo_id: str, create_pr: bool = Fal
     plan = result.plan
     if not result.changed:
         no_pr = "; no pull request opened" if create_pr else ""
-        click.echo(
+        echo(
             f"Nothing to commit: {repo_id}@{plan.revision} already holds exactly these files "
             f"({result.commit_url}){no_pr}"
         )
         return
-    stale = f", deleted {len(plan.deletions)} stale files" if plan.deletions else ""
-    click.echo(f"Committed {len(plan.additions)} files{stale}: {result.commit_url}")
+    stale = f", deleted {counted(len(plan.deletions), 'stale file')}" if plan.deletions else ""
+    echo(f"Committed {counted(len(plan.additions), 'file')}{stale}: {result.commit_url}")
     if result.pr_url:
-        click.echo(f"Pull request: {result.pr_url}")
-    click.echo(
+        echo(f"Pull request: {result.pr_url}")
+    echo(
         f'Load it with: datasets.load_dataset("{repo_id}", "k_sim")'
         + (f', revision="{plan.revision}"' if plan.revision != "main" else "")
     )
@@ -285,7 +351,7 @@ def warn(message: str) -> None:
     """
     ctx = click.get_current_context(silent=True)
     if ctx is None:
-        click.echo(f"karma-build: warning: {message}", err=True)
+        click.echo(f"karma-build: warning: {redact(message)}", err=True)
         return
     ctx.find_root().meta.setdefault(_WARNINGS, {})[message] = None
 
@@ -293,20 +359,51 @@ def warn(message: str) -> None:
 def flush_warnings(ctx: click.Context) -> None:
     """Print the warnings gathered so far, each once, and forget them."""
     for message in ctx.find_root().meta.pop(_WARNINGS, {}):
-        click.echo(f"karma-build: warning: {message}", err=True)
+        click.echo(f"karma-build: warning: {redact(message)}", err=True)
 
 
 def drop_warnings(ctx: click.Context) -> None:
     ctx.find_root().meta.pop(_WARNINGS, None)
 
 
-MAX_EXCLUSION_WARNINGS = 10  # a leaderboard table can leave out thousands of models
+def report_excluded(excluded: dict[str, str], pool_models: Iterable[str] | None = None) -> None:
+    """Warn about the models and benchmarks left out of the kinship
+    (``kinship_inputs.excluded_messages``)."""
+    for message in excluded_messages(excluded, pool_models):
+        warn(message)
 
 
-def report_excluded(excluded: dict[str, str]) -> None:
-    items = list(excluded.items())
-    for name, reason in items[:MAX_EXCLUSION_WARNINGS]:
-        warn(f"left out {name}: {reason}")
-    if len(items) > MAX_EXCLUSION_WARNINGS:
-        more = len(items) - MAX_EXCLUSION_WARNINGS
-        warn(f"left out {more} more (kinship.json lists every one under 'excluded')")
+def preference_options(command: Callable) -> Callable:
+    """``--preference TABLE``, ``--preference-columns`` and ``--preference-name``: the check
+    of S_pref against a judge's win rates (karma_plugin.preference_inputs)."""
+    options = (
+        click.option(
+            "--preference",
+            "preference",
+            default=None,
+            metavar="TABLE",
+            help="Check S_pref against a judge's win rates: a .csv or .parquet table, or a "
+            "Hub dataset ORG/NAME[@REVISION] (e.g. AlpacaEval's leaderboard CSV). Spearman, "
+            "pairwise agreement and, in binarize, agreement over each config's pairs, with "
+            "95% intervals from both tables' noise.",
+        ),
+        click.option(
+            "--preference-columns",
+            "preference_columns",
+            default=None,
+            metavar="model=COL,win_rate=COL[,stderr=COL]",
+            help="The judge table's columns (model defaults to the first; #N names the N-th).",
+        ),
+        click.option(
+            "--preference-name",
+            "preference_names",
+            multiple=True,
+            metavar="TABLE_MODEL=MODEL",
+            callback=key_value_pairs,
+            help="The score-table name MODEL of the judge table's TABLE_MODEL; repeatable "
+            "(AlpacaEval's names of the authors' models are shipped).",
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command

@@ -9,10 +9,12 @@ import click
 
 from karma_plugin.commands._options import (
     bootstrap_options,
+    counted,
     echo_push,
+    echo_redacted,
     kinship_options,
     out_options,
-    report_excluded,
+    preference_options,
     warn,
 )
 from karma_plugin.core.defaults import DEFAULT_SEED, DEFAULT_TEST_SIZE
@@ -107,6 +109,7 @@ from karma_plugin.pools.layout import BETTER, COLUMN_KEYS, FORMATS
     metavar="SOURCE",
     help="Drop instructions from this source (e.g. truthful_qa); repeatable.",
 )
+@preference_options
 @out_options()
 @click.option(
     "--push-to",
@@ -132,6 +135,9 @@ def command(
     rating: str,
     better_rating: str,
     exclude_source: tuple[str, ...],
+    preference: str | None,
+    preference_columns: str | None,
+    preference_names: tuple[tuple[str, str], ...],
     out: str,
     overwrite: bool,
     push_to: str | None,
@@ -141,9 +147,10 @@ def command(
     from karma_plugin.api import build_dataset, push_dataset
 
     if push_to:
-        from karma_plugin.hub.push import check_repo_id
+        from karma_plugin.hub.push import check_repo_id, require_token
 
         check_repo_id(push_to)  # before the work, not after it
+        require_token()
     built = build_dataset(
         out,
         dataset,
@@ -160,6 +167,9 @@ def command(
         exclude_sources=exclude_source,
         bootstrap=bootstrap,
         items=items,
+        preference=preference,
+        preference_columns=preference_columns,
+        preference_names=dict(preference_names),
         report=with_report,
         overwrite=overwrite,
         # The arguments as typed, from `karma-build` or `python -m karma_plugin`; a caller
@@ -169,24 +179,26 @@ def command(
         else None,
         warn=warn,
     )
-    report_excluded(built.kinship.excluded)
     _summary(built.manifest, out)
     if built.report is not None:
         click.echo(f"Wrote {os.path.join(out, built.report)} and its figures")
     if push_to:
         from karma_plugin.hub.push import PushOptions
 
-        echo_push(push_dataset(out, push_to, PushOptions(private=private), click.echo), push_to)
+        options = PushOptions(private=private)
+        echo_push(push_dataset(out, push_to, options, echo_redacted), push_to)
 
 
 def _summary(doc: dict, out: str) -> None:
-    click.echo(f"Read {doc['rows']} instructions from {doc['dataset']} ({doc['format']} layout).")
+    read = counted(doc["rows"], "instruction")
+    click.echo(f"Read {read} from {doc['dataset']} ({doc['format']} layout).")
     dropped = doc["dropped_completions"]
     unknown = sum(dropped["unknown_model"].values())
     click.echo(
         f"Completions left out: {unknown} of unknown models "
         f"({', '.join(dropped['unknown_model']) or 'none'}), {dropped['empty_response']} empty, "
-        f"{dropped['duplicate_model']} repeated models."
+        f"{counted(dropped['duplicate_model'], 'repeat')} (a model answering an instruction "
+        "again)."
     )
     for config, count in doc["counts"].items():
         skipped = ", ".join(f"{k} {v}" for k, v in count["skipped"].items() if v) or "none"
@@ -194,7 +206,7 @@ def _summary(doc: dict, out: str) -> None:
         agree_text = "" if agree is None else f"; agrees with instance ratings {agree:.1%}"
         splits = doc["splits"][config]
         click.echo(
-            f"  {config:<12} {count['pairs']:>6} pairs "
+            f"  {config:<12} {counted(count['pairs'], 'pair', 'pairs'):>12} "
             f"(train {splits['train_prefs']}, test {splits['test_prefs']}); "
             f"skipped: {skipped}{agree_text}"
         )
@@ -217,4 +229,8 @@ def _summary(doc: dict, out: str) -> None:
                     "(chosen model better in >= 95% of draws)"
                 )
             )
+    if "preference_check" in doc:
+        from karma_plugin.preference_inputs import summary_line
+
+        click.echo(summary_line(doc["preference_check"]))
     click.echo(f"Wrote {out}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from karma_plugin.commands._options import key_value_pairs, metrics_option, out_options
+from karma_plugin.commands._options import in_folder, key_value_pairs, metrics_option, out_options
 from karma_plugin.fs import staging
 from karma_plugin.report.compare import (
     build_comparison,
@@ -43,4 +43,4 @@ def command(
         comparison = build_comparison(entries)
         written = render_comparison(comparison, stage)
     click.echo(to_markdown(comparison))
-    click.echo(f"wrote {', '.join(f'{out}/{name}' for name in written)}", err=True)
+    click.echo(f"wrote {', '.join(in_folder(out, name) for name in written)}", err=True)

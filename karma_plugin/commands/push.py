@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from karma_plugin.commands._options import echo_push
+from karma_plugin.commands._options import echo_push, echo_redacted
 from karma_plugin.hub.faults import DEFAULT_RETRIES
 
 repo_id_option = click.option(
@@ -64,4 +64,4 @@ def command(
     from karma_plugin.hub.push import PushOptions
 
     options = PushOptions(private, revision, create_pr, overwrite, dry_run, message, retries)
-    echo_push(push_dataset(folder, repo_id, options, click.echo), repo_id, create_pr=create_pr)
+    echo_push(push_dataset(folder, repo_id, options, echo_redacted), repo_id, create_pr=create_pr)

@@ -84,7 +84,7 @@ class Result:
     flat_model: np.ndarray  # per completion: index into the kinship models (-1: not in them)
     dropped: dict[str, Any] = field(default_factory=dict)
     in_pool: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # usable models
-    # With a Resample (--bootstrap): per config, core.uncertainty.pair_stability's figures.
+    # With a Resample (--bootstrap): per config, core.uncertainty.PairingDraws.stability's.
     stability: dict[str, float | None] = field(default_factory=dict)
     sure_pairs: dict[str, float | None] = field(default_factory=dict)
 

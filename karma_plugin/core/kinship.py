@@ -67,6 +67,8 @@ class Kinship(NormalizedScores):
     kinship: np.ndarray
     tau: float = DEFAULT_TAU
     metric: str = "cosine"
+    # The user's benchmark categories (--category), where given: None means the paper's.
+    categories: dict[str, tuple[str, ...]] | None = None
 
     def restrict(self, indices: np.ndarray) -> Kinship:
         """The same results for the models ``indices`` only (normalised over all of them)."""

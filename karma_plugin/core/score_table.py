@@ -1,7 +1,9 @@
 """The score table: one row per origin model, one column per benchmark key.
 
 Reads the authors' CSV (byte-order mark, percent strings, an empty row) and any CSV of the
-same shape; writes ours. Scores may come on any scale: kinship min-max normalises them.
+same shape; writes ours. Scores may come on any scale: kinship min-max normalises them. Every
+column after the first is a benchmark: the six of the paper under any of their spellings
+(``core.benchmarks``), any other under its own name (``benchmark_key``).
 
 What `--bootstrap` needs to know about a score's noise (docs/design.md §4) may ride along:
 a column ``<benchmark>_stderr`` (e.g. ``mmlu_pro_stderr``) holds each model's standard error
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from karma_plugin.core.benchmarks import BENCHMARKS, canonical_benchmark
+from karma_plugin.core.benchmarks import BENCHMARKS, benchmark_key
 from karma_plugin.errors import InputError
 from karma_plugin.fs import atomic
 
@@ -105,7 +107,7 @@ def parse_score_csv(text: str, source: str = "") -> ScoreTable:
     for idx, name in enumerate(header[1:], start=1):
         stem = name.strip()
         if stem.lower().endswith(STDERR_SUFFIX):
-            key = canonical_benchmark(stem[: -len(STDERR_SUFFIX)])
+            key = benchmark_key(stem[: -len(STDERR_SUFFIX)])
             if key is None:
                 raise InputError(
                     f"score table {source!r}: column {stem!r} is not the standard error of a "
@@ -115,16 +117,20 @@ def parse_score_csv(text: str, source: str = "") -> ScoreTable:
                 raise InputError(f"score table {source!r}: {key}{STDERR_SUFFIX} appears twice")
             stderr_columns[idx] = key
             continue
-        key = canonical_benchmark(name)
+        key = benchmark_key(name)
         if key is None:
             raise InputError(
-                f"score table {source!r}: column {name.strip()!r} is not a benchmark "
-                f"(expected some of: {', '.join(BENCHMARKS)})"
+                f"score table {source!r}: column {idx + 1} ({name.strip()!r}) has no benchmark name"
             )
         if key in columns.values():
             raise InputError(f"score table {source!r}: benchmark {key!r} appears twice")
         columns[idx] = key
-    benchmarks = tuple(b for b in BENCHMARKS if b in columns.values())
+    # The six first, in their usual order (as before any other column was accepted), then
+    # the others as the table has them.
+    benchmarks = (
+        *(b for b in BENCHMARKS if b in columns.values()),
+        *(key for key in columns.values() if key not in BENCHMARKS),
+    )
     order = {key: idx for idx, key in columns.items()}
     lone = [b for b in stderr_columns.values() if b not in benchmarks]
     if lone:
@@ -242,5 +248,24 @@ def format_score_csv(table: ScoreTable) -> str:
     return out.getvalue()
 
 
-def write_scores(table: ScoreTable, path: str | os.PathLike[str]) -> Path:
-    return atomic.write_text(path, format_score_csv(table))
+def write_scores(
+    table: ScoreTable, path: str | os.PathLike[str], found: atomic.Found = atomic.UNCHECKED
+) -> Path:
+    """Write the CSV to ``path``, where ``check_file_output`` saw ``found``."""
+    return atomic.write_text(path, format_score_csv(table), found=found)
+
+
+_MAX_RECOGNISED_BYTES = 1 << 30
+
+
+def is_score_csv(path: str | os.PathLike[str]) -> bool:
+    """``path`` holds exactly what ``karma-build scores -o`` writes for the table in it (its
+    header, its number format, its line ends): a file karma-build wrote. The format carries
+    no marker line, so that every CSV reader loads it as it is."""
+    try:
+        if os.path.getsize(path) > _MAX_RECOGNISED_BYTES:
+            return False
+        text = Path(path).read_text(encoding="utf-8")
+        return bool(text) and format_score_csv(parse_score_csv(text)) == text
+    except (OSError, ValueError, InputError):
+        return False

@@ -70,6 +70,9 @@ SURE = 0.95  # a pair is "sure" when its chosen side is the better model in this
 # stay below this many numbers (32 MB of float64), whatever the table.
 _CHUNK_CELLS = 2**22
 _DIGITS = 6
+# The kinship of every draw is kept (draws x models x models): at most 2 GB of it. 1,000 draws
+# of a pool with 500 models fit; a pool's models, not a leaderboard's, are asked for.
+_MAX_KINSHIP_CELLS = 2**28
 
 
 def check_draws(draws: int) -> int:
@@ -198,14 +201,14 @@ def _describe(
     cells: Mapping[str, tuple[str, ...]], n: np.ndarray, benchmarks: tuple[str, ...], origin: str
 ) -> str:
     """One sentence: what was resampled and how."""
-    where = f" ({origin})" if origin else ""
+    where = f" in {origin}" if origin else ""
     parts = []
     for key, benches in cells.items():
         names = ", ".join(benches)
         if key == "item_bootstrap":
             parts.append(
                 f"the items of {names} resampled with replacement, the same items for every "
-                f"model (paired item bootstrap of lm-eval's per-item results{where})"
+                f"model (a paired item bootstrap of lm-eval's per-item results{where})"
             )
         elif key == "stderr":
             parts.append(f"{names} drawn from a Normal with each score's reported standard error")
@@ -286,6 +289,12 @@ def pipeline_draws(
     its point estimate (only S_pref varies; docs/design.md §5.1)."""
     draws = check_draws(draws)
     idx = np.arange(len(kin.models)) if models is None else np.asarray(models, np.int64)
+    if draws * len(idx) ** 2 > _MAX_KINSHIP_CELLS:
+        gb = draws * len(idx) ** 2 * 8 / 1e9
+        raise InputError(
+            f"--bootstrap {draws}: the kinship of {len(idx)} models on every draw would take "
+            f"{gb:.1f} GB; use fewer draws"
+        )
     rng = np.random.default_rng(seed)
     step = _chunk(source, len(kin.models), draws)
     s_pref = np.empty((draws, len(idx)))
@@ -374,7 +383,7 @@ def _groups(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 class PairingDraws:
-    """The pairing of a pool's instructions on every draw, for ``pair_stability``.
+    """The pairing of a pool's instructions on every draw: per config, ``stability``.
 
     ``names`` are the models the strategies see (those of the pool), ``point`` their order at
     the point estimate, ``s_pref`` (draws, m) and ``kinship`` (draws, m, m) the draws for the
@@ -403,24 +412,45 @@ class PairingDraws:
     ) -> None:
         self.names, self.point, self.tau = names, point, tau
         self.s_pref, self.kinship = s_pref, kinship
-        # Every draw's orders at once (a few MB: draws x m x m), sliced per draw or chunk.
-        self._orders = pairing.model_order(names, s_pref, kinship)
+        self._block: tuple[int, pairing.ModelOrder] | None = None
 
     @property
     def draws(self) -> int:
         return int(self.s_pref.shape[0])
 
+    def _step(self) -> int:
+        """Draws per chunk: a stacked order's matrices stay below ``_BLOCK_CELLS``."""
+        return max(1, min(self.draws, int(np.sqrt(_BLOCK_CELLS)) // max(len(self.names), 1)))
+
+    def _orders(self, d: int) -> tuple[int, pairing.ModelOrder]:
+        """The orders of the block of draws that holds ``d`` (its first draw, the orders over a
+        leading draws axis): whole chunks, up to 2**21 order cells (a few MB); for a pool's
+        handful of models one block holds every draw, built once for every strategy."""
+        step = self._step()
+        size = max(step, (2**21 // max(len(self.names), 1) ** 2) // step * step)
+        first = d // size * size
+        if self._block is None or self._block[0] != first:
+            block = slice(first, min(first + size, self.draws))
+            orders = pairing.model_order(self.names, self.s_pref[block], self.kinship[block])
+            self._block = (first, orders)
+        return self._block
+
     def order(self, d: int) -> pairing.ModelOrder:
         """The orders of draw ``d``, as ``pairing.model_order`` gives them for one draw."""
-        o = self._orders
+        first, o = self._orders(d)
+        x = d - first
         return pairing.ModelOrder(
-            o.s_pref[d], o.kinship[d], o.score_rank[d], o.pair_rank[d], o.partner_rank[d],
+            o.s_pref[x], o.kinship[x], o.score_rank[x], o.pair_rank[x], o.partner_rank[x],
             o.name_rank,
         )  # fmt: skip
 
+    def _stacked(self, ds: np.ndarray) -> pairing.ModelOrder:
+        """The orders of the chunk ``ds`` stacked into one (``stack_orders``)."""
+        first, orders = self._orders(int(ds[0]))
+        return stack_orders(orders, ds - first)
+
     def _chunks(self) -> list[np.ndarray]:
-        m = max(len(self.names), 1)
-        step = max(1, min(self.draws, int(np.sqrt(_BLOCK_CELLS)) // m))
+        step = self._step()
         return [np.arange(lo, min(lo + step, self.draws)) for lo in range(0, self.draws, step)]
 
     def stability(
@@ -512,7 +542,7 @@ class PairingDraws:
                 continue
             # The doubtful (draw, group) cells, paired again by the strategy itself.
             offset = again_d * m
-            order = stack_orders(self._orders, ds)
+            order = self._stacked(ds)
             rows = np.where(valid[again_g], g_slots[again_g] + offset[:, None], -1)
             sel = select(rows, order, self.tau)
             i = np.arange(len(rows))
@@ -540,21 +570,28 @@ class PairingDraws:
         has = np.zeros((len(slots), m + 1), bool)  # has[i, x]: model x answered instruction i
         has[np.arange(len(slots))[:, None], np.where(slots >= 0, slots, m)] = True
         kept = float(self.draws * len(slots))
-        for d in np.flatnonzero(flips.any(axis=(1, 2))):
-            changed = np.zeros(len(slots), bool)
-            for c, x in zip(*np.nonzero(flips[d]), strict=True):
-                changed |= (chosen == c) & has[:, x]
-            if not changed.any():
+        flipped = flips.any(axis=(1, 2))
+        for ds in self._chunks():
+            # The instructions of every draw of the chunk that may change, paired again in one
+            # call (their models offset per draw, as ``stack_orders`` numbers them).
+            parts = []
+            for x in np.flatnonzero(flipped[ds]):
+                changed = np.zeros(len(slots), bool)
+                for c, y in zip(*np.nonzero(flips[ds[x]]), strict=True):
+                    changed |= (chosen == c) & has[:, y]
+                parts.append((x, np.flatnonzero(changed)))
+            parts = [(x, again) for x, again in parts if len(again)]
+            if not parts:
                 continue
-            again = np.flatnonzero(changed)
-            sel = pairing.rlaif(
-                slots[again], ratings[again], self.order(int(d)), draw_u[again], self.tau
-            )
+            again = np.concatenate([a for _, a in parts])
+            offset = np.concatenate([np.full(len(a), x * m) for x, a in parts])
+            rows = np.where(slots[again] >= 0, slots[again] + offset[:, None], -1)
+            sel = pairing.rlaif(rows, ratings[again], self._stacked(ds), draw_u[again], self.tau)
             i = np.arange(len(again))
             hit = (
                 (sel.reason == 0)
-                & (slots[again][i, sel.chosen] == chosen[again])
-                & (slots[again][i, sel.rejected] == rejected[again])
+                & (rows[i, sel.chosen] == chosen[again] + offset)
+                & (rows[i, sel.rejected] == rejected[again] + offset)
             )
             kept -= len(again) - int(hit.sum())
         return kept

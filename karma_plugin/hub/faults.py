@@ -40,12 +40,19 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from types import ModuleType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from karma_plugin.errors import InputError, KarmaError, RemoteError
 
 DEFAULT_RETRIES = 5
 MAX_WAIT_S = 30.0
+# Every request of ours, of huggingface_hub's and of datasets' (through huggingface_hub's shared
+# client) is bounded: a connection must be made within CONNECT_TIMEOUT_S (a silent host, whose
+# connect never completes, fails in that time instead of the system's two minutes), and an
+# answer must not stall for longer than READ_TIMEOUT_S between two bytes (a Hub that accepts
+# and never answers is then a transient fault: retried, then one line).
+CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 60.0
 RETRY_STATUS = frozenset({408, 429})  # and every 5xx
 T = TypeVar("T")
 
@@ -184,6 +191,81 @@ def _not_found(exc: BaseException, what: str, repo_id: str) -> InputError:
     return InputError(f"{what} failed: not found at {endpoint()} ({reason(exc)})")
 
 
+def usable_token() -> str | None:
+    """The token huggingface_hub sends (HF_TOKEN or the saved login), or None; refused (exit
+    2, before any request) when an HTTP header cannot carry it: httpx would fail deep inside
+    the request with a traceback that shows part of it."""
+    from huggingface_hub import get_token
+
+    token = get_token()
+    if token and not (token.isascii() and token.isprintable()):
+        raise InputError(
+            "the Hugging Face token (HF_TOKEN or the saved login) holds characters an HTTP "
+            "header cannot carry (non-ASCII or control characters): check HF_TOKEN, or run "
+            "`hf auth login` again"
+        )
+    return token
+
+
+def _seconds(variable: str, default: float) -> float:
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{variable} must be a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise InputError(f"{variable} must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def timeouts() -> dict[str, float]:
+    """The longest wait of any one request, per phase (httpx's names), in seconds:
+    ``KARMA_HUB_CONNECT_TIMEOUT`` (default 10) to connect, ``KARMA_HUB_TIMEOUT`` (default 60)
+    for each read, write and wait for a pooled connection."""
+    stall = _seconds("KARMA_HUB_TIMEOUT", READ_TIMEOUT_S)
+    return {
+        "connect": _seconds("KARMA_HUB_CONNECT_TIMEOUT", CONNECT_TIMEOUT_S),
+        "read": stall,
+        "write": stall,
+        "pool": stall,
+    }
+
+
+def _bounded(request: object) -> None:
+    """A request hook of the shared client: caps each phase's timeout of the request at
+    ``timeouts()`` (huggingface_hub sends most API calls with none, downloads with 10 s)."""
+    extensions = getattr(request, "extensions", None)
+    if not isinstance(extensions, dict):
+        return
+    wanted = dict(extensions.get("timeout") or {})
+    for phase, limit in timeouts().items():
+        given = wanted.get(phase)
+        wanted[phase] = limit if given is None else min(float(given), limit)
+    extensions["timeout"] = wanted
+
+
+@functools.cache
+def bound_requests() -> None:
+    """Give huggingface_hub's shared HTTP client (httpx in 1.x, httpx2 in 2.x; datasets reads
+    the Hub through it too) the ``_bounded`` hook, once per process. Its client factory is
+    wrapped, not replaced: a client made again after a failed connection keeps the hook, and
+    a factory set by a program that uses this package keeps its settings."""
+    import huggingface_hub
+    from huggingface_hub.utils import _http
+
+    made = getattr(_http, "_GLOBAL_CLIENT_FACTORY", None) or _http.default_client_factory
+
+    def factory() -> Any:
+        client = made()
+        hooks = dict(client.event_hooks)
+        client.event_hooks = {**hooks, "request": [*hooks.get("request", []), _bounded]}
+        return client
+
+    huggingface_hub.set_client_factory(factory)
+
+
 def retry_wait() -> float:
     """The first wait between tries (seconds; doubled each try, at most ``MAX_WAIT_S``)."""
     return float(os.environ.get("KARMA_HUB_RETRY_WAIT", "2"))
@@ -203,9 +285,13 @@ def with_retries(
 
     Each Hub fault becomes one ``RemoteError`` line (exit 1), a 404 an ``InputError`` (exit 2).
     Errors that are not Hub faults pass through unchanged, for the caller to judge.
-    ``KARMA_HUB_RETRY_WAIT`` sets the first wait (seconds; doubled each try, at most 30).
+    ``KARMA_HUB_RETRY_WAIT`` sets the first wait (seconds; doubled each try, at most 30);
+    every request is bounded by ``timeouts()``.
     """
     base = retry_wait() if wait_s is None else wait_s
+    usable_token()
+    timeouts()  # a bad KARMA_HUB_*TIMEOUT is one line here, not inside a request
+    bound_requests()
     for attempt in range(retries + 1):
         try:
             with quiet_hub():

@@ -65,14 +65,16 @@ class RepoAtCommit:
         """The local path of ``filename`` at the commit (huggingface_hub's cache), or None
         when the repo has no such file."""
         from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import EntryNotFoundError
+        from huggingface_hub.errors import RemoteEntryNotFoundError
 
         def get() -> str | None:
             try:
                 return hf_hub_download(
                     self.repo_id, filename, repo_type=REPO_TYPE, revision=self.commit
                 )
-            except EntryNotFoundError:
+            except RemoteEntryNotFoundError:
+                # The Hub said the file is not there. (LocalEntryNotFoundError, its sibling, is
+                # a download that failed with nothing in the cache: a Hub fault, told as one.)
                 return None
 
         return with_retries(get, f"downloading {filename}", self.repo_id)

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from karma_plugin.errors import InputError, RemoteError
-from karma_plugin.hub.faults import DEFAULT_RETRIES, status, with_retries
+from karma_plugin.errors import InputError, KarmaError, RemoteError
+from karma_plugin.hub.faults import DEFAULT_RETRIES, status, usable_token, with_retries
 
 REPO_TYPE = "dataset"
 KEEP = frozenset({".gitattributes"})  # every Hub repo starts with it; it is not data
@@ -151,10 +151,10 @@ def _human(size: int) -> str:
 
 
 # --- the push -----------------------------------------------------------------------------------
-def _token() -> str:
-    from huggingface_hub import get_token
-
-    token = get_token()
+def require_token() -> str:
+    """The token a push sends, or one line (exit 2) before any work: none, or one that no
+    HTTP header can carry (``usable_token``)."""
+    token = usable_token()
     if not token:
         raise InputError(
             "no Hugging Face token: set HF_TOKEN or run `hf auth login` (a write token is needed)"
@@ -254,7 +254,7 @@ def push_upload(
         options.private, options.create_pr, options.message, options.retries
     )  # fmt: skip
     revision, dry_run = options.revision or "main", options.dry_run
-    token = None if dry_run else _token()
+    token = None if dry_run else require_token()
     api = HfApi(token=token) if token else HfApi()
     if dry_run:
         try:
@@ -274,12 +274,14 @@ def push_upload(
     def write(call: Callable[[], Any], what: str) -> Any:
         return with_retries(call, what, repo_id, retries, access="write")
 
+    created = None  # what this push created: a failed commit leaves it, and says so
     if not plan.repo_exists:
         write(
             lambda: api.create_repo(repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True),
             "creating the repo",
         )
         echo(f"Created {'private ' if private else ''}dataset repo {repo_id}")
+        created = f"the dataset repo {repo_id}"
     elif private:
         echo(f"{repo_id} exists already: its visibility is left as it is (--private ignored)")
     if not plan.branch_exists and revision != "main":
@@ -288,6 +290,7 @@ def push_upload(
             "creating the branch",
         )
         echo(f"Created branch {revision}")
+        created = created or f"the branch {revision} of {repo_id}"
 
     def commit() -> tuple[Any, PushPlan]:
         # Re-read the remote each try: a commit that failed late may still have landed.
@@ -305,7 +308,16 @@ def push_upload(
 
     total = _human(sum(size for _, size in plan.additions))
     echo(f"Uploading {len(plan.additions)} files ({total}) to {repo_id}@{revision} ...")
-    info, fresh = write(commit, "the commit")
+    try:
+        info, fresh = write(commit, "the commit")
+    except KarmaError as exc:
+        if created is None:
+            raise
+        # Not deleted: a repo is removed only by its owner, who may have pushed to it since.
+        raise type(exc)(
+            f"{exc}; {created} was created by this push and is left without the data: "
+            "push again, or delete it on the Hub"
+        ) from exc
     # huggingface_hub skips an empty commit and answers with the current head.
     changed = info.oid != fresh.head
     return PushResult(str(info.commit_url), getattr(info, "pr_url", None), fresh, changed)

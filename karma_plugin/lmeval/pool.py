@@ -1,4 +1,4 @@
-"""Stage 0 output -> a pool: the ``karma_responses`` samples files of several model runs become
+"""Stage 0 output -> a pool: the ``karmagen`` samples files of several model runs become
 one response pool in UltraFeedback's schema, which ``karma-build binarize`` reads as it is.
 
 A prompt is identified by its text (``prompt_id`` = sha256 of the instruction, as binarize
@@ -11,6 +11,9 @@ Everything that is not one clean run per model is refused (``InputError``, exit 
 is written: samples of another task, lines that are truncated or not UTF-8, a run whose model
 cannot be named, two runs claiming one model, different prompt sets, prompts that differ only in
 whitespace, runs without samples.
+
+A Stage-0 task is ``karmagen`` (shipped) or ``karmagen_<name>`` (``karma-build responses-task``);
+samples of any of them are read, and the pool records which task each run answered.
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ import pyarrow as pa
 from karma_plugin._version import __version__
 from karma_plugin.core.prompts import prompt_id
 from karma_plugin.errors import InputError
+from karma_plugin.fs.atomic import UNCHECKED, Found
 from karma_plugin.lmeval.responses import (
     INSTRUCTION_FIELD,
     SOURCE_FIELD,
     TASK,
+    is_generation_task,
     shorten_prompt,
     whitespace_variants,
 )
@@ -89,7 +94,7 @@ def _text_array(values: list[str]) -> pa.Array:
 
 @dataclass
 class ResponseRun:
-    """One model's answers to the prompt set, from one ``samples_karma_responses_*`` file."""
+    """One model's answers to the prompt set, from one ``samples_karmagen*_<stamp>`` file."""
 
     model: str
     samples: Path
@@ -129,12 +134,22 @@ def _results_stamp(path: Path) -> str | None:
     return match.group(1) if match else None
 
 
+def _generation_tasks(doc: Mapping[str, Any]) -> list[str]:
+    """The Stage-0 tasks a results file reports, in its order."""
+    names = [n for key in ("results", "configs") for n in (doc.get(key) or {})]
+    return [n for n in dict.fromkeys(names) if isinstance(n, str) and is_generation_task(n)]
+
+
 def _mentions_task(doc: Mapping[str, Any]) -> bool:
-    return any(TASK in (doc.get(key) or {}) for key in ("results", "configs"))
+    return bool(_generation_tasks(doc))
+
+
+# How messages name the Stage-0 tasks (the shipped one and the ones responses-task writes).
+_STAGE0 = f"{TASK} (or {TASK}_<name>)"
 
 
 def find_samples(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """The karma_responses samples files named by ``paths`` (folders searched recursively,
+    """The Stage-0 samples files named by ``paths`` (folders searched recursively,
     samples files, or a run's results file standing for its samples)."""
     found: list[Path] = []
     for spec in paths:
@@ -148,21 +163,21 @@ def find_samples(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
             if path.is_dir():
                 _check_every_run_has_samples(path, [])  # the likelier cause, if it is one
             raise
-        ours = [f for f in files if (_samples_task(f) or ("", ""))[0] == TASK]
+        ours = [f for f in files if is_generation_task((_samples_task(f) or ("", ""))[0])]
         if path.is_file() and not ours:
             named = _samples_task(path)
             if named is None:
                 raise InputError(
                     f"{str(path)!r} is not named like an lm-eval samples file "
-                    f"(samples_{TASK}_<timestamp>.jsonl)"
+                    f"(samples_<task>_<timestamp>.jsonl)"
                 )
             raise InputError(
-                f"{str(path)!r} holds samples of task {named[0]}, not {TASK} (Stage 0 responses)"
+                f"{str(path)!r} holds samples of task {named[0]}, not {_STAGE0} (Stage 0 responses)"
             )
         if not ours:
             others = sorted({t[0] for f in files if (t := _samples_task(f))})
             raise InputError(
-                f"no {TASK} samples in {str(path)!r} (found samples of: "
+                f"no {_STAGE0} samples in {str(path)!r} (found samples of: "
                 f"{', '.join(others) or 'none'}); run lm_eval --tasks {TASK} --log_samples"
             )
         if path.is_dir():
@@ -174,15 +189,22 @@ def find_samples(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
 def _samples_of_results(path: Path) -> Path:
     doc = load_results(path)
     stamp = _results_stamp(path)
-    if not _mentions_task(doc):
-        raise InputError(f"{str(path)!r} is not a run of task {TASK} (Stage 0 responses)")
-    sibling = path.parent / f"samples_{TASK}_{stamp}.jsonl"
-    if stamp is None or not sibling.is_file():
+    tasks = _generation_tasks(doc)
+    if not tasks:
+        raise InputError(f"{str(path)!r} is not a run of task {_STAGE0} (Stage 0 responses)")
+    siblings = [path.parent / f"samples_{task}_{stamp}.jsonl" for task in tasks]
+    found = [s for s in siblings if s.is_file()]
+    if stamp is None or not found:
         raise InputError(
-            f"the {TASK} run {str(path)!r} has no samples file beside it "
-            f"(samples_{TASK}_<its timestamp>.jsonl): run lm_eval with --log_samples"
+            f"the {tasks[0]} run {str(path)!r} has no samples file beside it "
+            f"(samples_{tasks[0]}_<its timestamp>.jsonl): run lm_eval with --log_samples"
         )
-    return sibling.resolve()
+    if len(found) > 1:
+        raise InputError(
+            f"the run {str(path)!r} answered {len(found)} Stage-0 tasks "
+            f"({', '.join(tasks)}): pass the samples file of the one to use"
+        )
+    return found[0].resolve()
 
 
 def _check_every_run_has_samples(folder: Path, samples: list[Path]) -> None:
@@ -197,7 +219,8 @@ def _check_every_run_has_samples(folder: Path, samples: list[Path]) -> None:
             continue
         if _mentions_task(doc):
             raise InputError(
-                f"the {TASK} run {str(results)!r} has no samples file beside it: "
+                f"the {_generation_tasks(doc)[0]} run {str(results)!r} has no samples file "
+                "beside it: "
                 "run lm_eval with --log_samples (or pass only the runs to use)"
             )
 
@@ -232,7 +255,7 @@ def read_samples_file(path: Path) -> tuple[dict[str, str], dict[str, str], int, 
         text = doc.get(INSTRUCTION_FIELD)
         if not isinstance(text, str) or "doc_id" not in row:
             raise InputError(
-                f"{str(path)!r} line {number} is not a {TASK} sample "
+                f"{str(path)!r} line {number} is not a Stage-0 ({_STAGE0}) sample "
                 f"(no doc_id, or its doc has no {INSTRUCTION_FIELD!r} text)"
             )
         if row.get("filter", "none") != "none":
@@ -255,7 +278,7 @@ def read_samples_file(path: Path) -> tuple[dict[str, str], dict[str, str], int, 
         if generation is None:
             generation = _generation_kwargs(row)
     if not by_doc:
-        raise InputError(f"{str(path)!r} has no {TASK} samples")
+        raise InputError(f"{str(path)!r} has no {_STAGE0} samples")
     responses: dict[str, str] = {}
     sources: dict[str, str] = {}
     for doc_id in sorted(by_doc):
@@ -306,8 +329,8 @@ _PROMPT_SET_KEYS = ("dataset_path", "dataset_name", "dataset_kwargs", "test_spli
 _TASK_KEYS = (*_PROMPT_SET_KEYS, "metadata")
 
 
-def run_provenance(doc: Mapping[str, Any] | None) -> dict[str, Any]:
-    """What a results file says about how the responses were made."""
+def run_provenance(doc: Mapping[str, Any] | None, task_name: str = TASK) -> dict[str, Any]:
+    """What a results file says about how the responses to ``task_name`` were made."""
     if not doc:
         return {}
     found = doc.get("config")
@@ -317,12 +340,12 @@ def run_provenance(doc: Mapping[str, Any] | None) -> dict[str, Any]:
         out["backend"] = out.pop("model")  # lm-eval's --model (hf, vllm, ...)
     out.update({k: doc[k] for k in _RUN_KEYS if doc.get(k) is not None})
     out["chat_template_applied"] = bool(doc.get("chat_template"))
-    task = (doc.get("configs") or {}).get(TASK)
+    task = (doc.get("configs") or {}).get(task_name)
     if isinstance(task, dict):
         out["task"] = {k: task[k] for k in _TASK_KEYS if k in task}
         if "generation_kwargs" in task:
             out["task"]["generation_kwargs"] = task["generation_kwargs"]
-    samples = (doc.get("n-samples") or {}).get(TASK)
+    samples = (doc.get("n-samples") or {}).get(task_name)
     if samples:
         out["n_samples"] = samples
     return json.loads(json.dumps(out, default=str))  # JSON-safe, whatever lm-eval recorded
@@ -331,12 +354,12 @@ def run_provenance(doc: Mapping[str, Any] | None) -> dict[str, Any]:
 def read_runs(
     paths: Iterable[str | os.PathLike[str]], names: Mapping[str, str] | None = None
 ) -> list[ResponseRun]:
-    """One ResponseRun per karma_responses samples file under ``paths``, each named."""
+    """One ResponseRun per Stage-0 samples file under ``paths``, each named."""
     names = dict(names or {})
     used: set[str] = set()
     runs: list[ResponseRun] = []
     for samples in find_samples(paths):
-        stamp = _samples_task(samples)[1]  # type: ignore[index]
+        task_name, stamp = _samples_task(samples)  # type: ignore[misc]
         # The content first: a file of another task says so before any naming question.
         responses, sources, duplicates, generation = read_samples_file(samples)
         results, doc = _results_of(samples, stamp)
@@ -355,8 +378,9 @@ def read_runs(
         # The same lookup as `karma-build scores`, so pool and score table agree on names.
         model = model_for_run(recorded or samples.parent.name, samples, names)
         provenance = {
-            **run_provenance(doc),
+            **run_provenance(doc, task_name),
             "model": model,  # the pool's name for it
+            "task_name": task_name,  # the Stage-0 task it answered
             "lm_eval_model": recorded,  # what lm-eval recorded (pretrained=...)
             "samples_file": str(samples),
             "results_file": str(results) if results else None,
@@ -495,7 +519,8 @@ def build_pool(runs: list[ResponseRun]) -> tuple[pa.Table, PoolSummary]:
         "prompt_set_same_in_every_run": all(p == prompt_sets[0] for p in prompt_sets),
         "tool": "karma-build pool",
         "karma_plugin": __version__,
-        "task": TASK,
+        # the Stage-0 task(s) the runs answered (one name, or names joined by ", ")
+        "task": ", ".join(sorted({r.provenance["task_name"] for r in runs})),
         "prompts": summary.prompts,
         "models": list(summary.models),
         "responses": summary.responses,
@@ -508,10 +533,24 @@ def build_pool(runs: list[ResponseRun]) -> tuple[pa.Table, PoolSummary]:
     return table.replace_schema_metadata(metadata), summary
 
 
-def write_pool(table: pa.Table, path: str | os.PathLike[str]) -> None:
-    """Write the pool atomically: a complete parquet file appears, or nothing."""
+def is_pool_file(path: str | os.PathLike[str]) -> bool:
+    """``path`` is a pool `karma-build pool` wrote (its parquet metadata holds the
+    provenance)."""
+    from karma_plugin.pools.reader import read_provenance
+
+    try:
+        return read_provenance(path) is not None
+    except (OSError, ValueError, pa.ArrowException):
+        return False
+
+
+def write_pool(table: pa.Table, path: str | os.PathLike[str], found: Found = UNCHECKED) -> None:
+    """Write the pool atomically: a complete parquet file appears, or nothing (where
+    ``check_file_output`` saw ``found``)."""
     import pyarrow.parquet as pq
 
     from karma_plugin.fs.atomic import write_file
 
-    write_file(path, lambda tmp: pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS))
+    write_file(
+        path, lambda tmp: pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS), found=found
+    )

@@ -1,11 +1,16 @@
-"""Stage 0: the ``karma_responses`` lm-eval task, in which each origin model answers a prompt set.
+"""Stage 0: the ``karmagen`` lm-eval task, in which each origin model answers a prompt set.
 
 The task is greedy by default (sampling through ``--gen_kwargs``), bounded (``max_gen_toks``
 2048), zero-shot, with the instruction as the whole user turn (so ``--apply_chat_template`` puts
 it in each model's own template), and scored by lm-eval's ``bypass`` metric only: the product is
 the responses that ``--log_samples`` keeps, which ``karma-build pool`` turns into a pool.
 
-Every ``karma_responses`` document is reduced to ``{"instruction", "source"}`` by a small
+The shipped task is ``karmagen`` (it was ``karma_responses`` until 2026-12: lm-eval's glob
+``karma_*`` then selected it with the six Stage-1 tasks, 63,967 long generations more than a
+user asked for); ``karma-build responses-task`` names the tasks it writes ``karmagen_<name>``.
+No Stage-0 name may start with ``karma_``, so ``--tasks 'karma_*'`` stays Stage 1 exactly.
+
+Every Stage-0 document is reduced to ``{"instruction", "source"}`` by a small
 ``process_docs`` module written next to the task YAML. That keeps the samples files small (no
 UltraFeedback completions copied into every line) and gives ``karma-build pool`` one field to
 read whatever the prompt column was called. The shipped task (UltraFeedback's instructions at a
@@ -18,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,10 +36,11 @@ from karma_plugin.core.prompts import prompt_id
 from karma_plugin.errors import InputError
 from karma_plugin.fs.paths import DATA_FILE_BUILDERS
 
-TASK = "karma_responses"
-DOCS_MODULE = "karma_responses_docs"
+TASK = "karmagen"  # the shipped task; derived ones are karmagen_<name>
+# karmagen, or karmagen_ then a name lm-eval, file names and Python modules all accept.
+_TASK_NAME = re.compile(r"karmagen(?:_[A-Za-z0-9_]+)?")
 TASK_VERSION = 1.0
-# The doc fields every karma_responses sample carries (see DOCS_TEMPLATE).
+# The doc fields every Stage-0 sample carries (see DOCS_TEMPLATE).
 INSTRUCTION_FIELD = "instruction"
 SOURCE_FIELD = "source"
 
@@ -80,7 +87,46 @@ def ultrafeedback() -> PromptSet:
     )
 
 
-# --- the two files of a karma_responses task ----------------------------------------------------
+# --- task names -----------------------------------------------------------------------------
+
+
+def is_generation_task(name: str) -> bool:
+    """Whether ``name`` is a Stage-0 task: the shipped ``karmagen`` or a ``karmagen_<name>``."""
+    return _TASK_NAME.fullmatch(name) is not None
+
+
+def docs_module_name(task: str) -> str:
+    """The ``process_docs`` module beside a task's YAML (one per task, named after it)."""
+    return f"{task}_docs"
+
+
+def default_task_name(dataset: str) -> str:
+    """``karmagen_<name>`` for a prompt set: the file's stem or the Hub repo's name, in lower
+    case with every other character run as one ``_`` (``openbmb/UltraFeedback`` ->
+    ``karmagen_ultrafeedback``, ``my prompts.jsonl`` -> ``karmagen_my_prompts``)."""
+    path = Path(dataset)
+    stem = path.stem if path.suffix.lower() in DATA_FILE_BUILDERS else dataset.rstrip("/")
+    name = stem.replace("\\", "/").rsplit("/", 1)[-1]
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    return f"{TASK}_{slug or 'prompts'}"
+
+
+def check_task_name(name: str) -> str:
+    """``name`` if it can name a Stage-0 task; else InputError saying why."""
+    if name.startswith("karma_"):
+        raise InputError(
+            f"--task {name!r}: no Stage-0 task may start with karma_ (lm_eval --tasks "
+            "'karma_*' must select the six Stage-1 tasks only); use karmagen_<name>"
+        )
+    if name == TASK or not is_generation_task(name):
+        raise InputError(
+            f"--task {name!r}: expected karmagen_<name> (letters, digits and _), the form "
+            "`karma-build pool` recognises"
+        )
+    return name
+
+
+# --- the two files of a Stage-0 task ---------------------------------------------------------
 
 _HEADER = """\
 # Stage 0 of KARMA: every origin model answers the same prompts; `karma-build pool` reads the
@@ -91,7 +137,7 @@ _HEADER = """\
 """
 
 DOCS_TEMPLATE = '''\
-"""Prompts of the karma_responses task: each document becomes {{instruction, source}}.
+"""Prompts of the {task} task: each document becomes {{instruction, source}}.
 
 Written by `karma-build responses-task`. lm-eval loads this file by path and it imports nothing
 from karma_plugin, so the task folder runs wherever lm-eval does. Only the two fields are kept:
@@ -109,17 +155,15 @@ def _is_text(feature) -> bool:
 def process_docs(dataset):
     names = list(dataset.column_names)
     if COLUMN not in names:
-        raise ValueError(
-            f"karma_responses: the prompt set has no column {{COLUMN!r}} (it has: {{names}})"
-        )
+        raise ValueError(f"{task}: the prompt set has no column {{COLUMN!r}} (it has: {{names}})")
     if not _is_text(dataset.features[COLUMN]):
-        raise ValueError(f"karma_responses: column {{COLUMN!r}} does not hold text")
+        raise ValueError(f"{task}: column {{COLUMN!r}} does not hold text")
     own_source = "source" in names and COLUMN != "source" and _is_text(dataset.features["source"])
 
     def document(row):
         text = row[COLUMN]
         if not isinstance(text, str):
-            raise ValueError(f"karma_responses: a prompt in column {{COLUMN!r}} is empty (null)")
+            raise ValueError(f"{task}: a prompt in column {{COLUMN!r}} is empty (null)")
         source = row["source"] if own_source and row["source"] is not None else SOURCE
         return {{"instruction": text, "source": source}}
 
@@ -127,16 +171,18 @@ def process_docs(dataset):
 '''
 
 
-def docs_module(prompts: PromptSet) -> str:
-    """The ``process_docs`` module of a karma_responses task on ``prompts``."""
+def docs_module(prompts: PromptSet, task: str = TASK) -> str:
+    """The ``process_docs`` module of the Stage-0 task ``task`` on ``prompts``."""
     # JSON string literals are Python string literals (double quotes, as ruff formats them).
     literal = lambda text: json.dumps(text, ensure_ascii=False)  # noqa: E731
-    return DOCS_TEMPLATE.format(column=literal(prompts.column), source=literal(prompts.source))
+    return DOCS_TEMPLATE.format(
+        task=task, column=literal(prompts.column), source=literal(prompts.source)
+    )
 
 
-def task_config(prompts: PromptSet) -> dict[str, Any]:
+def task_config(prompts: PromptSet, task: str = TASK) -> dict[str, Any]:
     """The task's lm-eval config (``process_docs`` aside: it is a ``!function`` tag)."""
-    config: dict[str, Any] = {"task": TASK, "dataset_path": prompts.dataset_path}
+    config: dict[str, Any] = {"task": task, "dataset_path": prompts.dataset_path}
     if prompts.dataset_name:
         config["dataset_name"] = prompts.dataset_name
     if prompts.dataset_kwargs:
@@ -164,27 +210,29 @@ def _dump(part: dict[str, Any]) -> str:
     return yaml.safe_dump(part, sort_keys=False, allow_unicode=True, width=100)
 
 
-def task_yaml(prompts: PromptSet, origin: str) -> str:
+def task_yaml(prompts: PromptSet, origin: str, task: str = TASK) -> str:
     """The task YAML; ``origin`` is one comment line saying what wrote it and from what."""
-    config = task_config(prompts)
+    config = task_config(prompts, task)
     where = ("task", "dataset_path", "dataset_name", "dataset_kwargs")
     head = {k: v for k, v in config.items() if k in where}
     rest = {k: v for k, v in config.items() if k not in where}
     return (
         _HEADER.format(origin=origin)
         + _dump(head)
-        + f"process_docs: !function {DOCS_MODULE}.process_docs\n"
+        + f"process_docs: !function {docs_module_name(task)}.process_docs\n"
         + _dump(rest)
     )
 
 
-def write_task(folder: str | os.PathLike[str], prompts: PromptSet, origin: str) -> list[Path]:
-    """Write ``karma_responses.yaml`` and its docs module into ``folder``; return both paths."""
+def write_task(
+    folder: str | os.PathLike[str], prompts: PromptSet, origin: str, task: str = TASK
+) -> list[Path]:
+    """Write ``<task>.yaml`` and its docs module into ``folder``; return both paths."""
     folder = Path(folder)
-    yaml_path = folder / f"{TASK}.yaml"
-    module_path = folder / f"{DOCS_MODULE}.py"
-    yaml_path.write_text(task_yaml(prompts, origin), encoding="utf-8")
-    module_path.write_text(docs_module(prompts), encoding="utf-8")
+    yaml_path = folder / f"{task}.yaml"
+    module_path = folder / f"{docs_module_name(task)}.py"
+    yaml_path.write_text(task_yaml(prompts, origin, task), encoding="utf-8")
+    module_path.write_text(docs_module(prompts, task), encoding="utf-8")
     return [yaml_path, module_path]
 
 

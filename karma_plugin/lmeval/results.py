@@ -1,7 +1,11 @@
 """Read lm-eval ``results_*.json`` files (0.4.11 and 0.4.13 layouts) into a score table.
 
-Only the ``karma_*`` leaf tasks count; everything else in a results file is ignored. The metric
-per benchmark is a ``"<metric>,<filter>"`` key of ``results[task]`` (DEFAULT_METRICS, overridable).
+By default the six benchmarks are read from the ``karma_*`` leaf tasks or their ``karmalite_*``
+twins (the small group: the same tasks on fewer documents); everything else in a results file
+is ignored. The metric per benchmark is a ``"<metric>,<filter>"`` key of ``results[task]``
+(DEFAULT_METRICS, overridable). ``--benchmark NAME=TASK[:METRIC[,FILTER]]`` maps any task's
+results to a benchmark (``Source``). Each score comes with the number of documents it rests on,
+lm-eval's ``n-samples`` (``effective``: after ``--limit``).
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from karma_plugin.core.benchmarks import BENCHMARKS, canonical_benchmark
+from karma_plugin.core.benchmarks import BENCHMARKS
 from karma_plugin.core.score_table import ScoreTable
 from karma_plugin.errors import InputError
 
 TASK_PREFIX = "karma_"
+LITE_PREFIX = "karmalite_"
 
 # IFEval: prompt-level strict accuracy, the strictest of IFEval's four numbers (every instruction
 # of a prompt followed, no loosening of the response) and the one the Open LLM Leaderboard and
@@ -45,6 +50,70 @@ RESULTS_STAMP = re.compile(r"_(\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(?:\.\d+)?)\.j
 
 def task_name(benchmark: str) -> str:
     return f"{TASK_PREFIX}{benchmark}"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a benchmark's score is read: a task of the results file and a metric key
+    (``"<metric>,<filter>"``; None: the task's only metric)."""
+
+    task: str
+    metric: str | None = None
+    option: str = "--benchmark"  # the option that chooses the metric, for messages
+
+
+def parse_source(spec: str) -> Source:
+    """``TASK[:METRIC[,FILTER]]`` (FILTER defaults to lm-eval's ``none``)."""
+    task, _, metric = (part.strip() for part in spec.partition(":"))
+    if not task:
+        raise InputError(f"--benchmark: no task in {spec!r} (expected NAME=TASK[:METRIC[,FILTER]])")
+    if not metric:
+        return Source(task)
+    name, _, filter_name = (part.strip() for part in metric.partition(","))
+    if not name:
+        raise InputError(f"--benchmark: no metric in {spec!r} (expected TASK:METRIC[,FILTER])")
+    return Source(task, f"{name},{filter_name or 'none'}")
+
+
+def default_sources(metrics: Mapping[str, str] | None = None) -> dict[str, tuple[Source, ...]]:
+    """The six benchmarks, each read from its ``karma_*`` task or its ``karmalite_*`` twin."""
+    chosen = {**DEFAULT_METRICS, **(metrics or {})}
+    return {
+        bench: (
+            Source(task_name(bench), metric, "--metric"),
+            Source(f"{LITE_PREFIX}{bench}", metric, "--metric"),
+        )
+        for bench, metric in chosen.items()
+    }
+
+
+def sources_for(
+    metrics: Mapping[str, str] | None = None, benchmarks: Mapping[str, Source] | None = None
+) -> dict[str, tuple[Source, ...]]:
+    """The default sources with ``metrics`` applied, and ``benchmarks`` (``--benchmark``)
+    added or replacing a default one."""
+    given = dict(benchmarks or {})
+    both = sorted(set(metrics or {}) & set(given))
+    if both:
+        raise InputError(
+            f"--metric and --benchmark both name {both[0]}: give the metric in --benchmark "
+            f"({both[0]}=TASK:METRIC,FILTER)"
+        )
+    sources = default_sources(metrics)
+    sources.update({bench: (source,) for bench, source in given.items()})
+    return sources
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One benchmark's score in one results file: its value, the task and metric key it was
+    read from, and the documents it rests on (None when the file does not say)."""
+
+    value: float
+    task: str
+    metric: str
+    items: int | None
+    stderr: float | None = None  # lm-eval's <metric>_stderr,<filter> ("N/A" and absent: None)
 
 
 def find_run_files(
@@ -120,30 +189,80 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def _metric_keys(entry: Mapping[str, Any]) -> list[str]:
+    return sorted(k for k in entry if "," in k and "_stderr" not in k)
+
+
+def _items(doc: Mapping[str, Any], task: str) -> int | None:
+    """The documents a task's score rests on: ``n-samples`` ``effective`` (after ``--limit``),
+    else ``original``."""
+    counts = doc.get("n-samples")
+    found = counts.get(task) if isinstance(counts, Mapping) else None
+    if isinstance(found, Mapping):
+        for key in ("effective", "original"):
+            value = _number(found.get(key))
+            if value is not None and value >= 1:
+                return int(value)
+    return None
+
+
+def read_benchmarks(
+    doc: Mapping[str, Any], sources: Mapping[str, tuple[Source, ...]]
+) -> dict[str, Reading]:
+    """The benchmarks of ``sources`` that ``doc`` holds, each as a Reading.
+
+    A task that is present but lacks the chosen metric is an error (a wrong ``--metric`` or a
+    changed task), not a silent gap; so is a file holding two tasks of one benchmark (a full
+    task and its karmalite twin): which one counts is the user's choice (``--benchmark``).
+    """
+    results = doc["results"]
+    readings: dict[str, Reading] = {}
+    for bench, options in sources.items():
+        present = [s for s in options if isinstance(results.get(s.task), Mapping)]
+        if not present:
+            continue
+        if len(present) > 1:
+            tasks = " and ".join(s.task for s in present)
+            raise InputError(
+                f"the file holds {tasks}, both read as {bench}: keep one per results file, or "
+                f"name the one to read with --benchmark {bench}={present[0].task}"
+            )
+        (source,) = present
+        entry = results[source.task]
+        metric = source.metric
+        if metric is None:
+            keys = _metric_keys(entry)
+            if len(keys) != 1:
+                raise InputError(
+                    f"task {source.task} has {len(keys)} metrics ({', '.join(keys) or 'none'}): "
+                    f"name one with --benchmark {bench}={source.task}:METRIC,FILTER"
+                )
+            metric = keys[0]
+        value = _number(entry.get(metric))
+        if value is None:
+            have = _metric_keys(entry)
+            raise InputError(
+                f"task {source.task} has no numeric {metric!r} "
+                f"(it has: {', '.join(have) or 'no metrics'}); choose one with {source.option}"
+            )
+        error = _number(entry.get(stderr_key(metric)))
+        readings[bench] = Reading(
+            value,
+            source.task,
+            metric,
+            _items(doc, source.task),
+            error if error is not None and error >= 0 else None,
+        )
+    return readings
+
+
 def benchmark_scores(
     doc: Mapping[str, Any], metrics: Mapping[str, str] | None = None
 ) -> tuple[dict[str, float], list[str]]:
-    """Scores of the karma tasks in ``doc`` keyed by benchmark, and the karma tasks it lacks.
-
-    A karma task that is present but lacks the chosen metric is an error (a wrong ``--metric``
-    or a changed task), not a silent gap.
-    """
-    chosen = {**DEFAULT_METRICS, **(metrics or {})}
-    scores: dict[str, float] = {}
-    for task, entry in doc["results"].items():
-        if not task.startswith(TASK_PREFIX) or not isinstance(entry, Mapping):
-            continue
-        bench = canonical_benchmark(task)
-        if bench is None or task != task_name(bench):
-            continue
-        value = _number(entry.get(chosen[bench]))
-        if value is None:
-            have = sorted(k for k in entry if "," in k and "_stderr" not in k)
-            raise InputError(
-                f"task {task} has no numeric {chosen[bench]!r} "
-                f"(it has: {', '.join(have) or 'no metrics'}); choose one with --metric"
-            )
-        scores[bench] = value
+    """Scores of the six benchmarks in ``doc`` (from their karma_* or karmalite_* task), and
+    the karma tasks it lacks."""
+    readings = read_benchmarks(doc, default_sources(metrics))
+    scores = {bench: r.value for bench, r in readings.items()}
     missing = [task_name(b) for b in BENCHMARKS if b not in scores]
     return scores, missing
 
@@ -153,31 +272,6 @@ def stderr_key(metric: str) -> str:
     ``exact_match_stderr,answer-is``."""
     name, sep, filter_name = metric.partition(",")
     return f"{name}_stderr{sep}{filter_name}"
-
-
-def benchmark_noise(
-    doc: Mapping[str, Any], metrics: Mapping[str, str] | None = None
-) -> tuple[dict[str, float], dict[str, int]]:
-    """What ``doc`` says about the noise of its karma scores: per benchmark, the chosen
-    metric's standard error (lm-eval's ``<metric>_stderr,<filter>``; "N/A" and absent are
-    skipped) and the number of items scored (``n-samples`` ``effective``, else ``original``)."""
-    chosen = {**DEFAULT_METRICS, **(metrics or {})}
-    stderr: dict[str, float] = {}
-    n_items: dict[str, int] = {}
-    counts = doc.get("n-samples") if isinstance(doc.get("n-samples"), Mapping) else {}
-    for task, entry in doc["results"].items():
-        bench = canonical_benchmark(task) if task.startswith(TASK_PREFIX) else None
-        if bench is None or task != task_name(bench) or not isinstance(entry, Mapping):
-            continue
-        value = _number(entry.get(stderr_key(chosen[bench])))
-        if value is not None and value >= 0:
-            stderr[bench] = value
-        count = counts.get(task) if isinstance(counts, Mapping) else None
-        if isinstance(count, Mapping):
-            n = _number(count.get("effective", count.get("original")))
-            if n is not None and n >= 1:
-                n_items[bench] = int(n)
-    return stderr, n_items
 
 
 def run_timestamp(path: Path, doc: Mapping[str, Any]) -> float:
@@ -215,23 +309,39 @@ def read_runs(
     names: Mapping[str, str] | None = None,
     metrics: Mapping[str, str] | None = None,
     warn: Callable[[str], None] | None = None,
+    benchmarks: Mapping[str, Source] | None = None,
 ) -> list[Run]:
-    """Every results file under ``paths`` that holds karma tasks, as a Run."""
+    """Every results file under ``paths`` that holds a benchmark's task, as a Run."""
+    sources = sources_for(metrics, benchmarks)
     runs: list[Run] = []
     for path in find_results_files(paths):
         doc = load_results(path)
         try:
             model = model_for_run(run_model_name(doc), path, names or {})
-            scores, _ = benchmark_scores(doc, metrics)
+            readings = read_benchmarks(doc, sources)
         except InputError as exc:
             raise InputError(f"{str(path)!r}: {exc}") from None
-        if not scores:
+        if not readings:
             if warn:
-                warn(f"{str(path)!r} has no karma_* task results; skipped")
+                warn(f"{str(path)!r} has no {_wanted(sources)} results; skipped")
             continue
-        stderr, n_items = benchmark_noise(doc, metrics)
+        scores = {bench: r.value for bench, r in readings.items()}
+        stderr = {bench: r.stderr for bench, r in readings.items() if r.stderr is not None}
+        n_items = {bench: r.items for bench, r in readings.items() if r.items is not None}
         runs.append(Run(path, model, run_timestamp(path, doc), scores, stderr, n_items))
     return runs
+
+
+def _wanted(sources: Mapping[str, tuple[Source, ...]]) -> str:
+    """The tasks ``sources`` read, for messages: ``karma_*`` for the six defaults."""
+    defaults = default_sources()
+    own = [
+        s.task
+        for bench, options in sources.items()
+        for s in options
+        if bench not in defaults or options[0].option != "--metric"
+    ]
+    return ", ".join(["karma_*/karmalite_* task", *own]) if own else "karma_* task"
 
 
 def runs_by_model(runs: Iterable[Run]) -> dict[str, list[Run]]:
@@ -264,44 +374,49 @@ def read_score_table(
     names: Mapping[str, str] | None = None,
     metrics: Mapping[str, str] | None = None,
     warn: Callable[[str], None] | None = None,
+    benchmarks: Mapping[str, Source] | None = None,
 ) -> ScoreTable:
     """One row per model: for each benchmark, the score of the newest run that has it.
 
     Benchmarks no model has are left out; a model missing some of the others gets NaN there
-    and a warning naming the missing tasks.
+    and a warning naming the missing tasks. The six come first, in their usual order, then
+    those of ``benchmarks`` in the order given.
     """
     paths = list(paths)
-    runs = read_runs(paths, names, metrics, warn)
+    sources = sources_for(metrics, benchmarks)
+    runs = read_runs(paths, names, metrics, warn, benchmarks)
     if not runs:
-        raise InputError("no karma_* task results in the given results files")
+        raise InputError(f"no {_wanted(sources)} results in the given results files")
     latest = {model: newest_runs(own) for model, own in runs_by_model(runs).items()}
-    benchmarks = tuple(b for b in BENCHMARKS if any(b in row for row in latest.values()))
+    order = [*BENCHMARKS, *(b for b in sources if b not in BENCHMARKS)]
+    keys = tuple(b for b in order if any(b in row for row in latest.values()))
     models = tuple(latest)
-    values = np.full((len(models), len(benchmarks)), np.nan)
-    stderr = np.full((len(models), len(benchmarks)), np.nan)
-    counts: dict[str, set[int]] = {b: set() for b in benchmarks}
+    values = np.full((len(models), len(keys)), np.nan)
+    stderr = np.full((len(models), len(keys)), np.nan)
+    counts: dict[str, set[int]] = {b: set() for b in keys}
     for i, model in enumerate(models):
-        for j, bench in enumerate(benchmarks):
+        for j, bench in enumerate(keys):
             run = latest[model].get(bench)
             if run is not None:
                 values[i, j] = run.scores[bench]
                 stderr[i, j] = run.stderr.get(bench, np.nan)
                 if bench in run.n_items:
                     counts[bench].add(run.n_items[bench])
-        absent = [task_name(b) for b in BENCHMARKS if b not in latest[model]]
+        absent = [sources[b][0].task for b in order if b not in latest[model]]
         if absent and warn:
             warn(f"{model}: no results for {', '.join(absent)}")
-    # One n per benchmark (the table's n_items row): the models' runs must agree on it.
+    # One n per benchmark (the table's n_items row): the models' runs must agree on it (a
+    # karmalite run beside a full one, or lm-eval --limit, do not).
     n_items = {b: next(iter(c)) for b, c in counts.items() if len(c) == 1}
     uneven = [b for b, c in counts.items() if len(c) > 1]
     if uneven and warn:
         warn(
             f"the models were scored on different numbers of items for {', '.join(uneven)} "
-            "(lm-eval --limit?): no n_items for it in the table"
+            "(lm-eval --limit, or karma_* beside karmalite_*?): no n_items for it in the table"
         )
     return ScoreTable(
         models,
-        benchmarks,
+        keys,
         values,
         source=", ".join(str(p) for p in paths),
         stderr=stderr if np.isfinite(stderr).any() else None,

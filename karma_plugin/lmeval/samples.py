@@ -37,6 +37,7 @@ from karma_plugin.core.score_table import ScoreTable
 from karma_plugin.errors import InputError
 from karma_plugin.lmeval.results import (
     DEFAULT_METRICS,
+    LITE_PREFIX,
     find_run_files,
     load_results,
     model_for_run,
@@ -258,7 +259,9 @@ def read_samples(
     """Every model's newest samples per karma_* task under ``paths``, matched item by item.
 
     With ``only``, models outside it are dropped before matching (listed in ``ignored``)."""
-    wanted = {task_name(b): b for b in benchmarks}
+    # A benchmark's samples come from its karma_* task or its karmalite_* twin (the newest
+    # run's); every model must then have answered the same items (checked below).
+    wanted = {name: b for b in benchmarks for name in (task_name(b), f"{LITE_PREFIX}{b}")}
     newest: dict[tuple[str, str], _Run] = {}
     for path in find_samples_files(paths):
         match = SAMPLES_FILE.match(path.name)

@@ -343,6 +343,11 @@ def render_card(doc: dict[str, Any]) -> str:
         provenance_table=provenance_table(provenance) if provenance else "",
         prompt_set=prompt_set_text(provenance) if provenance else "",
         score_table=markdown.markdown_scores(doc, code_names=True, with_rank=True),
+        categories=doc.get("categories") or {},
+        preference=doc.get("preference_check"),
+        preference_table=markdown.markdown_preference(doc["preference_check"], code_names=True)
+        if doc.get("preference_check")
+        else "",
         kinship_table=markdown.markdown_kinship(doc, code_names=True),
         excluded=excluded[:MAX_EXCLUDED_LISTED],
         excluded_more=max(0, len(excluded) - MAX_EXCLUDED_LISTED),

@@ -253,6 +253,10 @@ def subset_doc(doc: dict[str, Any], configs: list[str]) -> dict[str, Any]:
             else v
             for k, v in uncertainty.items()
         }
+    check = doc.get("preference_check")  # --preference: its per-config agreement too
+    if isinstance(check, dict) and isinstance(check.get("configs"), dict):
+        kept = {c: v for c, v in check["configs"].items() if c in configs}
+        subset["preference_check"] = {**check, "configs": kept}
     options = doc.get("options")
     if isinstance(options, dict) and isinstance(options.get("strategies"), list):
         subset["options"] = {

@@ -36,7 +36,7 @@ def versions() -> dict[str, str]:
 
 
 # Options of `binarize` whose values may be local paths (a Hub id or `paper` stays as it is).
-PATH_OPTIONS = ("--dataset", "--scores", "--samples", "--out")
+PATH_OPTIONS = ("--dataset", "--scores", "--samples", "--out", "--preference")
 
 
 def published_path(path: str, out: str) -> str:
@@ -68,6 +68,33 @@ def published_command(args: Sequence[str], out: str) -> str:
             shown.append(arg)
             pending = arg if arg in PATH_OPTIONS else None
     return shlex.join(["karma-build", *shown])
+
+
+# The key by which `kinship --json` marks the file it wrote (a later run may replace it without
+# --overwrite); a binarize folder's kinship.json has the folder's marker instead.
+WRITTEN_BY = "written_by"
+
+
+def written_by() -> dict[str, str]:
+    from karma_plugin._version import __version__
+
+    return {"tool": "karma-build", "version": __version__}
+
+
+def is_kinship_json(path: str | os.PathLike[str]) -> bool:
+    """``path`` is a kinship.json that `kinship --json` wrote (it holds the ``written_by``
+    marker)."""
+    import json
+
+    try:
+        if os.path.getsize(path) > 1 << 30:
+            return False
+        with open(path, encoding="utf-8") as handle:
+            doc = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    mark = doc.get(WRITTEN_BY) if isinstance(doc, dict) else None
+    return isinstance(mark, dict) and mark.get("tool") == "karma-build"
 
 
 def kinship_document(
@@ -109,6 +136,8 @@ def kinship_document(
         ],
         "excluded": dict(kin.excluded),
     }
+    if kin.categories:  # the user's (--category); the paper's three go unsaid, as before
+        doc["categories"] = {name: list(members) for name, members in kin.categories.items()}
     if uncertainty is not None:
         doc["uncertainty"] = uncertainty.to_json()
     if listing.complete:
@@ -185,6 +214,7 @@ def binarize_manifest(
     command: str = "karma-build binarize",
     report: dict[str, Any] | None = None,
     uncertainty: Uncertainty | None = None,
+    preference: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The whole ``kinship.json`` of a folder ``binarize`` wrote: the kinship part, the inputs
     (``dataset`` as the user named it, its ``rows``, its layout (``pool_format``) and the
@@ -194,7 +224,8 @@ def binarize_manifest(
     configs not built and why (``skipped_configs``), what was dropped, the versions and
     command that made it, the rows, files and bytes of every config and split in
     ``written``, the files of the kinship ``report`` inside the folder (``--report``) and,
-    with ``--bootstrap``, the ``uncertainty`` (its per-config stability included)."""
+    with ``--bootstrap``, the ``uncertainty`` (its per-config stability included); with
+    ``--preference``, the ``preference_check`` (``preference_inputs.preference_check_doc``)."""
     provenance = {"pool_provenance": pool_provenance} if pool_provenance else {}
     not_built = {"skipped_configs": dict(skipped_configs)} if skipped_configs else {}
     return {
@@ -223,4 +254,5 @@ def binarize_manifest(
         "files": written.files,
         "bytes": written.nbytes,
         **({"report": report} if report else {}),
+        **({"preference_check": preference} if preference else {}),
     }

@@ -134,3 +134,54 @@ def markdown_kinship(doc: Mapping[str, Any], code_names: bool = False) -> str:
         for a in order
     ]
     return markdown_table(["", *order], rows)
+
+
+def _with_interval(fig: Mapping[str, Any], percent: bool) -> tuple[str, str]:
+    value, interval = fig.get("value"), fig.get("interval")
+    spec = ".1%" if percent else ".3f"
+    shown = _fmt(value, spec)
+    return shown, "–" if not interval else f"[{interval[0]:{spec}}, {interval[1]:{spec}}]"
+
+
+def markdown_preference(check: Mapping[str, Any], code_names: bool = False) -> str:
+    """kinship.json's ``preference_check`` as two Markdown tables: the figures with their
+    intervals, then the models compared (S_pref beside the judge's win rate)."""
+    level = f"{100 * float(check.get('interval', 0.95)):g}%"
+    rows = [
+        [
+            "Spearman rank correlation",
+            *_with_interval(check["spearman"], False),
+            f"{len(check['matched'])} models",
+        ],
+        [
+            "pairwise agreement (all pairs)",
+            *_with_interval(check["pairwise_agreement"], True),
+            f"{check['pairwise_agreement']['pairs']} model pairs",
+        ],
+    ]
+    for config, fig in check.get("configs", {}).items():
+        name = f"`{config}`" if code_names else config
+        rows.append(
+            [
+                f"agreement over {name}'s pairs",
+                *_with_interval(fig, True),
+                f"{fig['pairs']} instructions",
+            ]
+        )
+    figures = markdown_table(["check", "value", f"{level} interval", "on"], rows)
+    win = check.get("win_rate", {})
+    s_pref = check.get("s_pref", {})
+    order = sorted(check["matched"], key=lambda m: (-s_pref.get(m, 0.0), m))
+    models = markdown_table(
+        ["model", "judge's name", "S_pref", check["win_rate_column"]],
+        [
+            [
+                f"`{m}`" if code_names else m,
+                f"`{check['matched'][m]}`" if code_names else check["matched"][m],
+                _fmt(s_pref.get(m), ".3f"),
+                _fmt(win.get(m), ".4g"),
+            ]
+            for m in order
+        ],
+    )
+    return figures + "\n\n" + models

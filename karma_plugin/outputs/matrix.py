@@ -72,8 +72,25 @@ def _symmetric(matrix: np.ndarray, rows: int = 512) -> bool:
     )
 
 
-def write_matrix(path: str | os.PathLike[str], models: Sequence[str], kinship: np.ndarray) -> Path:
-    """Write the square ``kinship`` of ``models`` to ``path`` (whole or not at all)."""
+def is_matrix_file(path: str | os.PathLike[str]) -> bool:
+    """``path`` is a kinship matrix karma-build wrote (its pandas metadata names the
+    creator ``karma-plugin``)."""
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+        creator = json.loads(metadata.get(b"pandas", b"{}")).get("creator") or {}
+    except (OSError, ValueError, pa.ArrowException, AttributeError):
+        return False
+    return isinstance(creator, dict) and creator.get("library") == "karma-plugin"
+
+
+def write_matrix(
+    path: str | os.PathLike[str],
+    models: Sequence[str],
+    kinship: np.ndarray,
+    found: atomic.Found = atomic.UNCHECKED,
+) -> Path:
+    """Write the square ``kinship`` of ``models`` to ``path`` (whole or not at all), where
+    ``check_file_output`` saw ``found``."""
     # Column j is kinship[:, j]; for a symmetric matrix (cosine is) that is row j, which arrow
     # takes without a copy: the 800 MB of a 10,000-model matrix are not duplicated.
     columns = kinship if _symmetric(kinship) else np.ascontiguousarray(kinship.T)
@@ -94,4 +111,5 @@ def write_matrix(path: str | os.PathLike[str], models: Sequence[str], kinship: n
             use_dictionary=False,
             write_statistics=False,
         ),
+        found=found,
     )

@@ -10,6 +10,7 @@ is used (``pools.schema``).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import deque
 from collections.abc import Iterator
@@ -29,7 +30,13 @@ from karma_plugin.errors import InputError, RemoteError
 from karma_plugin.fs.paths import DATA_FILE_BUILDERS, locate
 from karma_plugin.pools import DEFAULT_RATING
 from karma_plugin.pools.layout import Layout, Request
-from karma_plugin.pools.schema import check_utf8, provenance_of, without_json
+from karma_plugin.pools.schema import (
+    check_utf8,
+    plain_schema,
+    provenance_of,
+    without_dictionaries,
+    without_json,
+)
 from karma_plugin.pools.store import INSTRUCTION, RESPONSE, TextStore, release_memory
 from karma_plugin.pools.streaming import datasets_quiet, stream_hub, stream_json
 
@@ -59,7 +66,7 @@ def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 def _parquet_columns(handle: Any, spec: str, request: Request) -> tuple[Layout, list[str]]:
     """The file's layout and the leaf paths to decode: only the fields KARMA uses."""
-    layout = request.resolve(handle.schema_arrow, spec)
+    layout = request.resolve(plain_schema(handle.schema_arrow), spec)
     top = set(layout.top_columns(handle.schema_arrow.names))
     fields = layout.completion_fields()
     completions = request.name("completions")
@@ -101,6 +108,35 @@ def _split_files(folder: Path, split: str) -> list[Path]:
     return [Path(f) for f in files[split] if not f.lower().endswith(".md")]  # cards, notes
 
 
+def _one_format(folder: Path) -> None:
+    """Refuse a pool folder that holds data files of another format, or of two formats, in
+    any split or sub-folder: ``datasets`` would read the folder as its commoner format alone
+    (train.jsonl beside test.parquet: one split of the two) and skip the others silently.
+    Hidden files, Markdown (a card, notes) and files without an extension are left alone."""
+    found: dict[str, Path] = {}
+    for root, folders, names in os.walk(folder):
+        folders[:] = sorted(f for f in folders if not f.startswith((".", "__")))
+        for name in sorted(names):
+            suffix = Path(name).suffix.lower()
+            if name.startswith((".", "__")) or suffix in ("", ".md"):
+                continue
+            file = Path(root) / name
+            builder = DATA_FILE_BUILDERS.get(suffix)
+            if builder is None:
+                raise InputError(
+                    f"pool folder {str(folder)!r} holds {str(file.relative_to(folder))!r}: "
+                    "expected .json, .jsonl or .parquet files only (the folder is read whole "
+                    "or not at all: keep only the pool's files in it)"
+                )
+            found.setdefault(builder, file)
+    if len(found) > 1:
+        raise InputError(
+            f"pool folder {str(folder)!r} mixes json and parquet files "
+            f"({found['json'].relative_to(folder)}, {found['parquet'].relative_to(folder)}); "
+            "it is read whole or not at all: keep one format in it"
+        )
+
+
 def _local_files(path: Path, split: str) -> tuple[str, list[Path]]:
     """The pool files at ``path`` (a file or a folder) and their one format, json or parquet.
 
@@ -109,6 +145,8 @@ def _local_files(path: Path, split: str) -> tuple[str, list[Path]]:
     """
     if not path.is_file() and not path.is_dir():
         raise InputError(f"pool {str(path)!r} is neither a file nor a folder")
+    if path.is_dir():
+        _one_format(path)
     files = [path] if path.is_file() else _split_files(path, split)
     first: dict[str, Path] = {}
     for file in files:
@@ -148,11 +186,17 @@ def iter_batches(
     first batch, and only the columns the layout uses are read. A pool that is one parquet file
     appends its schema metadata to ``metadata`` as it is opened (read once, not twice)."""
     request = request or Request()
+    path = Path(spec)
+    if path.is_file() and split != "train":
+        raise InputError(
+            f"--split {split}: pool {spec!r} is a single file, which holds one split; --split "
+            "picks a split of a folder (train*, test*, ... files) or of a Hub dataset"
+        )
     where = locate(spec)
     if where == "local":
-        builder, files = _local_files(Path(spec), split)
+        builder, files = _local_files(path, split)
         if builder == "parquet":
-            one_file = metadata if Path(spec).is_file() else None
+            one_file = metadata if path.is_file() else None
             for file in files:
                 yield from _parquet_row_groups(file, request, one_file)
             return
@@ -163,7 +207,7 @@ def iter_batches(
         streamed = stream_hub(spec, split, _BATCH_ROWS)
 
     def checked(batch: pa.RecordBatch) -> tuple[Layout, pa.Table]:
-        table = without_json(pa.Table.from_batches([batch]), spec)
+        table = without_json(without_dictionaries(pa.Table.from_batches([batch])), spec)
         layout = request.resolve(table.schema, spec)
         table = layout.project(table)
         check_utf8(table, spec)
@@ -225,6 +269,7 @@ def _parquet_row_groups(
 
     def read(group: int) -> pa.Table:
         table = pq.ParquetFile(path).read_row_group(group, columns=columns, use_threads=False)
+        table = without_dictionaries(table)  # pandas' categoricals: their text, as text
         check_utf8(table, str(path))  # here, in the decoding threads
         return table
 
@@ -264,6 +309,15 @@ def _load_with_datasets(spec: str, split: str, files: list[Path]) -> pa.Table:
     except (ConnectionError, OSError) as exc:
         raise RemoteError(f"cannot fetch pool {spec!r}: {str(exc).splitlines()[0]}") from None
     return ds.data.table
+
+
+def _answer_digests(text: pa.Array) -> np.ndarray:
+    """The first 8 bytes of the sha256 of each text, as big-endian integers (their order is
+    the digests' order)."""
+    digests = b"".join(
+        hashlib.sha256(t or b"").digest()[:8] for t in text.cast(pa.binary()).to_pylist()
+    )
+    return np.frombuffer(digests, ">u8").astype(np.uint64)
 
 
 def _blank(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -322,6 +376,7 @@ def _read(spec: str, split: str, request: Request, store: TextStore) -> Pool:
     digests: list[np.ndarray] = []
     blank_rows, sources, row_of = [], [], []
     models, empties, sizes, ratings, raw_ratings, overall = [], [], [], [], [], []
+    answers: list[np.ndarray] = []  # long layout: a digest of each answer (see below)
     model_names, source_names = _Names(), _Names()
     seen: dict[bytes, int] = {}  # long layout: an instruction's entry
     n_entries = n_responses = 0
@@ -381,16 +436,26 @@ def _read(spec: str, split: str, request: Request, store: TextStore) -> Pool:
         ratings.append(units.rating)
         raw_ratings.append(units.raw_rating)
         overall.append(units.overall)
+        if layout.kind == "long":
+            answers.append(_answer_digests(units.response))
     if n_entries == 0:
         raise InputError(f"pool {spec!r} has no rows")
     empty = np.concatenate(empties).astype(bool) if empties else np.zeros(0, bool)
     if empty.all():
         raise InputError(f"pool {spec!r} has no response: every 'response' is null or empty")
     owner = np.concatenate(row_of)
-    # Each entry's responses together, in the order they came (the long layout's rows of one
-    # instruction may lie anywhere in the pool); UltraFeedback's layout has them so already.
+    # Each entry's responses together (the long layout's rows of one instruction may lie
+    # anywhere in the pool); UltraFeedback's layout has them so already. Within an entry the
+    # long layout's responses go by the sha256 of their text (then the rating), not by row
+    # order: of a model that answered an instruction twice, the first usable answer counts,
+    # and "first" must not depend on how the rows were shuffled. Which position a response
+    # has changes nothing else (docs/design.md §6).
     grouped = layout_kind == "long"
-    order = np.argsort(owner, kind="stable") if grouped else np.arange(len(owner))
+    if grouped:
+        tie = np.nan_to_num(np.concatenate(ratings), nan=np.inf)
+        order = np.lexsort((tie, np.concatenate(answers), owner))
+    else:
+        order = np.arange(len(owner))
 
     def flat(parts: list[np.ndarray]) -> np.ndarray:
         joined = np.concatenate(parts)

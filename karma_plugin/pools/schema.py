@@ -91,6 +91,46 @@ def _check_text_columns(schema: pa.Schema, spec: str, columns: list[str], source
             raise InputError(f"pool {spec!r}: column {column!r} holds {kind}, expected text")
 
 
+def _check_unique(names: list[str], spec: str, read: list[str], where: str = "column") -> None:
+    """A column (or completion field) KARMA reads must have one name: pyarrow cannot tell two
+    of the same name apart, and which one holds the data cannot be guessed."""
+    for name in dict.fromkeys(read):
+        count = names.count(name)
+        if count > 1:
+            raise InputError(
+                f"pool {spec!r}: {where} {name!r} appears {count} times; give each its own "
+                "name (or drop the copies)"
+            )
+
+
+def plain_type(t: pa.DataType) -> pa.DataType:
+    """``t`` with every dictionary-encoded part (pandas' categoricals) as its value type."""
+    if pa.types.is_dictionary(t):
+        return plain_type(t.value_type)
+    if pa.types.is_list(t):
+        return pa.list_(t.value_field.with_type(plain_type(t.value_type)))
+    if pa.types.is_large_list(t):
+        return pa.large_list(t.value_field.with_type(plain_type(t.value_type)))
+    if pa.types.is_struct(t):
+        return pa.struct([f.with_type(plain_type(f.type)) for f in t])
+    return t
+
+
+def plain_schema(schema: pa.Schema) -> pa.Schema:
+    """``schema`` as ``without_dictionaries`` makes a table of it."""
+    return pa.schema([f.with_type(plain_type(f.type)) for f in schema], metadata=schema.metadata)
+
+
+def without_dictionaries(table: pa.Table) -> pa.Table:
+    """``table`` with its dictionary-encoded columns (a pandas categorical written to parquet,
+    at any depth) decoded: the text they hold is read as text."""
+    for index, field in enumerate(table.schema):
+        wanted = plain_type(field.type)
+        if wanted != field.type:
+            table = table.set_column(index, field.name, table.column(index).cast(wanted))
+    return table
+
+
 def check_schema(
     schema: pa.Schema,
     spec: str,
@@ -103,6 +143,7 @@ def check_schema(
     ratings (the ones ``rating``, or the field ``mapped_rating``, reads) as numbers or text.
     ``name`` gives the pool's name for each of UltraFeedback's (``--columns``)."""
     instruction, completions_name = name("instruction"), name("completions")
+    _check_unique(schema.names, spec, [instruction, completions_name, name("source")])
     if instruction not in schema.names or completions_name not in schema.names:
         raise InputError(_missing_message(schema, spec, name))
     _check_text_columns(schema, spec, [instruction, name("source")], name("source"))
@@ -117,6 +158,10 @@ def check_schema(
             f"pool {spec!r}: column {completions_name!r} holds {_kind(completions)}, expected "
             f"lists of completions (objects with {model!r} and {response!r})"
         )
+    read = [model, response, "overall_score", *([mapped_rating] if mapped_rating else [])]
+    if rating in ("fine-grained_score", "aspects") and mapped_rating is None:
+        read.append("fine-grained_score" if rating == "fine-grained_score" else "annotations")
+    _check_unique([f.name for f in completions.value_type], spec, read, "completions field")
     fields = {f.name: f.type for f in completions.value_type}
     missing = [n for n in (model, response) if n not in fields]
     if mapped_rating is not None and mapped_rating not in fields:
@@ -157,6 +202,7 @@ def check_long_schema(
     """The same checks for the long layout: one row per (instruction, model, response[,
     rating]), each a column."""
     needed = [name(k) for k in ("instruction", "model", "response")] + ([rating] if rating else [])
+    _check_unique(schema.names, spec, [*needed, name("source")])
     missing = [c for c in needed if c not in schema.names]
     if missing:
         names = ", ".join(repr(m) for m in missing)

@@ -30,14 +30,23 @@ from karma_plugin.errors import InputError, RemoteError
 @contextlib.contextmanager
 def datasets_quiet() -> Iterator[None]:
     """datasets logs a failed load (and notes such as a missing card) on stderr before it
-    raises; the error is ours to report, in one line."""
+    raises; the error is ours to report, in one line.
+
+    Inside, datasets also takes torch for absent: a streaming dataset otherwise imports torch
+    wherever it is installed (the `train` extra, the test environment), only to share an epoch
+    counter with torch's data-loader workers, which karma-build never uses; that import cost
+    2 to 5 s of CPU and about 300 MB on every binarize of a json or Hub pool. Only for the
+    calls made inside: the flag is restored for the rest of the process."""
+    from datasets import config
     from datasets.utils import logging
 
     level = logging.get_verbosity()
     logging.set_verbosity(logging.CRITICAL)
+    torch_available, config.TORCH_AVAILABLE = config.TORCH_AVAILABLE, False
     try:
         yield
     finally:
+        config.TORCH_AVAILABLE = torch_available
         logging.set_verbosity(level)
 
 
@@ -84,6 +93,34 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def bad_json_line(files: list[Path]) -> str | None:
+    """Where the first line that is not JSON lies, as ``FILE: line N (why)``, in the JSON
+    Lines ``files``; None if there is none (a JSON-array file is not looked into).
+
+    pyarrow's json reader names only the row inside the 10 MB block it was parsing
+    ("in row 1937"); this pass over the files, made only once a read has failed, names the
+    file's own line."""
+    import json
+
+    for file in files:
+        try:
+            with file.open("rb") as handle:
+                if handle.read(1 << 16).lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"[":
+                    continue
+                handle.seek(0)
+                for number, line in enumerate(handle, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        json.loads(line)
+                    except ValueError as exc:
+                        why = str(exc).split(": line 1 column")[0]
+                        return f"{file.name}: line {number} is not JSON ({why})"
+        except OSError:
+            return None
+    return None
+
+
 def stream_json(
     spec: str, files: list[Path], split: str, batch_rows: int
 ) -> Iterator[pa.RecordBatch]:
@@ -102,7 +139,8 @@ def stream_json(
         # DatasetGenerationError): the line is the same either way. pa.ArrowInvalid is a
         # ValueError; a file that vanished or cannot be opened is the pool's too.
         except (ValueError, pa.ArrowNotImplementedError, OSError) as exc:
-            raise InputError(f"cannot read pool {spec!r}: {_first_line(exc)}") from None
+            found = bad_json_line(files) if "JSON parse error" in str(exc) else None
+            raise InputError(f"cannot read pool {spec!r}: {found or _first_line(exc)}") from None
 
     data_files = {split: [str(f) for f in files]}
     dataset = step(
@@ -113,12 +151,13 @@ def stream_json(
 
 
 def stream_hub(
-    repo_id: str, split: str, batch_rows: int, revision: str | None = None
+    repo_id: str, split: str, batch_rows: int, revision: str | None = None, what: str = "pool"
 ) -> Iterator[pa.RecordBatch]:
     """The split ``split`` of the Hub dataset ``repo_id`` at one commit (``revision``'s, by
     default main's), in batches of at most ``batch_rows`` rows, with a progress bar on a
     terminal. Every Hub fault, before or during the download, is one line (``with_retries``):
-    a missing repo or revision an ``InputError``, the rest a ``RemoteError``.
+    a missing repo or revision an ``InputError``, the rest a ``RemoteError``; ``what`` the
+    dataset is (a pool, a table) in the messages.
 
     Offline (HF_HUB_OFFLINE), nothing can stream: the dataset is read from ``datasets``'
     cache as before (memory-mapped Arrow files, which the page cache holds, not the heap).
@@ -139,12 +178,12 @@ def stream_hub(
             with datasets_quiet(), _read_retries(reads, retry_wait()):
                 return with_retries(call, f"{what} {repo_id}", repo_id, retries)
         except datasets.exceptions.DatasetNotFoundError as exc:
-            raise InputError(f"pool {repo_id!r} not found: {_first_line(exc)}") from None
+            raise InputError(f"{what} {repo_id!r} not found: {_first_line(exc)}") from None
         except (datasets.exceptions.DatasetGenerationError, pa.ArrowInvalid) as exc:
             cause = exc.__cause__ or exc
-            raise InputError(f"cannot read pool {repo_id!r}: {_first_line(cause)}") from None
+            raise InputError(f"cannot read {what} {repo_id!r}: {_first_line(cause)}") from None
         except (ValueError, FileNotFoundError) as exc:  # no such split, no data files
-            raise InputError(f"cannot read pool {repo_id!r}: {_first_line(exc)}") from None
+            raise InputError(f"cannot read {what} {repo_id!r}: {_first_line(exc)}") from None
         except (ConnectionError, OSError) as exc:
             raise RemoteError(f"{what} {repo_id} failed: {_first_line(exc)}") from None
 

@@ -27,6 +27,7 @@ from karma_plugin.outputs.markdown import (
     crosses_tau,
     interval_label,
     markdown_kinship,
+    markdown_preference,
     markdown_scores,
     markdown_table,
     pairs_crossing_tau,
@@ -105,8 +106,10 @@ def render_report(
     cut: float = clustering.DEFAULT_CUT,
     listing: Listing | None = None,
     uncertainty: Uncertainty | None = None,
+    preference: dict[str, Any] | None = None,
 ) -> Report:
-    """Draw every figure into ``folder`` and write ``folder/report.md``.
+    """Draw every figure into ``folder`` and write ``folder/report.md``. ``preference``:
+    kinship.json's ``preference_check`` (``--preference``), drawn and tabled when given.
 
     A table of more than ``MAX_LISTED_MODELS`` models is drawn for the ``listing`` only (default:
     the top ones by S_pref): heatmaps and dendrograms of thousands of leaves are unreadable. The
@@ -162,7 +165,7 @@ def render_report(
     # Category dendrograms always come from the benchmark scores of the same models,
     # normalised over all of them, drawn for the listed ones.
     same_models = _restrict(table, kinship.models)
-    for category, benches in CATEGORIES.items():
+    for category, benches in {**CATEGORIES, **(kinship.categories or {})}.items():
         if not any(b in table.benchmarks for b in benches):
             report.skipped[category] = "none of its benchmarks is in the score table"
             continue
@@ -178,7 +181,8 @@ def render_report(
         distance, name = clustering.score_distance(norm.normalized[rows])
         c = clustering.cluster_models(tuple(norm.models[i] for i in rows), distance, name, cut)
         report.clusterings[category] = c
-        figures.dendrogram(c, CATEGORY_TITLES[category], figure(f"dendrogram_{category}.png"))
+        title = CATEGORY_TITLES.get(category, category)
+        figures.dendrogram(c, title, figure(f"dendrogram_{category}.png"))
     stability = key.get("stability") if key else None
     if key and isinstance(stability, Mapping) and stability:
         sure = key.get("sure_pairs")
@@ -190,8 +194,20 @@ def render_report(
             figure("stability.png"),
         )
 
+    if preference is not None:
+        matched = list(preference["matched"])
+        figures.preference_scatter(
+            matched,
+            np.array([preference["s_pref"][m] for m in matched]),
+            np.array([preference["win_rate"][m] for m in matched]),
+            f"S_pref against the judge ({preference['table']})",
+            figure("preference.png"),
+            win_label=preference["win_rate_column"],
+        )
     doc = kinship_document(kinship, listing, uncertainty=uncertainty)
     text = _markdown(table, kinship, doc, listing, report, cut, explained)
+    if preference is not None:
+        text += _preference_markdown(preference)
     atomic.write_text(out / "report.md", text)
     return report
 
@@ -283,6 +299,30 @@ def _stability_md(doc: Mapping[str, Any], report: Report) -> list[str]:
     ]
 
 
+def _preference_markdown(check: dict[str, Any]) -> str:
+    """The section of report.md for ``--preference`` (kinship.json's preference_check)."""
+    stderr = check.get("stderr_column")
+    lines = [
+        "",
+        "## S_pref against judged preference (--preference)",
+        "",
+        f"The judge's table: `{check['table']}`, win rate `{check['win_rate_column']}`"
+        + (f", standard error `{stderr}`" if stderr else ", no standard error (taken as exact)")
+        + f". {len(check['matched'])} of the score table's models are in it"
+        + (f"; not in it: {', '.join(check['unmatched'])}" if check["unmatched"] else "")
+        + ". Intervals: percentiles over "
+        + f"{check['draws']} draws of S_pref from the scores' noise ({check['noise']}) and of "
+        "each win rate from its standard error. The pairwise agreement is the share of model "
+        "pairs whose S_pref order the judge shares (ties left out); a config's agreement is "
+        "the same share over the pairs it forms, weighted by the instructions it forms them for.",
+        "",
+        "![S_pref against the judge's win rate](preference.png)",
+        "",
+        markdown_preference(check),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _markdown(
     table: ScoreTable,
     k: Kinship,
@@ -299,6 +339,13 @@ def _markdown(
         f"benchmarks: {', '.join(k.benchmarks)}. Kinship metric: **{k.metric}**; "
         f"tau = {k.tau:g}.",
     ]
+    if k.categories:
+        lines += [
+            "",
+            "Categories given: "
+            + "; ".join(f"{name} = {', '.join(members)}" for name, members in k.categories.items())
+            + ".",
+        ]
     below = doc["pairs_below_tau"]
     if listing.complete:
         below_line = f"Pairs below tau = {k.tau:g} (never paired): {len(below)}"
@@ -368,7 +415,11 @@ def _markdown(
         "always 1 (both scores above the minimum) or 0 (one at the minimum), so it cannot tell "
         "models apart. Models whose branches join below the red dotted cut share a cluster.",
     ]
-    titles = {"all": f"All chosen benchmarks ({k.metric})", **CATEGORY_TITLES}
+    titles = {
+        "all": f"All chosen benchmarks ({k.metric})",
+        **CATEGORY_TITLES,
+        **{name: name for name in (k.categories or {}) if name not in CATEGORY_TITLES},
+    }
     for key, c in report.clusterings.items():
         lines += [
             "",

@@ -413,3 +413,25 @@ def grouped_bars(
     ax.set_title(title, fontsize=10)
     fig.legend(fontsize=8, ncols=min(len(names), 6), loc="outside lower center", frameon=False)
     return _save(fig, path)
+
+
+def preference_scatter(
+    names: Sequence[str],
+    s_pref: np.ndarray,
+    win_rate: np.ndarray,
+    title: str,
+    path: str | os.PathLike[str],
+    win_label: str = "judged win rate",
+) -> Path:
+    """S_pref against a judge's win rate, one labelled dot per model both tables have
+    (``--preference``): a monotone cloud is a judge that agrees with S_pref."""
+    fig = _figure(7.5, 5.5)
+    ax = fig.add_subplot()
+    ax.scatter(s_pref, win_rate, color=BLUES[1], zorder=3)
+    ax.set_xlabel("S_pref (mean of the min-max normalised benchmark scores)")
+    ax.set_ylabel(win_label)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, alpha=0.3)
+    points = np.column_stack([np.asarray(s_pref, float), np.asarray(win_rate, float)])
+    place_labels(ax, points, list(names), fontsize=8, zorder=4)  # once the layout is final
+    return _save(fig, path)

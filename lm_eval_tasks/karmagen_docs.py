@@ -1,4 +1,4 @@
-"""Prompts of the karma_responses task: each document becomes {instruction, source}.
+"""Prompts of the karmagen task: each document becomes {instruction, source}.
 
 Written by `karma-build responses-task`. lm-eval loads this file by path and it imports nothing
 from karma_plugin, so the task folder runs wherever lm-eval does. Only the two fields are kept:
@@ -16,17 +16,15 @@ def _is_text(feature) -> bool:
 def process_docs(dataset):
     names = list(dataset.column_names)
     if COLUMN not in names:
-        raise ValueError(
-            f"karma_responses: the prompt set has no column {COLUMN!r} (it has: {names})"
-        )
+        raise ValueError(f"karmagen: the prompt set has no column {COLUMN!r} (it has: {names})")
     if not _is_text(dataset.features[COLUMN]):
-        raise ValueError(f"karma_responses: column {COLUMN!r} does not hold text")
+        raise ValueError(f"karmagen: column {COLUMN!r} does not hold text")
     own_source = "source" in names and COLUMN != "source" and _is_text(dataset.features["source"])
 
     def document(row):
         text = row[COLUMN]
         if not isinstance(text, str):
-            raise ValueError(f"karma_responses: a prompt in column {COLUMN!r} is empty (null)")
+            raise ValueError(f"karmagen: a prompt in column {COLUMN!r} is empty (null)")
         source = row["source"] if own_source and row["source"] is not None else SOURCE
         return {"instruction": text, "source": source}
 
