@@ -106,6 +106,8 @@ def _download(root: Path, package: str, version: str) -> Path:
         command = [
             sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir",
             "--disable-pip-version-check", "-q", "--only-binary", ":all:",
+            # an unreachable registry fails within a minute (pip's default retries 5 times)
+            "--timeout", "20", "--retries", "1",
             "-d", str(stage), f"{package}=={version}",
         ]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, timeout=900)

@@ -46,7 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import real_assets
 
 # The Stage 0 task's name, as `karma-build responses-task` writes it: `karma_responses` becomes
-# `karmagen` (coordinator's decision); when that lands, change this one constant.
+# `karmagen` (coordinator's decision); when that lands, change this one constant. The name is
+# read from the written task folder when it is there (`stage0_task`), so either works.
 STAGE0_TASK = "karma_responses"
 STAGE1_TASKS = real_assets.TASKS
 BENCHMARK = {task: task.removeprefix("karma_") for task in STAGE1_TASKS}
@@ -393,6 +394,16 @@ def kinship(members: list[Member], cfg: Config, figures: Figures, tag: str = "")
 # --- Stage 0 and binarize ------------------------------------------------------------------------
 
 
+def stage0_task(folder: Path) -> str:
+    """The task `karma-build responses-task` wrote into ``folder`` (its one task YAML)."""
+    for path in sorted(folder.glob("*.yaml")):
+        # a regex, not yaml.safe_load: the file holds lm-eval's `!function` tags
+        found = re.search(r"^task:\s*(\S+)\s*$", path.read_text(encoding="utf-8"), re.M)
+        if found:
+            return found.group(1).strip("'\"")
+    return STAGE0_TASK
+
+
 def stage0(
     members: list[Member], family: list[Member], scores: Path, cfg: Config, figures: Figures
 ) -> Path | None:
@@ -427,7 +438,7 @@ def stage0(
         if list(out.rglob("results_*.json")):
             continue
         gen = {"max_gen_toks": cfg.stage0_max_gen_toks}
-        command = lmeval_command(member, STAGE0_TASK, task, out, cfg, gen)
+        command = lmeval_command(member, stage0_task(task), task, out, cfg, gen)
         wall = run(command, cfg.out / "logs" / f"stage0-{member.name}.log", cfg)
         samples = [json.loads(line) for line in _newest(out, "samples_*.jsonl").open()]
         tokens = generated_tokens(_tokenizer(member), samples)
@@ -580,8 +591,7 @@ def summarize(out: Path) -> str:
             f"{r['cut_by_max_gen_toks']:.0%} cut) | {r['model']} | {r['wall_s']} | | "
             f"{r['tokens_per_item'] * r['prompts']:.0f} | {r['tokens_per_s']:.2f} |"
         )
-    kinds = ("family", "prepare", "kinship", "kinship-with-child", "binarize", "dpo",
-             "father-and-son")  # fmt: skip
+    kinds = sorted({k for (k, _, _) in latest} - {"run", "stage1", "stage1-run", "stage0", "done"})
     for kind in kinds:
         for r in by_kind(kind):
             shown = {k: v for k, v in r.items() if k not in ("kind", "at")}
@@ -618,6 +628,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument(
         "--family", default=None, help="members taken by kinship, pool, binarize (default: all)"
+    )
+    parser.add_argument(
+        "--kinship-tag", default="", help="kinship stage: write OUT/kinshipTAG (another family)"
     )
     parser.add_argument("--summary", action="store_true", help="print --out's figures only")
     args = parser.parse_args(argv)
@@ -662,7 +675,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for member in bar(members, desc="stage 1", unit="model"):
             summary["stage1"][member.name] = stage1(member, include, subset, cfg, figures)
     if "kinship" in cfg.stages:
-        summary["kinship"] = kinship(family, cfg, figures)
+        summary["kinship"] = kinship(family, cfg, figures, tag=args.kinship_tag)
     data = None
     if "stage0" in cfg.stages:
         data = stage0(members, family, cfg.out / "kinship" / "scores.csv", cfg, figures)
