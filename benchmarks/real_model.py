@@ -45,10 +45,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import real_assets
 
-# The Stage 0 task's name, as `karma-build responses-task` writes it: `karma_responses` becomes
-# `karmagen` (coordinator's decision); when that lands, change this one constant. The name is
-# read from the written task folder when it is there (`stage0_task`), so either works.
-STAGE0_TASK = "karma_responses"
+# The shipped Stage 0 task (formerly `karma_responses`); the name is read from the task folder
+# `karma-build responses-task` wrote when it is there (`stage0_task`).
+STAGE0_TASK = "karmagen"
 STAGE1_TASKS = real_assets.TASKS
 BENCHMARK = {task: task.removeprefix("karma_") for task in STAGE1_TASKS}
 SHIPPED_MAX_GEN_TOKS = {

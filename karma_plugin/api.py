@@ -30,9 +30,14 @@ if TYPE_CHECKING:  # pyarrow, the Hub client and the writers load when a functio
     from karma_plugin.outputs.hub_folder import PullReport
 
 
-def _unmatched_models(unknown: Mapping[str, int], in_pool: int) -> str | None:
+def _unmatched_models(
+    unknown: Mapping[str, int], in_pool: int, excluded: Mapping[str, str]
+) -> str | None:
     """One warning naming the pool's models that the score table lacks (their answers are
-    left out): a leaderboard's names seldom match a pool's exactly."""
+    left out): a leaderboard's names seldom match a pool's exactly. A model the table has but
+    left out (a missing score) already has its own warning."""
+    lowered = {name.strip().lower() for name in excluded}
+    unknown = {m: n for m, n in unknown.items() if m.strip().lower() not in lowered}
     if not unknown:
         return None
     shown = ", ".join(f"{m} ({n})" for m, n in list(unknown.items())[:10])
@@ -173,7 +178,9 @@ def build_dataset(
             default = choose_default(chosen, default_config)
         options = Options(chosen, test_size, seed, tuple(exclude_sources))
         result = binarize(pool, kin, options, resample)
-        unmatched = _unmatched_models(result.dropped["unknown_model"], len(pool.model_names))
+        unmatched = _unmatched_models(
+            result.dropped["unknown_model"], len(pool.model_names), kin.excluded
+        )
         if unmatched:
             say(unmatched)
 

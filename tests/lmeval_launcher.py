@@ -10,6 +10,8 @@ sit beside lm-eval's without a clash is tested on the full index
 
 import sys
 
+# lm-eval's own models (hf among them) register on import, which the CLI's path may skip.
+import lm_eval.models
 import lm_eval.tasks
 import scripted_lm  # noqa: F401  (registers --model karma-scripted)
 from lm_eval.__main__ import cli_evaluate

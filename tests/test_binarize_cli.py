@@ -387,7 +387,10 @@ def test_constant_benchmark_and_missing_score_warn_and_go_on(runner, tmp_path, w
         "model,ifeval,mmlu_stem\ngpt-4,90,50%\nbard,80,50%\nalpaca-7b,10,50%\nstarchat,,50%\n",
         encoding="utf-8",
     )
-    pool = write_jsonl([row("Q", completion("gpt-4", "A"), completion("bard", "B"))])
+    # starchat answers in the pool: a left-out model is named only when the pool has it.
+    pool = write_jsonl(
+        [row("Q", completion("gpt-4", "A"), completion("bard", "B"), completion("starchat", "C"))]
+    )
     out = tmp_path / "out"
     result = run(runner, "--scores", str(scores), "--dataset", str(pool), "--out", str(out))
     assert result.exit_code == 0, result.output

@@ -162,6 +162,10 @@ def _wrapper(args: list[str], cwd: Path, env: dict[str, str] | None = None, time
     )
 
 
+# The small group's leaves: karmalite_<benchmark> for each full karma_<benchmark>.
+LITE = [leaf.replace("karma_", "karmalite_", 1) for leaf in LEAVES]
+
+
 def _listed(stdout: str) -> set[str]:
     """The names in the first column of lm-eval's Markdown listing tables."""
     rows = (line.split("|") for line in stdout.splitlines() if line.startswith("|"))
@@ -176,10 +180,10 @@ def test_wrapper_lists_the_karma_tasks_only(tmp_path):
         out = _wrapper(listing, tmp_path)
         assert out.returncode == 0, (listing, out.stderr[-2000:])
         assert "Traceback" not in out.stderr
-        assert _listed(out.stdout) == {*LEAVES, "karma", "karmagen"}, listing
+        assert _listed(out.stdout) == {*LEAVES, *LITE, "karma", "karmalite", "karmagen"}, listing
         assert "ls tasks --all" in out.stderr  # how to list lm-eval's own as well
     groups = _wrapper(["ls", "groups"], tmp_path)
-    assert groups.returncode == 0 and _listed(groups.stdout) == {"karma"}
+    assert groups.returncode == 0 and _listed(groups.stdout) == {"karma", "karmalite"}
 
 
 def test_wrapper_says_in_one_line_which_dataset_is_missing_offline(tmp_path):

@@ -353,7 +353,7 @@ def test_long_layout_with_repeated_answers_is_order_free(work: Path, tmp_path: P
         pool.write_text("".join(json.dumps(r) + "\n" for r in mixed), "utf-8")
         args = ["binarize", "--dataset", pool, "--columns", columns, "--out", f"o{seed}"]
         out = _ok(karma_build(*args, cwd=tmp_path))
-        assert "repeated models" in out and " 0 repeated models" not in out
+        assert " repeat" in out and " 0 repeats" not in out
         outputs.append(_parquet_bytes(tmp_path / f"o{seed}"))
     assert len(outputs[0]) == 16
     assert outputs[0] == outputs[1] == outputs[2]
