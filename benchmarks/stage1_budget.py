@@ -517,7 +517,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     full_selection = capped(full_sizes, None)
 
     if args.smoke:
-        from karma_plugin.commands.binarize import sample_pool_path
+        from karma_plugin.pools import sample_pool_path
 
         dataset = args.dataset or sample_pool_path()
     else:

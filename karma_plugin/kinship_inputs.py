@@ -1,23 +1,30 @@
 """The kinship a run asks for, from its inputs: a score table and, optionally, lm-eval samples.
 
 What the kinship options of every command name (``--scores``, ``--benchmarks``, ``--tau``,
-``--samples``, ``--metric``, ``--name``), for Python callers as for the CLI::
+``--samples``, ``--metric``, ``--name``), as one ``KinshipOptions``, for Python callers as for
+the CLI::
 
-    from karma_plugin.kinship_inputs import kinship_from_options
-    kin = kinship_from_options("scores.csv", "knowledge", tau=0.2)
+    from karma_plugin import KinshipOptions
+    kin = KinshipOptions("scores.csv", "knowledge", tau=0.2).kinship()
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from karma_plugin.core.benchmarks import ITEMS, categories_for, category_key, resolve_benchmarks
+from karma_plugin.core.benchmarks import (
+    BENCHMARKS,
+    ITEMS,
+    categories_for,
+    category_key,
+    resolve_benchmarks,
+)
 from karma_plugin.core.kinship import DEFAULT_TAU, Kinship, Listing, compute_kinship
-from karma_plugin.core.score_table import PAPER, read_scores
+from karma_plugin.core.score_table import PAPER, ScoreTable, read_scores
 from karma_plugin.core.uncertainty import NoiseSource, Uncertainty, bootstrap, noise_source
 from karma_plugin.errors import InputError
 from karma_plugin.lmeval.samples import METRICS as SAMPLE_METRICS
@@ -144,3 +151,83 @@ def uncertainty_from_options(
     ``uncertainty`` key of kinship.json), the noise as ``noise_from_options`` finds it."""
     source = noise_from_options(kin, scores, samples, items, names)
     return bootstrap(kin, draws, seed, source, listing)
+
+
+@dataclass(frozen=True)
+class KinshipOptions:
+    """The kinship options of a run, together: every command that computes kinship takes one
+    (``--scores``, ``--benchmarks``, ``--tau``, ``--samples``, ``--metric``, ``--name``).
+
+    ``scores``: ``"paper"`` (the authors' table, shipped) or a score-table CSV; ``benchmarks``:
+    keys or a category, comma-separated; ``tau``: the kinship threshold, the only tau of a run
+    (pairing reads it from the ``Kinship``); ``samples``: lm-eval ``--log_samples`` output for
+    sample-level kinship (``metric`` ``ec``/``capa``) or the error bars; ``names``: samples
+    run -> score-table name; ``categories``: the user's benchmark categories
+    (``--category NAME=B1,B2``), which ``benchmarks`` may then name.
+    """
+
+    scores: str | os.PathLike[str] = PAPER
+    benchmarks: str = "all"
+    tau: float = DEFAULT_TAU
+    samples: tuple[str | os.PathLike[str], ...] = ()
+    metric: str | None = None
+    names: Mapping[str, str] = field(default_factory=dict)
+    categories: Mapping[str, Iterable[str]] = field(default_factory=dict)
+
+    def score_table(self) -> ScoreTable:
+        return read_scores(self.scores)
+
+    def kinship(
+        self, warn: Callable[[str], None] | None = None, bootstrap: bool = False
+    ) -> Kinship:
+        """``kinship_from_options`` of these options."""
+        return kinship_from_options(
+            self.scores, self.benchmarks, self.tau, self.samples, self.metric, self.names,
+            warn=warn, bootstrap=bootstrap, categories=self.categories or None,
+        )  # fmt: skip
+
+    def inputs(self) -> list[str]:
+        """The local paths these options read (never to be replaced by an output)."""
+        return kinship_inputs(self.scores, self.samples)
+
+    def noise(self, kin: Kinship, items: Mapping[str, int] | None = None) -> NoiseSource:
+        """``noise_from_options`` of these options for ``kin``."""
+        return noise_from_options(kin, self.scores, self.samples, items, self.names)
+
+    def uncertainty(
+        self,
+        kin: Kinship,
+        listing: Listing | None,
+        draws: int,
+        seed: int,
+        items: Mapping[str, int] | None = None,
+    ) -> Uncertainty:
+        """``uncertainty_from_options`` of these options for ``kin``."""
+        return uncertainty_from_options(
+            kin, listing, draws, seed, self.scores, self.samples, items, self.names
+        )
+
+
+MAX_EXCLUSION_WARNINGS = 10  # a leaderboard table can leave out thousands of models
+
+
+def excluded_messages(
+    excluded: Mapping[str, str], pool_models: Iterable[str] | None = None
+) -> list[str]:
+    """The warnings about the models and benchmarks left out of the kinship, at most
+    ``MAX_EXCLUSION_WARNINGS`` and a count of the rest. With ``pool_models`` (the pool's model
+    names), a left-out model is named only when the pool has its answers: a score row nothing
+    in the pool uses changes nothing (kinship.json still lists it)."""
+    if pool_models is not None:
+        in_pool = {name.strip().lower() for name in pool_models}
+        excluded = {
+            name: reason
+            for name, reason in excluded.items()
+            if name in BENCHMARKS or name.strip().lower() in in_pool
+        }
+    items = list(excluded.items())
+    messages = [f"left out {name}: {reason}" for name, reason in items[:MAX_EXCLUSION_WARNINGS]]
+    if len(items) > MAX_EXCLUSION_WARNINGS:
+        more = len(items) - MAX_EXCLUSION_WARNINGS
+        messages.append(f"left out {more} more (kinship.json lists every one under 'excluded')")
+    return messages

@@ -25,8 +25,8 @@ from cli import karma_build
 from lmeval_helpers import derived_tasks, offline_env, punkt_env
 from scripted_models import build_scripted_model
 
+from karma_plugin.core.prompts import prompt_id
 from karma_plugin.core.score_table import read_scores
-from karma_plugin.lmeval.pool import prompt_id
 
 pytest.importorskip("axolotl", reason="needs the `train` extra (axolotl)")
 # One xdist worker builds the module fixture once (scripts/test.sh runs --dist loadgroup).

@@ -300,7 +300,7 @@ def _parquet_bytes(out: Path) -> dict[str, bytes]:
 
 @pytest.mark.deps  # datasets / huggingface_hub read it
 def test_byte_identical_under_a_shuffled_pool_and_another_format(runner, tmp_path):
-    from karma_plugin.commands.binarize import sample_pool_path
+    from karma_plugin.pools import sample_pool_path
 
     lines = Path(sample_pool_path()).read_text(encoding="utf-8").splitlines()
     random.Random(3).shuffle(lines)
@@ -480,7 +480,7 @@ def test_same_named_folders_do_not_share_the_datasets_cache(runner, tmp_path, mo
 @pytest.mark.deps  # datasets / huggingface_hub read it
 def test_a_jsonl_pool_is_streamed_not_cached(runner, tmp_path, monkeypatch):
     """A local jsonl pool is streamed: no Arrow copy of it lands in datasets' cache."""
-    from karma_plugin.commands.binarize import sample_pool_path
+    from karma_plugin.pools import sample_pool_path
 
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "cache"))

@@ -15,8 +15,8 @@ from karma_plugin.core.kinship import compute_kinship, list_models
 from karma_plugin.core.score_table import parse_score_csv, read_scores
 from karma_plugin.outputs.card import SPLITS, card_metadata, render_card, size_category
 from karma_plugin.outputs.manifest import kinship_document
+from karma_plugin.outputs.markdown import ranked_names
 from karma_plugin.outputs.matrix import MATRIX_FILE
-from karma_plugin.report.text import ranked_names
 
 # One xdist worker builds the module fixture once (scripts/test.sh runs --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("dataset-card")

@@ -267,6 +267,9 @@ def top_level_names(source: Path) -> set[str]:
         elif isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names |= {t.id for t in targets if isinstance(t, ast.Name)}
+            if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+                # what the module exports, lazily too (karma_plugin's __getattr__, PEP 562)
+                names |= set(ast.literal_eval(node.value)) if node.value else set()
         elif isinstance(node, ast.Import | ast.ImportFrom):
             names |= {(a.asname or a.name).split(".")[0] for a in node.names}
     return names

@@ -136,7 +136,7 @@ def seed_repo(hub: HubEmulator, repo_id: str, files: dict[str, bytes]) -> None:
 
 def seed_pushed(hub: HubEmulator, folder: Path) -> None:
     """REPO as `karma-build push` leaves it: the folder's files, the card rendered for REPO."""
-    from karma_plugin.hub.push import card_for_repo
+    from karma_plugin.outputs.hub_folder import card_for_repo
 
     files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*.*")}
     files["README.md"] = card_for_repo(folder, REPO)
@@ -144,7 +144,7 @@ def seed_pushed(hub: HubEmulator, folder: Path) -> None:
 
 
 def seed_pool(hub: HubEmulator) -> None:
-    from karma_plugin.commands.binarize import sample_pool_path
+    from karma_plugin.pools import sample_pool_path
 
     seed_repo(hub, POOL, {"train.jsonl": Path(sample_pool_path()).read_bytes()})
 
@@ -421,8 +421,8 @@ def test_pull_leaves_the_parquet_export_setting_alone(
     seed_pushed(hub, folder)
     code = (
         "import datasets\n"
-        "from karma_plugin.hub.pull import pull\n"
-        f"report = pull({REPO!r}, ['k_sim'])\n"
+        "from karma_plugin.api import pull_dataset\n"
+        f"report = pull_dataset({REPO!r}, ['k_sim'])\n"
         "assert not report.problems, report.problems\n"
         "print(datasets.config.USE_PARQUET_EXPORT)\n"
     )
@@ -517,7 +517,7 @@ def test_binarize_hub_pool_offline_without_cache(env, scores: Path, work: Path) 
 def sample_table():
     import pyarrow.json as paj
 
-    from karma_plugin.commands.binarize import sample_pool_path
+    from karma_plugin.pools import sample_pool_path
 
     return paj.read_json(sample_pool_path())
 
@@ -528,7 +528,7 @@ def test_binarize_hub_pool_streams_the_same_pairs_as_the_local_file(
 ) -> None:
     """A Hub pool (jsonl, or parquet through LFS) is streamed at the commit main points at,
     and gives the pairs the same pool gives read from a local file."""
-    from karma_plugin.commands.binarize import sample_pool_path
+    from karma_plugin.pools import sample_pool_path
 
     if form == "jsonl":
         seed_pool(hub)
@@ -565,7 +565,7 @@ def test_binarize_hub_pool_missing_repo_is_input(hub: HubEmulator, env, scores, 
 
 def seed_split_pool(hub: HubEmulator) -> None:
     """POOL as two jsonl files: the second is first read once the first's rows are used."""
-    from karma_plugin.commands.binarize import sample_pool_path
+    from karma_plugin.pools import sample_pool_path
 
     lines = Path(sample_pool_path()).read_bytes().splitlines(keepends=True)
     half = len(lines) // 2

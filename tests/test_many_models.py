@@ -122,7 +122,7 @@ def test_binarize_thousands_of_models_fast_small_and_loadable(big_table, big_kin
     # The matrix beside the configs is pushed with them, and not taken for a data split.
     import datasets
 
-    from karma_plugin.hub.push import folder_files
+    from karma_plugin.outputs.hub_folder import folder_files
 
     paths, configs = folder_files(out)
     assert "kinship_matrix.parquet" in paths and configs == sorted(doc["files"])

@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 from cli import assert_fails, karma_build, snapshot
 
-from karma_plugin.commands.binarize import sample_pool_path
 from karma_plugin.core.score_table import paper_csv_path
 from karma_plugin.errors import InputError
 from karma_plugin.fs import staging
-from karma_plugin.hub.push import folder_files
+from karma_plugin.outputs.hub_folder import folder_files
+from karma_plugin.pools import sample_pool_path
 
 MARKER = staging.MARKER
 READ_POOL = "karma_plugin.pools.reader:read_pool"

@@ -24,7 +24,8 @@ from cli import assert_fails, karma_build, snapshot
 from lmeval_helpers import offline_env
 from lmeval_samples import mc_doc, mc_lines
 
-from karma_plugin.lmeval.pool import METADATA_KEY, prompt_id
+from karma_plugin.core.prompts import prompt_id
+from karma_plugin.pools.schema import PROVENANCE_KEY
 
 # One xdist worker builds the module fixture once (scripts/test.sh runs --dist loadgroup).
 pytestmark = [pytest.mark.lmeval, pytest.mark.xdist_group("pool-stage0")]
@@ -103,7 +104,7 @@ def runs_args(stage0: Path) -> list[str]:
 
 def read_pool(path: Path):
     table = pq.read_table(path)
-    return table, json.loads(table.schema.metadata[METADATA_KEY])
+    return table, json.loads(table.schema.metadata[PROVENANCE_KEY])
 
 
 # --- the pool ---------------------------------------------------------------------------------

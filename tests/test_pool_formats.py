@@ -15,8 +15,7 @@ from cli import assert_fails, karma_build
 from click.testing import CliRunner
 
 from karma_plugin.cli import main
-from karma_plugin.commands.binarize import sample_pool_path
-from karma_plugin.pools import store
+from karma_plugin.pools import sample_pool_path, store
 
 # Run on the newest releases too (scripts/test.sh): pools read by datasets' json loader.
 pytestmark = pytest.mark.deps
@@ -277,7 +276,7 @@ def test_long_layout_errors(tmp_path: Path) -> None:
 def test_spilled_text_store_writes_the_same_bytes(tmp_path: Path, monkeypatch) -> None:
     """Tiny thresholds force the text to spill to disk many times and the output to be
     written in many windows: the bytes are those of the run that kept it all in memory."""
-    from karma_plugin.commands.binarize import sample_pool_path
+    from karma_plugin.pools import sample_pool_path
 
     lines = Path(sample_pool_path()).read_text("utf-8").splitlines()
     # Repeated instructions (with other answers) exercise the order of equal prompts.

@@ -14,9 +14,8 @@ from synthetic_scores import synthetic_score_csv
 from karma_plugin.cli import main
 from karma_plugin.core.clustering import cluster_models, score_distance
 from karma_plugin.core.kinship import MAX_LISTED_MODELS, compute_kinship
-from karma_plugin.core.score_table import parse_score_csv, read_scores
+from karma_plugin.core.score_table import read_scores
 from karma_plugin.fs.staging import MARKER
-from karma_plugin.report.document import write_report
 from karma_plugin.report.figures import pca
 
 # One xdist worker builds the module fixture once (scripts/test.sh runs --dist loadgroup).
@@ -111,8 +110,8 @@ def test_lower_cut_splits_the_instruction_following_clusters():
     fine = cluster_models(k.models, distance, "d", cut=0.2)
     assert len(fine.clusters) > len(coarse.clusters)
     # gpt-3.5-turbo (0.74) merges with gpt-4/bard (0.94, 1.0) at mean distance ~0.23 > 0.2
-    assert set(fine.cluster_of("gpt-4")) == {"bard", "gpt-4"}
-    assert fine.cluster_of("gpt-3.5-turbo") == ("gpt-3.5-turbo",)
+    assert {"bard", "gpt-4"} in [set(c) for c in fine.clusters]
+    assert ("gpt-3.5-turbo",) in fine.clusters
 
 
 def test_single_benchmark_distance_is_not_cosine():
@@ -182,17 +181,19 @@ def test_small_table_and_existing_folder(tmp_path, runner):
     assert again.stderr.count("\n") == 1, again.stderr
 
 
-def test_failed_report_leaves_no_folder(tmp_path, monkeypatch):
+def test_failed_report_leaves_no_folder(tmp_path, monkeypatch, runner):
     from karma_plugin.report.document import figures
 
     def broken(*args, **kwargs):
-        raise RuntimeError("disk full")
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(figures, "pca_map", broken)
-    table = parse_score_csv("model,ifeval,mmlu_pro\na,1,2\nb,2,1\nc,3,3\n")
-    with pytest.raises(RuntimeError):
-        write_report(table, compute_kinship(table), tmp_path / "r")
-    assert list(tmp_path.iterdir()) == []
+    scores = tmp_path / "s.csv"
+    scores.write_text("model,ifeval,mmlu_pro\na,1,2\nb,2,1\nc,3,3\n", encoding="utf-8")
+    result = runner.invoke(main, ["report", "--scores", str(scores), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1
+    assert result.stderr == "karma-build: error: No space left on device\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["s.csv"]
 
 
 def test_thousands_of_models_draw_the_top_ones_or_the_pools(tmp_path, runner):

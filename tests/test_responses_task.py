@@ -25,7 +25,6 @@ from scripted_models import build_scripted_model
 
 from karma_plugin.lmeval.responses import (
     MAX_GEN_TOKS,
-    SHIPPED_ORIGIN,
     ULTRAFEEDBACK_REVISION,
     docs_module,
     task_yaml,
@@ -63,7 +62,8 @@ def load_module(path: Path):
 def test_shipped_files_are_what_responses_task_writes():
     folder = shipped_dir()
     assert (folder / "karmagen.yaml").read_text("utf-8") == task_yaml(
-        ultrafeedback(), SHIPPED_ORIGIN
+        ultrafeedback(),
+        "Prompts: UltraFeedback's instructions at a pinned revision (docs/generation.md).",
     )
     assert (folder / "karmagen_docs.py").read_text("utf-8") == docs_module(ultrafeedback())
     # The old name is gone: `karma_*` must select the six Stage-1 tasks only.

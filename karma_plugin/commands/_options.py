@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,8 +17,11 @@ from karma_plugin.core.benchmarks import (
 )
 from karma_plugin.core.defaults import DEFAULT_SEED
 from karma_plugin.core.kinship import DEFAULT_TAU
-from karma_plugin.errors import InputError, redact
-from karma_plugin.kinship_inputs import METRICS
+from karma_plugin.errors import InputError, RemoteError, redact
+from karma_plugin.kinship_inputs import METRICS, KinshipOptions, excluded_messages
+
+if TYPE_CHECKING:
+    from karma_plugin.hub.push import PushPlan, PushResult
 
 scores_option = click.option(
     "--scores",
@@ -135,25 +140,55 @@ metric_option = click.option(
     "right/wrong), capa = chance-adjusted agreement on the chosen letters (lm-sim). "
     "Default with --samples: ec.",
 )
-names_option = click.option(
-    "--name",
-    "names",
-    multiple=True,
-    metavar="RUN=MODEL",
-    callback=key_value_pairs,
-    help="The score-table name MODEL of a model called RUN in the samples (the model lm-eval "
-    "recorded, or its folder) or in binarize's pool. Repeatable.",
+
+
+def run_names_option(help: str) -> Callable:
+    """``--name RUN=MODEL``, repeatable, as the command's ``names`` pairs: the name a run of
+    lm-eval goes by (``scores``, ``pool``, the kinship options' samples), RUN being the model
+    lm-eval recorded or its results folder."""
+    return click.option(
+        "--name",
+        "names",
+        multiple=True,
+        metavar="RUN=MODEL",
+        callback=key_value_pairs,
+        help=help,
+    )
+
+
+names_option = run_names_option(
+    "The score-table name MODEL of a model called RUN in the samples (the model lm-eval "
+    "recorded, or its folder) or in binarize's pool. Repeatable."
 )
 
 
 def kinship_options(command: Callable) -> Callable:
     """The options every kinship consumer takes, in this order: the scores, the benchmarks
     and their categories, tau, and the sample-level inputs that may replace the benchmark
-    cosine."""
+    cosine; the command gets them as one ``kinship: KinshipOptions``."""
+
+    @functools.wraps(command)
+    def with_kinship(
+        *args: Any,
+        scores_spec: str,
+        benchmarks: str,
+        categories: dict[str, tuple[str, ...]],
+        tau: float,
+        samples: tuple[str, ...],
+        metric: str | None,
+        names: tuple[tuple[str, str], ...],
+        **kwargs: Any,
+    ) -> Any:
+        kinship = KinshipOptions(
+            scores_spec, benchmarks, tau, samples, metric, dict(names), dict(categories)
+        )
+        return command(*args, kinship=kinship, **kwargs)
+
     options = (scores_option, benchmarks_option, category_option, tau_option)
+    decorated: Callable = with_kinship
     for option in reversed((*options, samples_option, metric_option, names_option)):
-        command = option(command)
-    return command
+        decorated = option(decorated)
+    return decorated
 
 
 def _draws(_ctx: click.Context, _param: click.Parameter, value: int | None) -> int | None:
@@ -259,6 +294,51 @@ def file_overwrite_option(what: str) -> Callable:
     )
 
 
+def echo_redacted(line: str) -> None:
+    """A line on stdout without credentials (commit and PR URLs carry HF_ENDPOINT, and its
+    user:password@ too)."""
+    click.echo(redact(line))
+
+
+def echo_push(result: PushPlan | PushResult, repo_id: str, create_pr: bool = False) -> None:
+    """What a push did (`push`, `binarize --push-to`): the plan of a dry run, or the commit
+    and how to load it. A dry run that could not compare with the Hub fails after its plan."""
+    from karma_plugin.hub.push import PushPlan
+
+    echo = echo_redacted
+    if isinstance(result, PushPlan):
+        echo(result.describe())
+        if result.existing:
+            echo(
+                f"  (the repo holds {len(result.existing)} files now: a real push needs "
+                "--overwrite or --create-pr)"
+            )
+        echo("Dry run: nothing was committed.")
+        if result.remote_error:
+            # The local plan is printed, the comparison with the Hub is not: exit 1.
+            raise RemoteError(
+                f"dry run not compared with {repo_id}: {result.remote_error} "
+                "(the plan above lists the local files only)"
+            )
+        return
+    plan = result.plan
+    if not result.changed:
+        no_pr = "; no pull request opened" if create_pr else ""
+        echo(
+            f"Nothing to commit: {repo_id}@{plan.revision} already holds exactly these files "
+            f"({result.commit_url}){no_pr}"
+        )
+        return
+    stale = f", deleted {counted(len(plan.deletions), 'stale file')}" if plan.deletions else ""
+    echo(f"Committed {counted(len(plan.additions), 'file')}{stale}: {result.commit_url}")
+    if result.pr_url:
+        echo(f"Pull request: {result.pr_url}")
+    echo(
+        f'Load it with: datasets.load_dataset("{repo_id}", "k_sim")'
+        + (f', revision="{plan.revision}"' if plan.revision != "main" else "")
+    )
+
+
 _WARNINGS = "karma_plugin.warnings"
 
 
@@ -286,26 +366,11 @@ def drop_warnings(ctx: click.Context) -> None:
     ctx.find_root().meta.pop(_WARNINGS, None)
 
 
-MAX_EXCLUSION_WARNINGS = 10  # a leaderboard table can leave out thousands of models
-
-
 def report_excluded(excluded: dict[str, str], pool_models: Iterable[str] | None = None) -> None:
-    """Warn about the models and benchmarks left out of the kinship. With ``pool_models`` (the
-    pool's model names), a left-out model is named only when the pool has its answers: a score
-    row nothing in the pool uses changes nothing (kinship.json still lists it)."""
-    if pool_models is not None:
-        in_pool = {name.strip().lower() for name in pool_models}
-        excluded = {
-            name: reason
-            for name, reason in excluded.items()
-            if name in BENCHMARKS or name.strip().lower() in in_pool
-        }
-    items = list(excluded.items())
-    for name, reason in items[:MAX_EXCLUSION_WARNINGS]:
-        warn(f"left out {name}: {reason}")
-    if len(items) > MAX_EXCLUSION_WARNINGS:
-        more = len(items) - MAX_EXCLUSION_WARNINGS
-        warn(f"left out {more} more (kinship.json lists every one under 'excluded')")
+    """Warn about the models and benchmarks left out of the kinship
+    (``kinship_inputs.excluded_messages``)."""
+    for message in excluded_messages(excluded, pool_models):
+        warn(message)
 
 
 def preference_options(command: Callable) -> Callable:

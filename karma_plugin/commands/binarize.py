@@ -4,34 +4,24 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
-from dataclasses import replace
-from importlib.resources import files
-from typing import Any
 
 import click
 
 from karma_plugin.commands._options import (
     bootstrap_options,
     counted,
+    echo_push,
+    echo_redacted,
     kinship_options,
     out_options,
     preference_options,
-    report_excluded,
     warn,
 )
 from karma_plugin.core.defaults import DEFAULT_SEED, DEFAULT_TEST_SIZE
 from karma_plugin.core.pairing import STRATEGIES
-from karma_plugin.kinship_inputs import kinship_from_options, kinship_inputs, noise_from_options
-from karma_plugin.pools import DEFAULT_RATING, RATINGS
+from karma_plugin.kinship_inputs import KinshipOptions
+from karma_plugin.pools import DEFAULT_RATING, RATINGS, SAMPLE
 from karma_plugin.pools.layout import BETTER, COLUMN_KEYS, FORMATS
-
-SAMPLE = "sample"
-
-
-def sample_pool_path() -> str:
-    """The small UltraFeedback-schema pool shipped in the package (the default)."""
-    return str(files("karma_plugin.data") / "ultrafeedback_sample.jsonl")
 
 
 @click.command("binarize")
@@ -134,15 +124,9 @@ def command(
     split: str,
     pool_format: str,
     columns: str | None,
-    scores_spec: str,
-    benchmarks: str,
-    categories: dict[str, tuple[str, ...]],
+    kinship: KinshipOptions,
     strategy: str,
     default_config_name: str | None,
-    tau: float,
-    samples: tuple[str, ...],
-    metric: str | None,
-    names: tuple[tuple[str, str], ...],
     with_report: bool,
     test_size: float,
     seed: int,
@@ -160,177 +144,49 @@ def command(
     private: bool,
 ) -> None:
     """Re-binarize a response pool into KARMA preference pairs (no annotation)."""
-    from karma_plugin import preference_inputs as judged
-    from karma_plugin.core import uncertainty
-    from karma_plugin.core.binarize import (
-        SFT_OF,
-        Options,
-        binarize,
-        empty_table,
-        parse_strategies,
-        preference_tables,
-        split_sizes,
-        without_unrated_rlaif,
-    )
-    from karma_plugin.core.defaults import default_config
-    from karma_plugin.core.kinship import list_models
-    from karma_plugin.core.score_table import read_scores
-    from karma_plugin.fs import staging
-    from karma_plugin.outputs.card import FIGURES_FOLDER
-    from karma_plugin.outputs.dataset_folder import write_hub_folder, write_manifest
-    from karma_plugin.outputs.manifest import (
-        binarize_manifest,
-        published_command,
-        published_path,
-    )
-    from karma_plugin.pools.layout import Request, parse_columns
-    from karma_plugin.pools.reader import read_pool
-    from karma_plugin.report.document import render_report
+    from karma_plugin.api import build_dataset, push_dataset
 
-    strategies = parse_strategies(strategy)
-    request = Request(pool_format, parse_columns(columns), rating, better_rating)
-    default = default_config(strategies, default_config_name)  # checked before the work
     if push_to:
         from karma_plugin.hub.push import check_repo_id, require_token
 
         check_repo_id(push_to)  # before the work, not after it
         require_token()
-    pool_spec = sample_pool_path() if dataset == SAMPLE else dataset
-    judge = judged.judge_from_options(preference, preference_columns, preference_names)
-    inputs = [pool_spec, *kinship_inputs(scores_spec, samples), *judged.local_inputs(preference)]
-    # Reserved before any work: a refusal or an unwritable parent costs nothing.
-    with staging.staged(out, overwrite, inputs) as stage:
-        kin = kinship_from_options(
-            scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn,
-            bootstrap=bool(bootstrap), categories=categories,
-        )  # fmt: skip
-        # The noise is settled before the pool is read: a benchmark without one fails at once.
-        resample = (
-            uncertainty.Resample(
-                noise_from_options(kin, scores_spec, samples, items, dict(names)), bootstrap, seed
-            )
-            if bootstrap
-            else None
-        )
-        check_noise = None
-        if judge is not None:  # the models and the noise settled before the pool is read
-            judged.match_models(kin.models, judge, dict(preference_names))
-            check_noise = resample.source if resample else judged.noise_for_check(
-                kin, scores_spec, samples, items, dict(names)
-            )  # fmt: skip
-        # The text spills beside the output (on its disk, and cleaned up with its staging).
-        pool = read_pool(pool_spec, split=split, request=request, spill_dir=stage)
-        if names:  # --name POOL_MODEL=TABLE_MODEL: the pool's name for a score-table model
-            renamed = dict(names)
-            pool = replace(pool, model_names=[renamed.get(m, m) for m in pool.model_names])
-        report_excluded(kin.excluded, pool.model_names)  # only models the pool has matter
-        strategies, not_built = without_unrated_rlaif(
-            strategies, strategy, pool, request.rating_field
-        )
-        if not_built:  # the default may have been the config left out
-            default = default_config(strategies, default_config_name)
-        options = Options(strategies, tau, test_size, seed, tuple(exclude_source))
-        result = binarize(pool, kin, options, resample)
-        _warn_unmatched(result.dropped["unknown_model"], len(pool.model_names), kin.excluded)
-
-        # A large table lists the models of the pool; its full matrix goes beside kinship.json.
-        listing = list_models(kin, in_pool=result.in_pool)
-        unc = None
-        if resample is not None:
-            unc = uncertainty.bootstrap(
-                kin, resample.draws, resample.seed, resample.source, listing
-            ).with_pairs(result.stability, result.sure_pairs)
-        check = None
-        if preference is not None and judge is not None and check_noise is not None:
-            # A local table as the card shows paths (relative), a Hub one at its commit.
-            shown = published_path(preference, out) if judged.local_inputs(preference) else None
-            check = judged.preference_check_doc(
-                kin, judge, check_noise, bootstrap or judged.DEFAULT_DRAWS, seed,
-                dict(preference_names), result=result, table=shown, warn=warn,
-            )  # fmt: skip
-        written = write_hub_folder(
-            stage,
-            {config: split_sizes(pool, result, config) for config in result.pairs},
-            preference_tables(pool, kin, result),
-            empty_table(kin).schema,
-            None if listing.complete else kin,
-            copies=SFT_OF,
-        )
-        report: dict[str, Any] | None = None
-        if with_report:
-            # Inside the folder, so that `push` publishes the figures the card embeds.
-            drawn = render_report(
-                read_scores(scores_spec),
-                kin,
-                stage / FIGURES_FOLDER,
-                listing=listing,
-                uncertainty=unc,
-                preference=check,
-            )
-            report = {
-                "markdown": f"{FIGURES_FOLDER}/report.md",
-                "figures": [f"{FIGURES_FOLDER}/{name}" for name in drawn.figures],
-            }
-        doc = binarize_manifest(
-            kin,
-            listing,
-            options,
-            result,
-            written,
-            default_config=default,
-            dataset=published_path(dataset, out),
-            rows=pool.n_rows,
-            pool_format=pool.layout,
-            columns=request.columns,
-            rating=request.rating_field,
-            better_rating=better_rating,
-            skipped_configs=not_built,
-            pool_provenance=_pool_provenance(pool_spec, out),
-            # The arguments as typed, from `karma-build` or `python -m karma_plugin`; a caller
-            # that is neither (a test runner) records the bare command.
-            command=published_command(sys.argv[1:], out)
-            if sys.argv and sys.argv[0].endswith(("karma-build", "__main__.py"))
-            else "karma-build binarize",
-            report=report,
-            uncertainty=unc,
-            preference=check,
-        )
-        write_manifest(stage, doc)
-    _summary(doc, out)
-    if report is not None:
-        click.echo(f"Wrote {os.path.join(out, report['markdown'])} and its figures")
-    if push_to:
-        from karma_plugin.commands.push import run_push
-
-        run_push(out, push_to, private=private)
-
-
-def _warn_unmatched(unknown: dict[str, int], in_pool: int, excluded: Mapping[str, str]) -> None:
-    """One warning naming the pool's models that the score table lacks (their answers are
-    left out): a leaderboard's names seldom match a pool's exactly. A model the table has but
-    left out (a missing score) already has its own warning."""
-    lowered = {name.strip().lower() for name in excluded}
-    unknown = {m: n for m, n in unknown.items() if m.strip().lower() not in lowered}
-    if not unknown:
-        return
-    shown = ", ".join(f"{m} ({n})" for m, n in list(unknown.items())[:10])
-    more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
-    warn(
-        f"{len(unknown)} of the pool's {in_pool} models are not in the score table, so their "
-        f"answers are left out (answers per model): {shown}{more}; --name POOL_MODEL=TABLE_MODEL "
-        "matches a model the table names otherwise"
+    built = build_dataset(
+        out,
+        dataset,
+        kinship=kinship,
+        strategies=strategy,
+        default_config=default_config_name,
+        split=split,
+        pool_format=pool_format,
+        columns=columns,
+        rating=rating,
+        better_rating=better_rating,
+        test_size=test_size,
+        seed=seed,
+        exclude_sources=exclude_source,
+        bootstrap=bootstrap,
+        items=items,
+        preference=preference,
+        preference_columns=preference_columns,
+        preference_names=dict(preference_names),
+        report=with_report,
+        overwrite=overwrite,
+        # The arguments as typed, from `karma-build` or `python -m karma_plugin`; a caller
+        # that is neither (a test runner) records the bare command.
+        command=sys.argv[1:]
+        if sys.argv and sys.argv[0].endswith(("karma-build", "__main__.py"))
+        else None,
+        warn=warn,
     )
+    _summary(built.manifest, out)
+    if built.report is not None:
+        click.echo(f"Wrote {os.path.join(out, built.report)} and its figures")
+    if push_to:
+        from karma_plugin.hub.push import PushOptions
 
-
-def _pool_provenance(pool_spec: str, out: str) -> dict | None:
-    """What `karma-build pool` recorded in a pool parquet file about its runs, as published."""
-    if not (pool_spec.endswith(".parquet") and os.path.isfile(pool_spec)):
-        return None
-    from karma_plugin.lmeval.pool import read_provenance
-    from karma_plugin.outputs.manifest import published_provenance
-
-    found = read_provenance(pool_spec)
-    return published_provenance(found, out) if found else None
+        options = PushOptions(private=private)
+        echo_push(push_dataset(out, push_to, options, echo_redacted), push_to)
 
 
 def _summary(doc: dict, out: str) -> None:

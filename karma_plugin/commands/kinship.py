@@ -15,11 +15,7 @@ from karma_plugin.commands._options import (
 )
 from karma_plugin.core.kinship import MAX_LISTED_MODELS, list_models
 from karma_plugin.fs import atomic
-from karma_plugin.kinship_inputs import (
-    kinship_from_options,
-    kinship_inputs,
-    uncertainty_from_options,
-)
+from karma_plugin.kinship_inputs import KinshipOptions
 from karma_plugin.outputs.manifest import WRITTEN_BY, is_kinship_json, kinship_document, written_by
 from karma_plugin.report.text import format_kinship
 
@@ -36,13 +32,7 @@ from karma_plugin.report.text import format_kinship
 )
 @file_overwrite_option("an existing --json file (and its matrix)")
 def command(
-    scores_spec: str,
-    benchmarks: str,
-    categories: dict[str, tuple[str, ...]],
-    tau: float,
-    samples: tuple[str, ...],
-    metric: str | None,
-    names: tuple[tuple[str, str], ...],
+    kinship: KinshipOptions,
     bootstrap: int | None,
     items: dict[str, int],
     seed: int,
@@ -50,23 +40,18 @@ def command(
     overwrite: bool,
 ) -> None:
     """Print the kinship of the origin models in a score table."""
-    inputs = kinship_inputs(scores_spec, samples)
+    inputs = kinship.inputs()
     found = (
         atomic.check_file_output(json_path, "--json", overwrite, inputs, is_kinship_json)
         if json_path
         else None
     )
-    result = kinship_from_options(
-        scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn,
-        bootstrap=bool(bootstrap), categories=categories,
-    )  # fmt: skip
+    result = kinship.kinship(warn=warn, bootstrap=bool(bootstrap))
     report_excluded(result.excluded)
     listing = list_models(result)
     unc = None
     if bootstrap:
-        unc = uncertainty_from_options(
-            result, listing, bootstrap, seed, scores_spec, samples, items, dict(names)
-        )
+        unc = kinship.uncertainty(result, listing, bootstrap, seed, items)
     click.echo(format_kinship(result, listing, unc))
     if not json_path:
         if not listing.complete:

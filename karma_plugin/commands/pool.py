@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from karma_plugin.commands._options import counted, file_overwrite_option, key_value_pairs, warn
+from karma_plugin.commands._options import counted, file_overwrite_option, run_names_option, warn
 from karma_plugin.errors import InputError
 from karma_plugin.fs import atomic
 from karma_plugin.lmeval.pool import (
@@ -39,14 +39,9 @@ def _check_output(
     metavar="POOL.parquet",
     help="The pool to write (parquet, UltraFeedback's schema).",
 )
-@click.option(
-    "--name",
-    "names",
-    multiple=True,
-    metavar="RUN=MODEL",
-    callback=key_value_pairs,
-    help="Model name for a run, as in `scores`: RUN is the model lm-eval recorded "
-    "(pretrained=...) or its results folder name. Repeatable.",
+@run_names_option(
+    "Model name for a run, as in `scores`: RUN is the model lm-eval recorded "
+    "(pretrained=...) or its results folder name. Repeatable."
 )
 @file_overwrite_option("an existing -o file")
 def command(

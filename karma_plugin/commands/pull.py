@@ -40,12 +40,12 @@ def command(
     check: bool,
 ) -> None:
     """Load ORG/NAME with datasets.load_dataset, config by config (a round-trip check)."""
-    from karma_plugin.hub.pull import pull
+    from karma_plugin.api import pull_dataset
 
     # Reserved before any download: a refusal or an unwritable parent costs nothing. A failed
     # round trip raises inside the block, so the staging folder is dropped, never published.
     with staging.staged(out, overwrite) if out else contextlib.nullcontext() as stage:
-        report = pull(repo_id, list(configs) or None, stage, revision, check)
+        report = pull_dataset(repo_id, list(configs) or None, stage, revision, check)
         for config, splits in report.rows.items():
             counts = ", ".join(f"{split} {n}" for split, n in splits.items())
             click.echo(f"  {config:<12} {counts}")

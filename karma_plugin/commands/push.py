@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from karma_plugin.commands._options import counted
-from karma_plugin.errors import RemoteError, redact
+from karma_plugin.commands._options import echo_push, echo_redacted
 from karma_plugin.hub.faults import DEFAULT_RETRIES
 
 repo_id_option = click.option(
@@ -30,47 +29,6 @@ retries_option = click.option(
     show_default=True,
     help="Retries on network errors and 5xx answers (exponential backoff).",
 )
-
-
-def run_push(folder: str, repo_id: str, **options: object) -> None:
-    """Push and report; shared with `binarize --push-to`."""
-    from karma_plugin.hub.push import PushPlan, push_folder
-
-    def echo(line: str) -> None:  # commit and PR URLs carry HF_ENDPOINT, user:password@ too
-        click.echo(redact(line))
-
-    result = push_folder(folder, repo_id, echo=echo, **options)  # type: ignore[arg-type]
-    if isinstance(result, PushPlan):
-        echo(result.describe())
-        if result.existing:
-            echo(
-                f"  (the repo holds {len(result.existing)} files now: a real push needs "
-                "--overwrite or --create-pr)"
-            )
-        echo("Dry run: nothing was committed.")
-        if result.remote_error:
-            # The local plan is printed, the comparison with the Hub is not: exit 1.
-            raise RemoteError(
-                f"dry run not compared with {repo_id}: {result.remote_error} "
-                "(the plan above lists the local files only)"
-            )
-        return
-    plan = result.plan
-    if not result.changed:
-        no_pr = "; no pull request opened" if options.get("create_pr") else ""
-        echo(
-            f"Nothing to commit: {repo_id}@{plan.revision} already holds exactly these files "
-            f"({result.commit_url}){no_pr}"
-        )
-        return
-    stale = f", deleted {counted(len(plan.deletions), 'stale file')}" if plan.deletions else ""
-    echo(f"Committed {counted(len(plan.additions), 'file')}{stale}: {result.commit_url}")
-    if result.pr_url:
-        echo(f"Pull request: {result.pr_url}")
-    echo(
-        f'Load it with: datasets.load_dataset("{repo_id}", "k_sim")'
-        + (f', revision="{plan.revision}"' if plan.revision != "main" else "")
-    )
 
 
 @click.command("push")
@@ -102,14 +60,8 @@ def command(
 
     The token comes from HF_TOKEN or your saved login (`hf auth login`); it is never printed.
     """
-    run_push(
-        folder,
-        repo_id,
-        private=private,
-        revision=revision,
-        create_pr=create_pr,
-        overwrite=overwrite,
-        dry_run=dry_run,
-        message=message,
-        retries=retries,
-    )
+    from karma_plugin.api import push_dataset
+    from karma_plugin.hub.push import PushOptions
+
+    options = PushOptions(private, revision, create_pr, overwrite, dry_run, message, retries)
+    echo_push(push_dataset(folder, repo_id, options, echo_redacted), repo_id, create_pr=create_pr)

@@ -15,13 +15,8 @@ from karma_plugin.commands._options import (
     warn,
 )
 from karma_plugin.core.clustering import DEFAULT_CUT
-from karma_plugin.core.score_table import read_scores
 from karma_plugin.fs import staging
-from karma_plugin.kinship_inputs import (
-    kinship_from_options,
-    kinship_inputs,
-    uncertainty_from_options,
-)
+from karma_plugin.kinship_inputs import KinshipOptions
 from karma_plugin.report.document import render_report
 
 
@@ -38,13 +33,7 @@ from karma_plugin.report.document import render_report
 @preference_options
 @out_options()
 def command(
-    scores_spec: str,
-    benchmarks: str,
-    categories: dict[str, tuple[str, ...]],
-    tau: float,
-    samples: tuple[str, ...],
-    metric: str | None,
-    names: tuple[tuple[str, str], ...],
+    kinship: KinshipOptions,
     bootstrap: int | None,
     items: dict[str, int],
     seed: int,
@@ -59,23 +48,20 @@ def command(
     from karma_plugin import preference_inputs as judged
 
     judge = judged.judge_from_options(preference, preference_columns, preference_names)
-    inputs = [*kinship_inputs(scores_spec, samples), *judged.local_inputs(preference)]
+    inputs = [*kinship.inputs(), *judged.local_inputs(preference)]
     # Reserved before any work: a refusal or an unwritable parent costs nothing.
     with staging.staged(out, overwrite, inputs) as stage:
-        table = read_scores(scores_spec)
-        result = kinship_from_options(
-            scores_spec, benchmarks, tau, samples, metric, dict(names), warn=warn,
-            bootstrap=bool(bootstrap), categories=categories,
-        )  # fmt: skip
+        table = kinship.score_table()
+        result = kinship.kinship(warn=warn, bootstrap=bool(bootstrap))
         report_excluded(result.excluded)
         unc = None
         if bootstrap:
-            unc = uncertainty_from_options(
-                result, None, bootstrap, seed, scores_spec, samples, items, dict(names)
-            )
+            unc = kinship.uncertainty(result, None, bootstrap, seed, items)
         check = None
         if judge is not None:
-            noise = judged.noise_for_check(result, scores_spec, samples, items, dict(names))
+            noise = judged.noise_for_check(
+                result, str(kinship.scores), tuple(map(str, kinship.samples)), items, kinship.names
+            )
             check = judged.preference_check_doc(
                 result, judge, noise, bootstrap or judged.DEFAULT_DRAWS, seed,
                 dict(preference_names), warn=warn,

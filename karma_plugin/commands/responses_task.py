@@ -10,6 +10,7 @@ import click
 from karma_plugin.commands._options import counted, in_folder, out_options, warn
 from karma_plugin.errors import InputError
 from karma_plugin.fs import staging
+from karma_plugin.fs.paths import locate
 from karma_plugin.lmeval.responses import (
     ULTRAFEEDBACK,
     ULTRAFEEDBACK_COLUMN,
@@ -17,7 +18,6 @@ from karma_plugin.lmeval.responses import (
     default_task_name,
     hub_prompt_set,
     local_prompt_set,
-    looks_like_hub_id,
     ultrafeedback,
     write_task,
 )
@@ -66,7 +66,7 @@ def command(
     --gen_kwargs says otherwise) and `karma-build pool` reads the --log_samples output.
     """
     task = check_task_name(task_name) if task_name is not None else default_task_name(dataset)
-    local = Path(dataset).exists() or not looks_like_hub_id(dataset)
+    local = locate(dataset) != "hub"
     if local and (revision or subset):
         raise InputError("--revision and --subset apply to Hub datasets, not local files")
     with staging.staged(out, overwrite, [dataset] if local else []) as stage:

@@ -10,6 +10,7 @@ from karma_plugin.commands._options import (
     file_overwrite_option,
     key_value_pairs,
     metrics_option,
+    run_names_option,
     warn,
 )
 from karma_plugin.core.benchmarks import benchmark_key
@@ -43,14 +44,9 @@ def benchmark_sources(
     type=click.Path(dir_okay=False),
     help="Write the CSV here (default: print it).",
 )
-@click.option(
-    "--name",
-    "names",
-    multiple=True,
-    metavar="RUN=MODEL",
-    callback=key_value_pairs,
-    help="Row name for a run: RUN is the model lm-eval recorded (pretrained=...) or its "
-    "results folder name; with --columns, a model of the table. Repeatable.",
+@run_names_option(
+    "Row name for a run: RUN is the model lm-eval recorded (pretrained=...) or its "
+    "results folder name; with --columns, a model of the table. Repeatable."
 )
 @metrics_option(f"Metric key per benchmark (repeatable). Defaults: {_METRIC_HELP}.")
 @click.option(

@@ -1,24 +1,20 @@
-"""Turn a response pool and a kinship result into preference tables, one per strategy."""
+"""Pick one preference pair per instruction of a response pool, for each strategy: indices
+into the pool's arrays, in the output's order, with what was skipped and why. The pool comes
+in as arrays (``PoolArrays``); the tables and files are ``outputs.preference_table``'s."""
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from karma_plugin.core import pairing, uncertainty
 from karma_plugin.core.defaults import DEFAULT_SEED, DEFAULT_TEST_SIZE
-from karma_plugin.core.kinship import DEFAULT_TAU, Kinship
+from karma_plugin.core.kinship import Kinship
 from karma_plugin.core.pairing import KARMA_STRATEGIES, STRATEGIES, Selection, Skip
 from karma_plugin.errors import InputError
-from karma_plugin.pools.reader import Pool
-from karma_plugin.pools.store import TextStore, Window
 
 # Skip reasons reported even when zero, so every kinship.json lists the same keys.
 _KARMA_SKIPS = ("fewer_than_2_usable_completions", "below_tau", "s_pref_tie")
@@ -34,9 +30,37 @@ _ALWAYS_COUNTED = {
 
 
 @dataclass(frozen=True)
+class PoolArrays:
+    """A response pool as the method sees it: one entry per instruction (per row in
+    UltraFeedback's layout, per distinct instruction in the long one), its responses
+    flattened, ``offsets[i]:offsets[i+1]`` being entry ``i``'s. Numbers only; the text stays
+    with the reader (``pools.reader.Pool`` adds it), found again by ``keys``."""
+
+    digests: np.ndarray  # (n, 32) uint8: sha256 of each instruction (core.prompts)
+    instruction_blank: np.ndarray  # bool per entry
+    source: np.ndarray  # int32 per entry, into source_names
+    source_names: list[str]
+    offsets: np.ndarray
+    model: np.ndarray  # int32 per response, into model_names
+    model_names: list[str]
+    keys: np.ndarray  # int64 per response: where its text is kept
+    empty: np.ndarray  # bool per response: empty or whitespace
+    response_bytes: np.ndarray  # int per response: UTF-8 length
+    rating: np.ndarray  # float per response, higher is better (NaN = none): for rlaif
+    raw_rating: np.ndarray  # the same rating as the pool holds it: the score_* columns
+    overall: np.ndarray  # float per response: UltraFeedback's overall_score (agreement rate)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.offsets) - 1
+
+
+@dataclass(frozen=True)
 class Options:
+    """How to pair. tau is the kinship's own (``Kinship.tau``): the one that kinship.json and
+    the card publish is the one the pairs were formed with."""
+
     strategies: tuple[str, ...] = STRATEGIES
-    tau: float = DEFAULT_TAU
     test_size: float = DEFAULT_TEST_SIZE
     seed: int = DEFAULT_SEED
     exclude_sources: tuple[str, ...] = ()
@@ -82,7 +106,7 @@ def parse_strategies(spec: str) -> tuple[str, ...]:
 
 
 def without_unrated_rlaif(
-    strategies: tuple[str, ...], spec: str, pool: Pool, rating: str
+    strategies: tuple[str, ...], spec: str, pool: PoolArrays, rating: str
 ) -> tuple[tuple[str, ...], dict[str, str]]:
     """The strategies that can be built from ``pool``, and why any other was left out.
 
@@ -122,7 +146,7 @@ def _uniforms(digests: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def completion_slots(
-    pool: Pool, kin: Kinship, drop_rows: np.ndarray
+    pool: PoolArrays, kin: Kinship, drop_rows: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     """The ``(n, K)`` matrices of model indices (-1: unusable) and of flat completion indices,
     the model index of every completion (-1: not in the table), and what was dropped."""
@@ -163,182 +187,6 @@ def completion_slots(
     return slots, flat_index, flat_model, dropped
 
 
-def _messages(role: str, content: pa.Array) -> pa.Array:
-    roles = pa.array([role] * len(content), pa.string())
-    items = pa.StructArray.from_arrays([roles, content], names=["role", "content"])
-    return pa.ListArray.from_arrays(pa.array(np.arange(len(content) + 1, dtype=np.int32)), items)
-
-
-def _dialogue(user: pa.Array, assistant: pa.Array) -> pa.Array:
-    n = len(user)
-    interleave = np.empty(2 * n, np.int64)
-    interleave[0::2] = np.arange(n)
-    interleave[1::2] = np.arange(n) + n
-    content = pc.take(pa.concat_arrays([user, assistant]), pa.array(interleave))
-    roles = pa.array(["user", "assistant"] * n, pa.string())
-    items = pa.StructArray.from_arrays([roles, content], names=["role", "content"])
-    return pa.ListArray.from_arrays(pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32)), items)
-
-
-def _nullable(values: np.ndarray) -> pa.Array:
-    return pa.array(values, pa.float64(), mask=np.isnan(values))
-
-
-def preference_table(
-    pool: Pool,
-    kin: Kinship,
-    flat_model: np.ndarray,
-    window: Window,
-    rows: np.ndarray,
-    chosen: np.ndarray,
-    rejected: np.ndarray,
-) -> pa.Table:
-    """The docs/design.md columns for the pairs (pool ``rows``, flat ``chosen``/``rejected``),
-    their text from ``window``.
-
-    One table serves every split, because a `datasets` config has one schema for all its
-    splits (a split with other columns fails to load). So it carries both of TRL's
-    conversational layouts: `prompt` with `chosen`/`rejected` (preference; `trl dpo`) and
-    `prompt` with `completion` (prompt-completion; `trl sft` then trains on the answer only),
-    all of them lists of messages, never null: TRL's `is_conversational` looks at whichever
-    of these columns a set yields first.
-    """
-
-    def text(indices: np.ndarray) -> pa.Array:
-        return pc.utf8_trim_whitespace(window.response(pool.keys[indices])).cast(pa.string())
-
-    chosen_text, rejected_text = text(chosen), text(rejected)
-    answer = _messages("assistant", chosen_text)
-    instruction = window.instruction(rows).cast(pa.string())
-    user = pc.utf8_trim_whitespace(instruction)
-    c_model, r_model = flat_model[chosen], flat_model[rejected]
-    names = np.array(kin.models, dtype=object)
-    sources = np.array(pool.source_names, dtype=object)
-    return pa.table(
-        {
-            "prompt_id": pool.prompt_ids(rows),
-            "instruction": instruction,
-            "prompt": _messages("user", user),
-            "chosen": answer,
-            "rejected": _messages("assistant", rejected_text),
-            "completion": answer,
-            "messages": _dialogue(user, chosen_text),
-            "chosen_model": pa.array(names[c_model], pa.string()),
-            "rejected_model": pa.array(names[r_model], pa.string()),
-            "chosen_s_pref": pa.array(kin.s_pref[c_model], pa.float64()),
-            "rejected_s_pref": pa.array(kin.s_pref[r_model], pa.float64()),
-            "kinship": pa.array(kin.kinship[c_model, r_model], pa.float64()),
-            "source": pa.array(sources[pool.source[rows]], pa.string()),
-            "score_chosen": _nullable(pool.raw_rating[chosen]),
-            "score_rejected": _nullable(pool.raw_rating[rejected]),
-        }
-    )
-
-
-def empty_table(kin: Kinship) -> pa.Table:
-    """The table of no pairs: the schema of every split."""
-    none = np.zeros(0, np.int64)
-    window = Window(0, 0, pa.array([], pa.large_string()), none, none, none, none)
-    digests = np.zeros((0, 32), np.uint8)
-    nothing = np.zeros(0)
-    pool = Pool(
-        digests=digests,
-        instruction_blank=np.zeros(0, bool),
-        source=np.zeros(0, np.int32),
-        source_names=[],
-        offsets=np.zeros(1, np.int64),
-        model=np.zeros(0, np.int32),
-        model_names=[],
-        keys=none,
-        empty=np.zeros(0, bool),
-        response_bytes=none,
-        rating=nothing,
-        raw_rating=nothing,
-        overall=nothing,
-        store=TextStore(),
-    )
-    return preference_table(pool, kin, none, window, none, none, none)
-
-
-def split_sizes(pool: Pool, result: Result, config: str) -> dict[str, tuple[int, int]]:
-    """Rows and about the bytes written (which set the shard count) of each split of a config:
-    the chosen text three times (chosen, completion, messages), the rejected text once, and a
-    flat 300 bytes a row for the rest (the instruction text is not counted; counting it would
-    change the shard count of folders already made). The SFT splits hold the same rows as the
-    preference ones (one schema per config: see ``preference_table``)."""
-    pairs = result.pairs[config]
-    text = pool.response_bytes
-    sizes = {}
-    for split, mask in (("train_prefs", ~pairs.test), ("test_prefs", pairs.test)):
-        chosen, rejected = pairs.chosen[mask], pairs.rejected[mask]
-        nbytes = int(3 * text[chosen].sum() + text[rejected].sum()) + 300 * len(chosen)
-        sizes[split] = (len(chosen), nbytes)
-    return sizes
-
-
-SFT_OF = {"train_prefs": "train_sft", "test_prefs": "test_sft"}
-SLICE_ROWS = 8_000  # rows built at a time while writing
-
-
-def _tiebreak(
-    pool: Pool, flat_model: np.ndarray, window: Window, pairs: Pairs, lo: int, hi: int
-) -> np.ndarray:
-    """The order of pairs ``lo:hi`` (a window's, already sorted by prompt and models): pairs of
-    a repeated instruction with the same two models are ordered by the sha256 of their texts,
-    so that the files do not depend on the pool's row order."""
-    order = np.arange(lo, hi)
-    rows, chosen, rejected = pairs.rows[lo:hi], pairs.chosen[lo:hi], pairs.rejected[lo:hi]
-    same = np.zeros(hi - lo, bool)
-    if hi - lo > 1:
-        d = pool.digests[rows]
-        same[1:] = (
-            (d[1:] == d[:-1]).all(axis=1)
-            & (flat_model[chosen[1:]] == flat_model[chosen[:-1]])
-            & (flat_model[rejected[1:]] == flat_model[rejected[:-1]])
-        )
-    if not same.any():
-        return order
-    run_id = np.cumsum(~same)
-    for run in np.unique(run_id[same]):
-        members = np.flatnonzero(run_id == run)
-        keys = pool.keys[np.concatenate([chosen[members], rejected[members]])]
-        texts = window.response(keys).to_pylist()
-        half = len(members)
-        digests = [
-            hashlib.sha256(f"{texts[i]}\0{texts[half + i]}".encode()).hexdigest()
-            for i in range(half)
-        ]
-        order[members] = order[members][np.argsort(np.array(digests), kind="stable")]
-    return order
-
-
-def preference_tables(
-    pool: Pool, kin: Kinship, result: Result
-) -> Iterator[dict[str, Iterator[tuple[str, pa.Table]]]]:
-    """Every config's rows, window by window of the pool's text store (so only one window of
-    text is in memory): per window, for each config, its ``(split, table)`` pieces in the
-    split's final order. The configs of a window can be built side by side."""
-    bucket = {c: pool.digests[p.rows, 0] for c, p in result.pairs.items()}
-
-    def pieces(window: Window, pairs: Pairs, lo: int, hi: int) -> Iterator[tuple[str, pa.Table]]:
-        order = _tiebreak(pool, result.flat_model, window, pairs, lo, hi)
-        test = pairs.test[order]
-        for split, picked in (("train_prefs", order[~test]), ("test_prefs", order[test])):
-            for start in range(0, len(picked), SLICE_ROWS):
-                at = picked[start : start + SLICE_ROWS]
-                yield split, preference_table(
-                    pool, kin, result.flat_model, window,
-                    pairs.rows[at], pairs.chosen[at], pairs.rejected[at],
-                )  # fmt: skip
-
-    for window in pool.store.windows():
-        parts = {}
-        for config, pairs in result.pairs.items():
-            lo, hi = np.searchsorted(bucket[config], [window.lo, window.hi])
-            parts[config] = pieces(window, pairs, int(lo), int(hi))
-        yield parts
-
-
 def _order(digests: np.ndarray, names: np.ndarray, rows, chosen, rejected):
     """Sort pairs by content, so the files do not depend on the pool's row order (pairs of a
     repeated instruction and the same models: by their text, when written; see _tiebreak)."""
@@ -354,7 +202,7 @@ def _counts(strategy: str, selection: Selection, forced: np.ndarray) -> dict[str
     return {"pairs": int((reason == 0).sum()), "skipped": skipped}
 
 
-def _agreement(pool: Pool, chosen: np.ndarray, rejected: np.ndarray) -> float | None:
+def _agreement(pool: PoolArrays, chosen: np.ndarray, rejected: np.ndarray) -> float | None:
     """How often the chosen side also has UltraFeedback's higher overall_score (ties left out)."""
     a, b = pool.overall[chosen], pool.overall[rejected]
     comparable = ~np.isnan(a) & ~np.isnan(b) & (a != b)
@@ -364,7 +212,10 @@ def _agreement(pool: Pool, chosen: np.ndarray, rejected: np.ndarray) -> float | 
 
 
 def binarize(
-    pool: Pool, kin: Kinship, options: Options, resample: uncertainty.Resample | None = None
+    pool: PoolArrays,
+    kin: Kinship,
+    options: Options,
+    resample: uncertainty.Resample | None = None,
 ) -> Result:
     """Pick one pair per instruction for each strategy in ``options`` (indices only); with
     ``resample``, also how stable each strategy's pairs are over the score table's draws."""
@@ -406,9 +257,7 @@ def binarize(
         draws = uncertainty.pipeline_draws(
             kin, resample.source, resample.draws, resample.seed, ordered
         )
-        drawn = uncertainty.PairingDraws(
-            order_names, order, draws.s_pref, draws.kinship, options.tau
-        )
+        drawn = uncertainty.PairingDraws(order_names, order, draws.s_pref, draws.kinship, kin.tau)
     # Only rlaif reads ratings (an n x K matrix: not built for nothing on a million rows).
     rlaif = "rlaif" in options.strategies
     ratings = np.where(mask, pool.rating[flat_index], np.nan) if rlaif else np.zeros((0, 0))
@@ -416,9 +265,9 @@ def binarize(
     pairs, counts, agreement, stability, sure = {}, {}, {}, {}, {}
     for strategy in options.strategies:
         if strategy == "rlaif":
-            selection = pairing.rlaif(slots, ratings, order, draw_u, options.tau)
+            selection = pairing.rlaif(slots, ratings, order, draw_u, kin.tau)
         else:
-            selection = getattr(pairing, strategy)(slots, order, options.tau)
+            selection = getattr(pairing, strategy)(slots, order, kin.tau)
         keep = (selection.reason == 0) & (forced == 0)
         if drawn is not None:
             stability[strategy], sure[strategy] = drawn.stability(

@@ -40,9 +40,6 @@ class Clustering:
     distance_name: str
     method: str = LINKAGE_METHOD
 
-    def cluster_of(self, model: str) -> tuple[str, ...]:
-        return next(c for c in self.clusters if model in c)
-
 
 def score_distance(normalized: np.ndarray) -> tuple[np.ndarray, str]:
     """Distance between models from their normalised scores (rows) and the distance's name."""

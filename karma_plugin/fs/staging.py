@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from karma_plugin import __version__
+from karma_plugin._version import __version__
 from karma_plugin.errors import InputError, Interrupted, KarmaError
+from karma_plugin.fs.paths import locate
 
 MARKER = ".karma-build"  # in every published folder: what --overwrite may replace
 _OWNER = ".karma-build-stage"  # in a staging folder only: which process is filling it
@@ -115,7 +116,7 @@ def _protected_reason(target: Path, inputs: Iterable[str | os.PathLike[str]]) ->
     if any(holds(t, home) for t in real for home in _homes()):
         return "is the home folder or holds it"
     for given in inputs:
-        if not os.path.lexists(given):
+        if locate(given) != "local":
             continue  # not a local path (a Hub id, `paper`): it has no folder to protect
         for path in _both(given):
             if any(holds(t, path) for t in real):

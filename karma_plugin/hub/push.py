@@ -1,22 +1,22 @@
-"""Push a Hub-ready folder to a Hugging Face dataset repo in one commit (thin adapter).
+"""Commit a planned set of files to a Hugging Face dataset repo in one commit (transport only).
 
-Everything goes through ``huggingface_hub.HfApi``: the repo is created if missing, the branch
-if ``revision`` names a new one, and one ``create_commit`` adds every file of the folder and
-deletes the files a previous push left under the config folders and the figures folder, so the
-repo never holds a half-updated dataset. The token comes from ``huggingface_hub`` (``HF_TOKEN``
-or the saved login) and is handed to it only: it never appears in a message.
+What to send is planned elsewhere (``outputs.hub_folder.upload``: a dataset folder's files,
+its card for the repo, the folders it replaces); this module only sends it. Everything goes
+through ``huggingface_hub.HfApi``: the repo is created if missing, the branch if ``revision``
+names a new one, and one ``create_commit`` adds every planned file and deletes the files a
+previous push left under the replaced folders (a dataset's config folders and its figures
+folder), so the repo never holds a half-updated dataset.
+The token comes from ``huggingface_hub`` (``HF_TOKEN`` or the saved login) and is handed to it
+only: it never appears in a message.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from karma_plugin.core.pairing import STRATEGIES
 from karma_plugin.errors import InputError, KarmaError, RemoteError
 from karma_plugin.hub.faults import DEFAULT_RETRIES, status, usable_token, with_retries
 
@@ -24,11 +24,30 @@ REPO_TYPE = "dataset"
 KEEP = frozenset({".gitattributes"})  # every Hub repo starts with it; it is not data
 
 
+class Upload(Protocol):
+    """A planned set of files (``outputs.hub_folder.Upload`` is one)."""
+
+    @property
+    def root(self) -> Path: ...  # where the files are
+
+    @property
+    def files(self) -> list[str]: ...  # paths in the repo, relative to ``root``
+
+    @property
+    def contents(self) -> dict[str, bytes]: ...  # files sent not as they are on disk
+
+    @property
+    def replaces(self) -> tuple[str, ...]: ...  # folders made to hold exactly ``files``
+
+    @property
+    def notes(self) -> tuple[str, ...]: ...  # lines the dry run prints about it
+
+
 @dataclass
 class PushPlan:
     """What a push will do; ``--dry-run`` prints it and stops.
 
-    The local side (files, sizes, configs, card) is always known; the remote side
+    The local side (files, sizes, the upload's notes) is always known; the remote side
     (``repo_exists`` onwards) is ``None`` or empty until it was read, and stays so when a dry
     run could not read it (``remote_error`` says why).
     """
@@ -36,7 +55,7 @@ class PushPlan:
     repo_id: str
     revision: str
     endpoint: str
-    configs: list[str]
+    notes: tuple[str, ...]
     additions: list[tuple[str, int]]  # (path in repo, size in bytes)
     contents: dict[str, bytes] = field(default_factory=dict)  # files pushed not as on disk
     repo_exists: bool | None = None
@@ -60,12 +79,7 @@ class PushPlan:
             lines.append(f"  create dataset repo {self.repo_id}")
         elif self.repo_exists and not self.branch_exists:
             lines.append(f"  create branch {self.revision}")
-        lines.append(f"  configs: {', '.join(self.configs)}")
-        card = "README.md" in self.contents
-        lines.append(
-            "  card: README.md, "
-            + ("rendered again with this repo id" if card else "pushed as it is (edited by hand)")
-        )
+        lines += [f"  {note}" for note in self.notes]
         total = sum(size for _, size in self.additions)
         lines.append(f"  add {len(self.additions)} files ({_human(total)}):")
         lines += [f"    + {path} ({_human(size)})" for path, size in self.additions]
@@ -81,6 +95,26 @@ class PushPlan:
 
 
 @dataclass(frozen=True)
+class PushOptions:
+    """How to push (`karma-build push`'s options).
+
+    ``private``: create the repo as private (a repo that exists keeps its visibility);
+    ``revision``: the branch to commit to (created from main if missing; default main);
+    ``create_pr``: open a pull request instead of committing; ``overwrite``: replace a repo
+    (or branch) that holds files already; ``dry_run``: only plan, send nothing; ``message``:
+    the commit message; ``retries``: on network errors and 5xx answers.
+    """
+
+    private: bool = False
+    revision: str | None = None
+    create_pr: bool = False
+    overwrite: bool = False
+    dry_run: bool = False
+    message: str | None = None
+    retries: int = DEFAULT_RETRIES
+
+
+@dataclass(frozen=True)
 class PushResult:
     commit_url: str
     pr_url: str | None
@@ -89,37 +123,11 @@ class PushResult:
 
 
 # --- pure helpers -------------------------------------------------------------------------------
-def folder_files(folder: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
-    """The files of a Hub-ready folder (relative POSIX paths) and its config folders.
-
-    Refuses anything that is not one: README.md, kinship.json and at least one config folder of
-    parquet files are required; hidden files (staging leftovers) are never pushed.
-    """
-    root = Path(folder)
-    if not root.is_dir():
-        raise InputError(f"{str(root)!r} is not a folder (make one with `karma-build binarize`)")
-    for name in ("README.md", "kinship.json"):
-        if not (root / name).is_file():
-            raise InputError(f"{str(root)!r} is not a Hub-ready folder: {name} is missing")
-    paths = sorted(
-        p.relative_to(root).as_posix()
-        for p in root.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
-    configs = sorted({p.split("/")[0] for p in paths if "/" in p and p.endswith(".parquet")})
-    if not configs:
-        raise InputError(f"{str(root)!r} is not a Hub-ready folder: no <config>/*.parquet files")
-    return paths, configs
-
-
-def stale_paths(remote: list[str], local: list[str], configs: list[str]) -> list[str]:
-    """Remote files under a config folder, or the report's figures folder, that the new data
-    does not have: figures of earlier data would describe other models."""
-    from karma_plugin.outputs.card import FIGURES_FOLDER
-
-    folders = set(configs) | set(STRATEGIES) | {FIGURES_FOLDER}
+def stale_paths(remote: list[str], local: list[str], folders: tuple[str, ...]) -> list[str]:
+    """Remote files under one of ``folders`` that the new set of files does not have."""
+    owned = set(folders)
     keep = set(local)
-    return sorted(p for p in remote if p.split("/")[0] in folders and "/" in p and p not in keep)
+    return sorted(p for p in remote if p.split("/")[0] in owned and "/" in p and p not in keep)
 
 
 def summarize_paths(paths: list[str], limit: int = 6) -> str:
@@ -131,21 +139,6 @@ def summarize_paths(paths: list[str], limit: int = 6) -> str:
     items = [f"{k} ({n} files)" if k.endswith("/") else k for k, n in sorted(groups.items())]
     more = f", and {len(items) - limit} more" if len(items) > limit else ""
     return ", ".join(items[:limit]) + more
-
-
-def card_for_repo(folder: str | os.PathLike[str], repo_id: str) -> bytes | None:
-    """The card with ``repo_id`` in its loading snippets, when README.md is the card that
-    `binarize` rendered from kinship.json, untouched; ``None`` (push it as it is) otherwise."""
-    from karma_plugin.outputs.card import render_card
-
-    root = Path(folder)
-    try:
-        doc = json.loads((root / "kinship.json").read_text(encoding="utf-8"))
-        if (root / "README.md").read_text(encoding="utf-8") != render_card(doc):
-            return None
-        return render_card({**doc, "repo_id": repo_id}).encode("utf-8")
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None  # an older or hand-made folder: its card is pushed unchanged
 
 
 def _human(size: int) -> str:
@@ -186,35 +179,31 @@ def _remote_state(api: Any, repo_id: str, revision: str) -> tuple[bool, str | No
         return True, None, api.list_repo_files(repo_id, repo_type=REPO_TYPE)
 
 
-def local_plan(
-    folder: str | os.PathLike[str], repo_id: str, revision: str, endpoint: str
-) -> PushPlan:
-    """What the folder would add, read from disk alone (no network)."""
-    local, configs = folder_files(folder)
-    root = Path(folder)
-    card = card_for_repo(folder, repo_id)
-    contents = {"README.md": card} if card is not None else {}
+def local_plan(upload: Upload, repo_id: str, revision: str, endpoint: str) -> PushPlan:
+    """What the upload would add, read from disk alone (no network)."""
+    contents = upload.contents
     return PushPlan(
         repo_id=repo_id,
         revision=revision,
         endpoint=endpoint,
-        configs=configs,
+        notes=upload.notes,
         additions=[
-            (p, len(contents[p]) if p in contents else (root / p).stat().st_size) for p in local
+            (p, len(contents[p]) if p in contents else (upload.root / p).stat().st_size)
+            for p in upload.files
         ],
-        contents=contents,
+        contents=dict(contents),
     )
 
 
 def plan_push(
-    folder: str | os.PathLike[str],
+    upload: Upload,
     repo_id: str,
     api: Any,
     revision: str = "main",
     retries: int | None = DEFAULT_RETRIES,
 ) -> PushPlan:
-    """Compare the folder with the remote; ``retries=None`` reads the remote once, unguarded."""
-    plan = local_plan(folder, repo_id, revision, api.endpoint)
+    """Compare the upload with the remote; ``retries=None`` reads the remote once, unguarded."""
+    plan = local_plan(upload, repo_id, revision, api.endpoint)
     if retries is None:
         exists, head, remote = _remote_state(api, repo_id, revision)
     else:
@@ -228,7 +217,7 @@ def plan_push(
     plan.repo_exists = exists
     plan.branch_exists = head is not None
     plan.head = head
-    plan.deletions = stale_paths(remote, [p for p, _ in plan.additions], plan.configs)
+    plan.deletions = stale_paths(remote, [p for p, _ in plan.additions], upload.replaces)
     plan.existing = [p for p in remote if p not in KEEP] if head else []
     return plan
 
@@ -245,40 +234,37 @@ def check_repo_id(repo_id: str) -> str:
     return repo_id
 
 
-def push_folder(
-    folder: str | os.PathLike[str],
+def push_upload(
+    upload: Upload,
     repo_id: str,
-    *,
-    private: bool = False,
-    revision: str | None = None,
-    create_pr: bool = False,
-    overwrite: bool = False,
-    dry_run: bool = False,
-    message: str | None = None,
-    retries: int = DEFAULT_RETRIES,
+    options: PushOptions | None = None,
     echo: Callable[[str], None] = print,
 ) -> PushPlan | PushResult:
-    """Push ``folder`` to ``repo_id`` in one commit; with ``dry_run`` only return the plan.
+    """Commit ``upload`` to ``repo_id`` in one commit; with ``options.dry_run`` only return
+    the plan.
 
-    An existing repo whose ``revision`` already holds files is replaced only with
-    ``overwrite`` (a PR replaces nothing until merged, so ``create_pr`` needs no overwrite).
+    An existing repo whose revision already holds files is replaced only with ``overwrite``
+    (a PR replaces nothing until merged, so ``create_pr`` needs no overwrite).
     """
     from huggingface_hub import HfApi
 
     check_repo_id(repo_id)
-    folder_files(folder)  # bad input fails before any token or network is needed
-    revision = revision or "main"
+    options = options or PushOptions()
+    private, create_pr, message, retries = (
+        options.private, options.create_pr, options.message, options.retries
+    )  # fmt: skip
+    revision, dry_run = options.revision or "main", options.dry_run
     token = None if dry_run else require_token()
     api = HfApi(token=token) if token else HfApi()
     if dry_run:
         try:
-            return plan_push(folder, repo_id, api, revision, retries)
+            return plan_push(upload, repo_id, api, revision, retries)
         except RemoteError as exc:  # the local side is worth showing without the Hub
-            plan = local_plan(folder, repo_id, revision, api.endpoint)
+            plan = local_plan(upload, repo_id, revision, api.endpoint)
             plan.remote_error = str(exc)
             return plan
-    plan = plan_push(folder, repo_id, api, revision, retries)
-    if plan.existing and not (overwrite or create_pr):
+    plan = plan_push(upload, repo_id, api, revision, retries)
+    if plan.existing and not (options.overwrite or create_pr):
         raise InputError(
             f"{repo_id}@{revision} already holds {len(plan.existing)} files "
             f"({summarize_paths(plan.existing)}); use --overwrite to replace its data, "
@@ -308,11 +294,11 @@ def push_folder(
 
     def commit() -> tuple[Any, PushPlan]:
         # Re-read the remote each try: a commit that failed late may still have landed.
-        fresh = plan_push(folder, repo_id, api, revision, retries=None)
+        fresh = plan_push(upload, repo_id, api, revision, retries=None)
         summary = f"Upload KARMA preference data ({len(fresh.additions)} files)"
         info = api.create_commit(
             repo_id,
-            _operations(folder, fresh),
+            _operations(upload.root, fresh),
             commit_message=message or summary,
             repo_type=REPO_TYPE,
             revision=revision,
@@ -337,10 +323,9 @@ def push_folder(
     return PushResult(str(info.commit_url), getattr(info, "pr_url", None), fresh, changed)
 
 
-def _operations(folder: str | os.PathLike[str], plan: PushPlan) -> list[Any]:
+def _operations(root: Path, plan: PushPlan) -> list[Any]:
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
-    root = Path(folder)
     ops: list[Any] = [CommitOperationDelete(path_in_repo=p) for p in plan.deletions]
     ops += [CommitOperationAdd(p, plan.contents.get(p, root / p)) for p, _ in plan.additions]
     return ops

@@ -18,7 +18,6 @@ samples of any of them are read, and the pool records which task each run answer
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -29,7 +28,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from karma_plugin import __version__
+from karma_plugin._version import __version__
+from karma_plugin.core.prompts import prompt_id
 from karma_plugin.errors import InputError
 from karma_plugin.fs.atomic import UNCHECKED, Found
 from karma_plugin.lmeval.responses import (
@@ -37,6 +37,8 @@ from karma_plugin.lmeval.responses import (
     SOURCE_FIELD,
     TASK,
     is_generation_task,
+    shorten_prompt,
+    whitespace_variants,
 )
 from karma_plugin.lmeval.results import (
     RESULTS_STAMP,
@@ -45,9 +47,9 @@ from karma_plugin.lmeval.results import (
     model_for_run,
     run_model_name,
 )
-from karma_plugin.lmeval.samples import SAMPLES_FILE
+from karma_plugin.lmeval.samples import SAMPLES_FILE, sample_lines
+from karma_plugin.pools.schema import PROVENANCE_KEY
 
-METADATA_KEY = b"karma_pool"  # the parquet schema metadata entry holding the provenance
 POOL_FORMAT = 1
 ROW_GROUP_ROWS = 2_000  # binarize decodes row groups in parallel: keep each one modest
 # The usual types; the responses (and the lists) switch to 64-bit offsets past 2 GiB.
@@ -85,32 +87,6 @@ def _text_array(values: list[str]) -> pa.Array:
     if size * 4 > _MAX_STRING_BYTES:  # only then count the bytes exactly
         size = sum(len(v.encode("utf-8")) for v in values)
     return pa.array(values, pa.large_string() if size > _MAX_STRING_BYTES else pa.string())
-
-
-def prompt_id(text: str) -> str:
-    """sha256 of the instruction's UTF-8 bytes: binarize's ``prompt_id`` (Pool.prompt_digests)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _shorten(text: str, width: int = 60) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-def whitespace_variants(texts: Iterable[str]) -> str | None:
-    """Why the prompts cannot be one prompt set, when two of them differ only in whitespace
-    (binarize trims prompts and the model sees nearly the same text: one prompt under two ids,
-    which may even land in both the train and the test split); else None."""
-    seen: dict[str, str] = {}
-    for text in dict.fromkeys(texts):
-        other = seen.setdefault(" ".join(text.split()), text)
-        if other != text:
-            return (
-                f"prompts {prompt_id(other)[:12]} and {prompt_id(text)[:12]} differ only in "
-                f"whitespace ({_shorten(text)!r}): binarize would see one prompt under two "
-                "ids; remove one of them from the prompt set"
-            )
-    return None
 
 
 # --- runs ---------------------------------------------------------------------------------------
@@ -249,26 +225,6 @@ def _check_every_run_has_samples(folder: Path, samples: list[Path]) -> None:
             )
 
 
-def _read_lines(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise InputError(f"{str(path)!r} line {number} is not UTF-8 text") from None
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InputError(
-                    f"{str(path)!r} line {number} is not JSON ({exc.msg}): a truncated file?"
-                ) from None
-            if not isinstance(row, dict):
-                raise InputError(f"{str(path)!r} line {number} is not an lm-eval sample")
-            yield number, row
-
-
 def _response(row: Mapping[str, Any]) -> str | None:
     """The raw generation; "" (missing) where a chat API returned no content (null)."""
     resps = row.get("resps")
@@ -293,7 +249,7 @@ def read_samples_file(path: Path) -> tuple[dict[str, str], dict[str, str], int, 
     """``(responses, sources, duplicates, generation kwargs)`` of one samples file."""
     by_doc: dict[int, tuple[str, str, str]] = {}
     generation = None
-    for number, row in _read_lines(path):
+    for number, row in sample_lines(path):
         found = row.get("doc")
         doc: dict[str, Any] = found if isinstance(found, dict) else {}
         text = doc.get(INSTRUCTION_FIELD)
@@ -488,7 +444,7 @@ def _check_prompt_sets(runs: list[ResponseRun]) -> None:
         raise InputError(
             f"mismatched prompt sets: {first.model} answered {len(reference)} prompts, "
             f"{run.model} {len(other)}; {len(only_first)} only in {first.model}'s, "
-            f"{len(only_run)} only in {run.model}'s (e.g. {_shorten(example)!r}); run every "
+            f"{len(only_run)} only in {run.model}'s (e.g. {shorten_prompt(example)!r}); run every "
             "model on the same prompt set (same task files and --limit)"
         )
     clash = whitespace_variants(first.responses)
@@ -573,22 +529,15 @@ def build_pool(runs: list[ResponseRun]) -> tuple[pa.Table, PoolSummary]:
         "duplicate_prompts": summary.duplicate_prompts,
         "runs": [r.provenance for r in runs],
     }
-    metadata = {METADATA_KEY: json.dumps(provenance, sort_keys=True).encode("utf-8")}
+    metadata = {PROVENANCE_KEY: json.dumps(provenance, sort_keys=True).encode("utf-8")}
     return table.replace_schema_metadata(metadata), summary
-
-
-def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The provenance `karma-build pool` stored in a pool parquet file, or None."""
-    import pyarrow.parquet as pq
-
-    metadata = pq.read_schema(path).metadata or {}
-    raw = metadata.get(METADATA_KEY)
-    return json.loads(raw) if raw else None
 
 
 def is_pool_file(path: str | os.PathLike[str]) -> bool:
     """``path`` is a pool `karma-build pool` wrote (its parquet metadata holds the
     provenance)."""
+    from karma_plugin.pools.reader import read_provenance
+
     try:
         return read_provenance(path) is not None
     except (OSError, ValueError, pa.ArrowException):

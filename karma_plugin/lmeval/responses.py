@@ -25,13 +25,16 @@ import json
 import os
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from karma_plugin.core.prompts import prompt_id
 from karma_plugin.errors import InputError
+from karma_plugin.fs.paths import DATA_FILE_BUILDERS
 
 TASK = "karmagen"  # the shipped task; derived ones are karmagen_<name>
 # karmagen, or karmagen_ then a name lm-eval, file names and Python modules all accept.
@@ -57,7 +60,6 @@ GENERATION_KWARGS: dict[str, Any] = {
     "temperature": 0.0,
     "max_gen_toks": MAX_GEN_TOKS,
 }
-_LOCAL_BUILDERS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def default_task_name(dataset: str) -> str:
     case with every other character run as one ``_`` (``openbmb/UltraFeedback`` ->
     ``karmagen_ultrafeedback``, ``my prompts.jsonl`` -> ``karmagen_my_prompts``)."""
     path = Path(dataset)
-    stem = path.stem if path.suffix.lower() in _LOCAL_BUILDERS else dataset.rstrip("/")
+    stem = path.stem if path.suffix.lower() in DATA_FILE_BUILDERS else dataset.rstrip("/")
     name = stem.replace("\\", "/").rsplit("/", 1)[-1]
     slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
     return f"{TASK}_{slug or 'prompts'}"
@@ -222,9 +224,6 @@ def task_yaml(prompts: PromptSet, origin: str, task: str = TASK) -> str:
     )
 
 
-SHIPPED_ORIGIN = "Prompts: UltraFeedback's instructions at a pinned revision (docs/generation.md)."
-
-
 def write_task(
     folder: str | os.PathLike[str], prompts: PromptSet, origin: str, task: str = TASK
 ) -> list[Path]:
@@ -257,11 +256,31 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def shorten_prompt(text: str, width: int = 60) -> str:
+    """A prompt on one line of at most ``width`` characters, for messages."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def whitespace_variants(texts: Iterable[str]) -> str | None:
+    """Why the prompts cannot be one prompt set, when two of them differ only in whitespace
+    (binarize trims prompts and the model sees nearly the same text: one prompt under two ids,
+    which may even land in both the train and the test split); else None."""
+    seen: dict[str, str] = {}
+    for text in dict.fromkeys(texts):
+        other = seen.setdefault(" ".join(text.split()), text)
+        if other != text:
+            return (
+                f"prompts {prompt_id(other)[:12]} and {prompt_id(text)[:12]} differ only in "
+                f"whitespace ({shorten_prompt(text)!r}): binarize would see one prompt under two "
+                "ids; remove one of them from the prompt set"
+            )
+    return None
+
+
 def check_prompts(texts: list[Any], column: str, where: str) -> LocalCheck:
     """Refuse what `karma-build pool` would refuse later: non-text prompts and prompts that
     differ only in whitespace."""
-    from karma_plugin.lmeval.pool import whitespace_variants
-
     if not texts:
         raise InputError(f"{where} has no prompts")
     for number, text in enumerate(texts, start=1):
@@ -286,7 +305,7 @@ def local_prompt_set(
     from karma_plugin.pools.reader import read_local_table
 
     file = Path(path)
-    builder = _LOCAL_BUILDERS.get(file.suffix.lower())
+    builder = DATA_FILE_BUILDERS.get(file.suffix.lower())
     if builder is None:
         raise InputError(f"prompt file {str(file)!r}: expected .jsonl, .json or .parquet")
     file = file.resolve()
@@ -337,10 +356,3 @@ def hub_prompt_set(
         source=dataset,
         provenance=provenance,
     )
-
-
-def looks_like_hub_id(spec: str) -> bool:
-    """``org/name`` or ``name``: no path separators beyond one slash, no file suffix."""
-    if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
-        return False
-    return Path(spec).suffix.lower() not in _LOCAL_BUILDERS

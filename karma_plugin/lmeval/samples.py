@@ -189,9 +189,10 @@ def _as_correct(value: Any, path: Path, line: int, metric: str) -> bool:
     raise InputError(f"{str(path)!r} line {line}: {metric!r} is not a number or boolean")
 
 
-def _sample_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, sample) for every non-blank line; InputError naming the file and line
-    for anything that is not an lm-eval sample (not UTF-8, not JSON, cut short, no doc_id)."""
+def sample_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, sample) for every non-blank line of an lm-eval ``--log_samples`` file;
+    InputError naming the file and line for anything that is not a JSON object (not UTF-8,
+    not JSON, cut short). Which keys a sample needs is for the caller to check."""
     try:
         with path.open("rb") as handle:
             for number, raw in enumerate(handle, start=1):
@@ -205,10 +206,9 @@ def _sample_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     row = json.loads(text)
                 except json.JSONDecodeError as exc:
                     raise InputError(
-                        f"{str(path)!r} line {number} is not JSON: {exc.msg}"
+                        f"{str(path)!r} line {number} is not JSON ({exc.msg}): a truncated file?"
                     ) from None
-                doc_id = row.get("doc_id") if isinstance(row, dict) else None
-                if isinstance(doc_id, bool) or not isinstance(doc_id, int):
+                if not isinstance(row, dict):
                     raise InputError(f"{str(path)!r} line {number} is not an lm-eval sample")
                 yield number, row
     except OSError as exc:
@@ -219,12 +219,14 @@ def _read_task_file(path: Path, bench: str) -> dict[int, dict[str, Any]]:
     """doc_id -> {correct, choice, n_options, gold, doc_hash} for the headline filter."""
     metric, filter_name = DEFAULT_METRICS[bench].split(",", 1)
     items: dict[int, dict[str, Any]] = {}
-    for number, row in _sample_lines(path):
+    for number, row in sample_lines(path):
+        doc_id = row.get("doc_id")
+        if isinstance(doc_id, bool) or not isinstance(doc_id, int):
+            raise InputError(f"{str(path)!r} line {number} is not an lm-eval sample")
         if row.get("filter") != filter_name:
             continue
         if metric not in row:
             raise InputError(f"{str(path)!r} line {number} has no {metric!r}")
-        doc_id = row["doc_id"]
         if doc_id in items:
             raise InputError(
                 f"{str(path)!r}: doc_id {doc_id} appears twice for filter {filter_name!r}"

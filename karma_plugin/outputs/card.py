@@ -17,16 +17,8 @@ import jinja2
 import yaml
 
 from karma_plugin.core.defaults import default_config
-from karma_plugin.report.text import (
-    interval_label,
-    markdown_kinship,
-    markdown_preference,
-    markdown_scores,
-    markdown_table,
-    pairs_crossing_tau,
-    uncertainty_of,
-    unsure_neighbours,
-)
+from karma_plugin.fs.paths import looks_like_hub_id
+from karma_plugin.outputs import markdown
 
 SPLITS: tuple[str, ...] = ("train_prefs", "test_prefs", "train_sft", "test_sft")
 PRETTY_NAME = "KARMA preference data"
@@ -64,7 +56,8 @@ def _pairs(doc: dict[str, Any]) -> int:
 
 
 def _is_hub_id(dataset: str) -> bool:
-    return bool(HUB_ID.fullmatch(dataset)) and not dataset.endswith((".json", ".jsonl", ".parquet"))
+    """Whether the recorded pool is a Hub dataset the card can link to (``ORG/NAME``)."""
+    return looks_like_hub_id(dataset) and bool(HUB_ID.fullmatch(dataset))
 
 
 def loadable_splits(doc: dict[str, Any]) -> dict[str, list[str]]:
@@ -174,7 +167,7 @@ def _per_config(uncertainty: Mapping[str, Any] | None, key: str) -> Mapping[str,
 def configs_table(doc: dict[str, Any]) -> str:
     """Pairs and rows per config and split, agreement, and with ``--bootstrap`` how stable
     the pairs are under the scores' sampling noise."""
-    uncertainty = uncertainty_of(doc)
+    uncertainty = markdown.uncertainty_of(doc)
     stability = _per_config(uncertainty, "stability")
     sure = _per_config(uncertainty, "sure_pairs")
     rows = []
@@ -199,7 +192,7 @@ def configs_table(doc: dict[str, Any]) -> str:
         *(["stability"] if stability is not None else []),
         *(["sure pairs"] if sure is not None else []),
     ]
-    return markdown_table(header, rows)
+    return markdown.markdown_table(header, rows)
 
 
 # How each noise source redraws the scores, for a kinship.json without its own description.
@@ -212,7 +205,7 @@ NOISE_METHODS = {
 
 def uncertainty_card(doc: dict[str, Any]) -> dict[str, Any] | None:
     """What the card says of ``uncertainty`` (``--bootstrap``), or ``None`` without it."""
-    uncertainty = uncertainty_of(doc)
+    uncertainty = markdown.uncertainty_of(doc)
     if uncertainty is None:
         return None
     method = str(uncertainty.get("method", ""))
@@ -224,11 +217,11 @@ def uncertainty_card(doc: dict[str, Any]) -> dict[str, Any] | None:
         "description": description or NOISE_METHODS.get(method, f"Method {method}"),
         "draws": f"{draws:,}" if isinstance(draws, int) else "?",
         "seed": uncertainty.get("seed"),
-        "level": interval_label(uncertainty),
+        "level": markdown.interval_label(uncertainty),
         "stability": _per_config(uncertainty, "stability") is not None,
         "sure_pairs": _per_config(uncertainty, "sure_pairs") is not None,
-        "unsure": unsure_neighbours(doc),
-        "crossing": pairs_crossing_tau(doc),
+        "unsure": markdown.unsure_neighbours(doc),
+        "crossing": markdown.pairs_crossing_tau(doc),
     }
 
 
@@ -242,7 +235,7 @@ def skipped_table(doc: dict[str, Any]) -> str:
         for config in doc["files"]
         if config in counts
     ]
-    return markdown_table(["config", *(r.replace("_", " ") for r in reasons)], rows)
+    return markdown.markdown_table(["config", *(r.replace("_", " ") for r in reasons)], rows)
 
 
 def _code(value: Any) -> str:
@@ -270,7 +263,7 @@ def provenance_table(provenance: dict[str, Any]) -> str:
         if isinstance(run, dict)
     ]
     header = ["model", "lm-eval model", "backend", "generation kwargs", "chat template"]
-    return markdown_table([*header, "lm-eval", "responses"], rows)
+    return markdown.markdown_table([*header, "lm-eval", "responses"], rows)
 
 
 def prompt_set_text(provenance: dict[str, Any]) -> str:
@@ -349,13 +342,13 @@ def render_card(doc: dict[str, Any]) -> str:
         provenance=provenance or {},
         provenance_table=provenance_table(provenance) if provenance else "",
         prompt_set=prompt_set_text(provenance) if provenance else "",
-        score_table=markdown_scores(doc, code_names=True, with_rank=True),
+        score_table=markdown.markdown_scores(doc, code_names=True, with_rank=True),
         categories=doc.get("categories") or {},
         preference=doc.get("preference_check"),
-        preference_table=markdown_preference(doc["preference_check"], code_names=True)
+        preference_table=markdown.markdown_preference(doc["preference_check"], code_names=True)
         if doc.get("preference_check")
         else "",
-        kinship_table=markdown_kinship(doc, code_names=True),
+        kinship_table=markdown.markdown_kinship(doc, code_names=True),
         excluded=excluded[:MAX_EXCLUDED_LISTED],
         excluded_more=max(0, len(excluded) - MAX_EXCLUDED_LISTED),
         all_models=doc.get("all_models"),

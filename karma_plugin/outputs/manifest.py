@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from karma_plugin.core.kinship import Kinship, Listing, list_models, ranked
+from karma_plugin.fs.paths import locate
 
 if TYPE_CHECKING:  # pyarrow and the writers are not needed to describe a kinship
     from karma_plugin.core.binarize import Options, Result
@@ -44,7 +45,7 @@ def published_path(path: str, out: str) -> str:
     The card and kinship.json go to the Hub with `push`; an absolute path would publish the
     user's folder layout (and often their user name). Relative to the output folder's parent,
     the recorded command reruns from there. Anything that is not a local path is kept."""
-    if not os.path.exists(path) and os.path.abspath(path) != os.path.abspath(out):
+    if locate(path) != "local" and os.path.abspath(path) != os.path.abspath(out):
         return path
     base = os.path.dirname(os.path.abspath(out))
     return os.path.relpath(os.path.abspath(path), base)
@@ -75,7 +76,7 @@ WRITTEN_BY = "written_by"
 
 
 def written_by() -> dict[str, str]:
-    from karma_plugin import __version__
+    from karma_plugin._version import __version__
 
     return {"tool": "karma-build", "version": __version__}
 
@@ -177,7 +178,7 @@ def _published_paths(value: Any, out: str) -> Any:
 
 
 def published_provenance(provenance: dict[str, Any], out: str) -> dict[str, Any]:
-    """A pool's provenance (``lmeval.pool.read_provenance``) as kinship.json publishes
+    """A pool's provenance (``pools.reader.read_provenance``) as kinship.json publishes
     it: without the runs' own files, and with the local paths in it (prompt files, local
     models) relative as ``published_path`` makes them."""
     runs = provenance.get("runs")

@@ -24,19 +24,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
+from karma_plugin.core.binarize import PoolArrays
+from karma_plugin.core.prompts import prompt_digest
 from karma_plugin.errors import InputError, RemoteError
+from karma_plugin.fs.paths import DATA_FILE_BUILDERS, locate
 from karma_plugin.pools import DEFAULT_RATING
 from karma_plugin.pools.layout import Layout, Request
 from karma_plugin.pools.schema import (
     check_utf8,
     plain_schema,
+    provenance_of,
     without_dictionaries,
     without_json,
 )
 from karma_plugin.pools.store import INSTRUCTION, RESPONSE, TextStore, release_memory
 from karma_plugin.pools.streaming import datasets_quiet, stream_hub, stream_json
 
-_LOCAL_BUILDERS = {".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 # A streamed batch is held whole, as Arrow and on its way there: at UltraFeedback's ~14 KB of
 # JSON a row, 1,024 rows are about one of the json loader's 10 MB chunks.
 _BATCH_ROWS = 1_024
@@ -44,38 +47,21 @@ _JOINED_ROWS, _JOINED_BYTES = 8_192, 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
-class Pool:
-    """The pool's small columns, one entry per instruction (per row in UltraFeedback's layout,
-    per distinct instruction in the long one), its responses flattened; the text itself is in
-    ``store`` (see ``pools.store``).
+class Pool(PoolArrays):
+    """The pool as read: its small columns (``core.binarize.PoolArrays``: what the method
+    takes), the text in ``store`` (see ``pools.store``; ``keys`` find it), the layout it was
+    in, and what `karma-build pool` recorded in it (``provenance``; a single parquet file)."""
 
-    ``offsets[i]:offsets[i+1]`` are entry ``i``'s responses in the flat arrays.
-    """
-
-    digests: np.ndarray  # (n, 32) uint8: sha256 of each instruction (hex: the prompt_id)
-    instruction_blank: np.ndarray  # bool per entry
-    source: np.ndarray  # int32 per entry, into source_names
-    source_names: list[str]
-    offsets: np.ndarray
-    model: np.ndarray  # int32 per response, into model_names
-    model_names: list[str]
-    keys: np.ndarray  # int64 per response: its key in the store
-    empty: np.ndarray  # bool per response: empty or whitespace
-    response_bytes: np.ndarray  # int per response: UTF-8 length
-    rating: np.ndarray  # float per response, higher is better (NaN = none): for rlaif
-    raw_rating: np.ndarray  # the same rating as the pool holds it: the score_* columns
-    overall: np.ndarray  # float per response: UltraFeedback's overall_score (agreement rate)
     store: TextStore
     layout: str = "ultrafeedback"
+    provenance: dict[str, Any] | None = None
 
-    @property
-    def n_rows(self) -> int:
-        return len(self.offsets) - 1
 
-    def prompt_ids(self, entries: np.ndarray) -> pa.Array:
-        """The hex sha256 of the instructions of ``entries``."""
-        text = self.digests[entries].tobytes().hex()
-        return pa.array([text[i : i + 64] for i in range(0, len(text), 64)], pa.string())
+def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The provenance `karma-build pool` stored in a pool parquet file, or None."""
+    import pyarrow.parquet as pq
+
+    return provenance_of(pq.read_schema(path).metadata)
 
 
 def _parquet_columns(handle: Any, spec: str, request: Request) -> tuple[Layout, list[str]]:
@@ -135,7 +121,7 @@ def _one_format(folder: Path) -> None:
             if name.startswith((".", "__")) or suffix in ("", ".md"):
                 continue
             file = Path(root) / name
-            builder = _LOCAL_BUILDERS.get(suffix)
+            builder = DATA_FILE_BUILDERS.get(suffix)
             if builder is None:
                 raise InputError(
                     f"pool folder {str(folder)!r} holds {str(file.relative_to(folder))!r}: "
@@ -164,7 +150,7 @@ def _local_files(path: Path, split: str) -> tuple[str, list[Path]]:
     files = [path] if path.is_file() else _split_files(path, split)
     first: dict[str, Path] = {}
     for file in files:
-        builder = _LOCAL_BUILDERS.get(file.suffix.lower())
+        builder = DATA_FILE_BUILDERS.get(file.suffix.lower())
         if builder is None:
             where = "pool file" if file == path else f"pool folder {str(path)!r} holds"
             raise InputError(f"{where} {str(file)!r}: expected .json, .jsonl or .parquet")
@@ -190,11 +176,15 @@ def _local_files(path: Path, split: str) -> tuple[str, list[Path]]:
 
 
 def iter_batches(
-    spec: str, split: str = "train", request: Request | None = None
+    spec: str,
+    split: str = "train",
+    request: Request | None = None,
+    metadata: list[Any] | None = None,
 ) -> Iterator[tuple[str, Layout, pa.RecordBatch]]:
     """Record batches of the pool at ``spec`` (a path or a Hub dataset id), each with the file
     (or dataset) it comes from, for messages, and its layout. The schema is checked before the
-    first batch, and only the columns the layout uses are read."""
+    first batch, and only the columns the layout uses are read. A pool that is one parquet file
+    appends its schema metadata to ``metadata`` as it is opened (read once, not twice)."""
     request = request or Request()
     path = Path(spec)
     if path.is_file() and split != "train":
@@ -202,17 +192,16 @@ def iter_batches(
             f"--split {split}: pool {spec!r} is a single file, which holds one split; --split "
             "picks a split of a folder (train*, test*, ... files) or of a Hub dataset"
         )
-    if path.exists():
+    where = locate(spec)
+    if where == "local":
         builder, files = _local_files(path, split)
         if builder == "parquet":
+            one_file = metadata if path.is_file() else None
             for file in files:
-                yield from _parquet_row_groups(file, request)
+                yield from _parquet_row_groups(file, request, one_file)
             return
         streamed = stream_json(spec, files, split, _BATCH_ROWS)
-    elif path.suffix.lower() in _LOCAL_BUILDERS:
-        # data/pool.jsonl is a missing file, not a Hub dataset to look for.
-        raise InputError(f"pool {spec!r} not found")
-    elif spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+    elif where == "missing":  # data/pool.jsonl is a missing file, not a Hub id to look for
         raise InputError(f"pool {spec!r} not found")
     else:
         streamed = stream_hub(spec, split, _BATCH_ROWS)
@@ -272,7 +261,7 @@ def read_local_table(path: str | os.PathLike[str], split: str = "train") -> pa.T
 
 
 def _parquet_row_groups(
-    path: Path, request: Request
+    path: Path, request: Request, metadata: list[Any] | None = None
 ) -> Iterator[tuple[str, Layout, pa.RecordBatch]]:
     """Row groups decoded two at a time (decoding the responses dominates reading), in
     bounded memory: the next group is not decoded before this one is taken."""
@@ -286,6 +275,8 @@ def _parquet_row_groups(
 
     try:
         handle = pq.ParquetFile(path)
+        if metadata is not None:
+            metadata.append(handle.schema_arrow.metadata)
         layout, columns = _parquet_columns(handle, str(path), request)
         with ThreadPoolExecutor(max_workers=2) as workers:
             ahead = deque(workers.submit(read, g) for g in range(min(2, handle.num_row_groups)))
@@ -381,6 +372,7 @@ def read_pool(
 
 
 def _read(spec: str, split: str, request: Request, store: TextStore) -> Pool:
+    metadata: list[Any] = []  # a single parquet file's schema metadata, as it is opened
     digests: list[np.ndarray] = []
     blank_rows, sources, row_of = [], [], []
     models, empties, sizes, ratings, raw_ratings, overall = [], [], [], [], [], []
@@ -392,7 +384,7 @@ def _read(spec: str, split: str, request: Request, store: TextStore) -> Pool:
     where, first_row = "", 0  # the file a batch comes from and its first row there
     # disable=None: a bar on a terminal, silence in logs and pipes.
     batches = tqdm(
-        iter_batches(spec, split, request),
+        iter_batches(spec, split, request, metadata),
         desc="reading pool",
         unit=" batches",
         disable=None,
@@ -410,7 +402,7 @@ def _read(spec: str, split: str, request: Request, store: TextStore) -> Pool:
         units = layout.units(batch, where, first_row)
         first_row += batch.num_rows
         texts = units.instruction.to_pylist()
-        hashes = [hashlib.sha256(t.encode("utf-8")).digest() for t in texts]
+        hashes = [prompt_digest(t) for t in texts]
         row_bucket = np.frombuffer(b"".join(h[:1] for h in hashes), np.uint8)
         if layout.kind == "long":
             # One entry per distinct instruction; its text is kept from its first row.
@@ -489,4 +481,5 @@ def _read(spec: str, split: str, request: Request, store: TextStore) -> Pool:
         overall=raw_rating if same else flat(overall),
         store=store,
         layout=layout_kind,
+        provenance=provenance_of(metadata[0]) if metadata else None,
     )

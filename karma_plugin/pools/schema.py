@@ -8,8 +8,10 @@ ratings as numbers or text, and UTF-8 text throughout.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -17,6 +19,15 @@ import pyarrow.compute as pc
 from karma_plugin.errors import InputError
 
 ASPECTS = ("helpfulness", "honesty", "instruction_following", "truthfulness")
+# The parquet schema metadata entry in which `karma-build pool` keeps a generated pool's
+# provenance (lmeval/pool.py writes it; the reader hands it to binarize's kinship.json).
+PROVENANCE_KEY = b"karma_pool"
+
+
+def provenance_of(metadata: Mapping[bytes, bytes] | None) -> dict[str, Any] | None:
+    """The provenance in a parquet file's schema metadata, or None."""
+    raw = (metadata or {}).get(PROVENANCE_KEY)
+    return json.loads(raw) if raw else None
 
 
 def _kind(t: pa.DataType) -> str:

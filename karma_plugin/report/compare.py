@@ -25,7 +25,7 @@ from karma_plugin.core.pairing import KARMA_STRATEGIES
 from karma_plugin.errors import InputError
 from karma_plugin.fs import atomic
 from karma_plugin.lmeval.results import Run, newest_scores, read_runs, runs_by_model
-from karma_plugin.report.text import markdown_table
+from karma_plugin.outputs.markdown import markdown_table
 
 # Columns named like the paper's strategies come first, in the paper's order.
 STRATEGY_ORDER = ("baseline", "rlaif", *KARMA_STRATEGIES)

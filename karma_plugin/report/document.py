@@ -1,14 +1,13 @@
 """The kinship report: a folder of PNG figures and one ``report.md`` that embeds them.
 
-``write_report`` builds the folder beside its target and renames it into place (all or
-nothing); ``render_report`` fills a folder the caller stages (binarize's ``--report``: the
-dataset folder's ``figures/``).
+``render_report`` fills a folder the caller stages (``fs.staging.staged``: `report --out`, or
+binarize's ``--report``: the dataset folder's ``figures/``), published whole or not at all.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,9 @@ from karma_plugin.core.kinship import Kinship, Listing, list_models, normalize_s
 from karma_plugin.core.score_table import ScoreTable
 from karma_plugin.core.uncertainty import Uncertainty
 from karma_plugin.errors import InputError
-from karma_plugin.fs import atomic, staging
+from karma_plugin.fs import atomic
 from karma_plugin.outputs.manifest import kinship_document
-from karma_plugin.report import figures
-from karma_plugin.report.text import (
+from karma_plugin.outputs.markdown import (
     bounds,
     crosses_tau,
     interval_label,
@@ -36,6 +34,7 @@ from karma_plugin.report.text import (
     uncertainty_of,
     unsure_neighbours,
 )
+from karma_plugin.report import figures
 
 CATEGORY_TITLES = {
     "knowledge": "Knowledge",
@@ -210,24 +209,6 @@ def render_report(
     if preference is not None:
         text += _preference_markdown(preference)
     atomic.write_text(out / "report.md", text)
-    return report
-
-
-def write_report(
-    table: ScoreTable,
-    kinship: Kinship,
-    out: str | os.PathLike[str],
-    overwrite: bool = False,
-    cut: float = clustering.DEFAULT_CUT,
-    inputs: Iterable[str | os.PathLike[str]] = (),
-    listing: Listing | None = None,
-    uncertainty: Uncertainty | None = None,
-) -> Report:
-    """``render_report`` into a staging folder that replaces ``out`` only when complete
-    (``staging.staged``: ``inputs`` are the paths the report was made from)."""
-    with staging.staged(out, overwrite, inputs) as stage:
-        report = render_report(table, kinship, stage, cut, listing, uncertainty)
-    report.folder = Path(out)
     return report
 
 
