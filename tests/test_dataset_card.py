@@ -342,3 +342,44 @@ def test_card_with_intervals_that_never_overlap(tmp_path_factory) -> None:
     assert "Every model\nstays above the next one in at least 95% of the draws." in text
     assert f"No listed pair's 95% kinship interval holds\ntau = {doc['tau']:g}." in text
     assert "Models next to each other" not in text and "Pairs whose 95%" not in text
+
+
+def test_model_names_with_line_breaks_and_pipes_keep_the_tables_whole(tmp_path) -> None:
+    """issue 16, item 11b: a name holding a newline (or a |) would end a table row of the card;
+    every row of every table stays one line with the header's number of cells."""
+    import re
+
+    from cli import karma_build
+
+    names = ["gpt\n4", "bard | x", "llama`2", "vicuna"]
+    rows = [[0.9, 0.5, 0.7], [0.6, 0.8, 0.2], [0.3, 0.4, 0.9], [0.5, 0.1, 0.3]]
+    lines = ["model,ifeval,mmlu_stem,hellaswag"]
+    lines += [json.dumps(n) + "," + ",".join(map(str, r)) for n, r in zip(names, rows, strict=True)]
+    (tmp_path / "s.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    pool = [
+        {"instruction": f"Question {i}?", "completions": [
+            {"model": m, "response": f"answer {i} of {m}", "overall_score": float(j)}
+            for j, m in enumerate(names)
+        ]}
+        for i in range(8)
+    ]  # fmt: skip
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in pool))
+    result = karma_build(
+        "binarize", "--dataset", "p.jsonl", "--scores", "s.csv", "--tau", "-1", "--out", "o",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    card = (tmp_path / "o" / "README.md").read_text(encoding="utf-8")
+    body = card.split("\n---\n", 1)[1]
+    tables, current = [], []
+    for line in [*body.splitlines(), ""]:
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            tables.append(current)
+            current = []
+    cells = [[len(re.split(r"(?<!\\)\|", row)) for row in table] for table in tables]
+    assert tables and all(len(set(c)) == 1 for c in cells), cells
+    scores = next(t for t in tables if t[0].startswith("| model |"))
+    assert len(scores) == 2 + len(names)
+    assert "| `gpt\\n4` |" in card and "`bard \\| x`" in card and "`llama'2`" in card

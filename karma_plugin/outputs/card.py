@@ -220,8 +220,14 @@ def uncertainty_card(doc: dict[str, Any]) -> dict[str, Any] | None:
         "level": markdown.interval_label(uncertainty),
         "stability": _per_config(uncertainty, "stability") is not None,
         "sure_pairs": _per_config(uncertainty, "sure_pairs") is not None,
-        "unsure": markdown.unsure_neighbours(doc),
-        "crossing": markdown.pairs_crossing_tau(doc),
+        "unsure": [
+            (markdown.one_line(a).replace("`", "'"), markdown.one_line(b).replace("`", "'"), p)
+            for a, b, p in markdown.unsure_neighbours(doc)
+        ],
+        "crossing": [
+            (markdown.one_line(a), markdown.one_line(b), lo, hi)
+            for a, b, lo, hi in markdown.pairs_crossing_tau(doc)
+        ],
     }
 
 
@@ -243,7 +249,7 @@ def _code(value: Any) -> str:
     if value is None or value == "" or value == {}:
         return "–"
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return "`" + text.replace("|", "\\|").replace("`", "'") + "`"
+    return markdown.md_name(text, code=True)
 
 
 def provenance_table(provenance: dict[str, Any]) -> str:
@@ -316,7 +322,11 @@ def render_card(doc: dict[str, Any]) -> str:
         source = "here, the small UltraFeedback-schema sample shipped with `karma-plugin`"
     else:
         source = f"here, `{dataset}`" if dataset else "UltraFeedback's schema"
-    excluded = sorted(doc.get("excluded", {}).items())
+    # Names on one line in the card's lists and code spans, as in its tables (markdown.md_name).
+    excluded = [
+        (markdown.one_line(n).replace("`", "'"), r)
+        for n, r in sorted(doc.get("excluded", {}).items())
+    ]
     provenance = doc.get("pool_provenance")
     declared = loadable_splits(doc)
     default = card_default_config(doc)
@@ -352,7 +362,10 @@ def render_card(doc: dict[str, Any]) -> str:
         excluded=excluded[:MAX_EXCLUDED_LISTED],
         excluded_more=max(0, len(excluded) - MAX_EXCLUDED_LISTED),
         all_models=doc.get("all_models"),
-        below_tau=doc.get("pairs_below_tau", []),
+        below_tau=[
+            (markdown.one_line(a), markdown.one_line(b), v)
+            for a, b, v in doc.get("pairs_below_tau", [])
+        ],
         repo_id=doc.get("repo_id") or "ORG/NAME",
         axolotl_models=models,
         axolotl_example=models[0] if models else "llama-3.1-8b-instruct",

@@ -11,6 +11,21 @@ from typing import Any
 from karma_plugin.core.kinship import rank_order
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line: a line break written as the two characters ``\\n`` (a model name
+    may hold one; in Markdown it would end a table row, a list item or a code span)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
+
+
+def md_name(name: str, code: bool = False) -> str:
+    """A name as the text of a Markdown table cell: on one line, ``|`` escaped; in backticks
+    with ``code`` (a backtick inside becomes ')."""
+    text = one_line(name)
+    if code:
+        text = "`" + text.replace("`", "'") + "`"
+    return text.replace("|", "\\|")
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
@@ -108,7 +123,7 @@ def markdown_scores(
     intervals = (uncertainty.get("s_pref") or {}) if uncertainty else None
     rows = [
         [
-            f"`{m}`" if code_names else m,
+            md_name(m, code_names),
             *(_fmt(doc["scores"][m].get(b), ".4g") for b in benchmarks),
             _fmt(doc["s_pref"][m], ".3f"),
             *([_interval(intervals.get(m), ".3f")] if intervals is not None else []),
@@ -130,10 +145,9 @@ def markdown_kinship(doc: Mapping[str, Any], code_names: bool = False) -> str:
     """The listed models' kinship matrix, best first, from a kinship document."""
     order = ranked_names(doc)
     rows = [
-        [f"`{a}`" if code_names else a, *(_fmt(doc["kinship"][a][b], ".2f") for b in order)]
-        for a in order
+        [md_name(a, code_names), *(_fmt(doc["kinship"][a][b], ".2f") for b in order)] for a in order
     ]
-    return markdown_table(["", *order], rows)
+    return markdown_table(["", *map(md_name, order)], rows)
 
 
 def _with_interval(fig: Mapping[str, Any], percent: bool) -> tuple[str, str]:
@@ -176,8 +190,8 @@ def markdown_preference(check: Mapping[str, Any], code_names: bool = False) -> s
         ["model", "judge's name", "S_pref", check["win_rate_column"]],
         [
             [
-                f"`{m}`" if code_names else m,
-                f"`{check['matched'][m]}`" if code_names else check["matched"][m],
+                md_name(m, code_names),
+                md_name(check["matched"][m], code_names),
                 _fmt(s_pref.get(m), ".3f"),
                 _fmt(win.get(m), ".4g"),
             ]

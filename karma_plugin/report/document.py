@@ -30,6 +30,7 @@ from karma_plugin.outputs.markdown import (
     markdown_preference,
     markdown_scores,
     markdown_table,
+    md_name,
     pairs_crossing_tau,
     uncertainty_of,
     unsure_neighbours,
@@ -74,7 +75,8 @@ def _draws(uncertainty: Mapping[str, Any]) -> str:
 
 def _clusters_md(c: clustering.Clustering) -> str:
     rows = [
-        [str(n), str(len(members)), ", ".join(members)] for n, members in enumerate(c.clusters, 1)
+        [str(n), str(len(members)), ", ".join(map(md_name, members))]
+        for n, members in enumerate(c.clusters, 1)
     ]
     return markdown_table(["cluster", "size", "models"], rows)
 
