@@ -116,6 +116,7 @@ def build_dataset(
         Options,
         binarize,
         parse_strategies,
+        refuse_empty,
         without_unrated_rlaif,
     )
     from karma_plugin.core.defaults import default_config as choose_default
@@ -178,6 +179,7 @@ def build_dataset(
             default = choose_default(chosen, default_config)
         options = Options(chosen, test_size, seed, tuple(exclude_sources))
         result = binarize(pool, kin, options, resample)
+        refuse_empty(result, kin)  # before anything is written: no folder that cannot load
         unmatched = _unmatched_models(
             result.dropped["unknown_model"], len(pool.model_names), kin.excluded
         )

@@ -26,7 +26,7 @@ from karma_plugin.core.benchmarks import (
 from karma_plugin.core.kinship import DEFAULT_TAU, Kinship, Listing, compute_kinship
 from karma_plugin.core.score_table import PAPER, ScoreTable, read_scores
 from karma_plugin.core.uncertainty import NoiseSource, Uncertainty, bootstrap, noise_source
-from karma_plugin.errors import InputError
+from karma_plugin.errors import InputError, KarmaError
 from karma_plugin.lmeval.samples import METRICS as SAMPLE_METRICS
 from karma_plugin.lmeval.samples import TooFewModels, kinship_with_samples, read_samples
 
@@ -67,6 +67,9 @@ def kinship_from_options(
                 "--samples needs --metric ec or capa, or --bootstrap N (cosine uses only the "
                 "scores; --bootstrap resamples the samples' items)"
             )
+        columns = [table.benchmarks.index(b) for b in keys if b in table.benchmarks]
+        complete = ~np.isnan(table.values[:, columns]).any(axis=1) if columns else []
+        check_matrix_fits(int(np.count_nonzero(complete)))
         kin = compute_kinship(table, keys, tau)
     elif not samples:
         raise InputError(f"--metric {chosen} needs --samples DIR (lm-eval --log_samples output)")
@@ -75,6 +78,46 @@ def kinship_from_options(
     if categories:
         kin = replace(kin, categories={category_key(n): cats[category_key(n)] for n in categories})
     return kin
+
+
+def available_memory() -> int | None:
+    """The bytes this machine could give the run now (Linux: MemAvailable and free swap), or
+    None when it cannot tell."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            fields = dict(line.split(":", 1) for line in handle if ":" in line)
+        kib = int(fields["MemAvailable"].split()[0]) + int(
+            fields.get("SwapFree", "0 kB").split()[0]
+        )
+        return kib * 1024
+    except (OSError, KeyError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def check_matrix_fits(n_models: int) -> None:
+    """Refuse (exit 1), before it is computed, a kinship matrix that this machine cannot hold:
+    n x n float64 values, 8 n^2 bytes (1.4 TB for 418,000 models), held at once."""
+    need = 8 * n_models * n_models
+    available = available_memory()
+    if available is not None and need > available:
+        raise KarmaError(
+            f"the kinship matrix of {n_models:,} models needs {_size(need)} of memory and "
+            f"this machine has {_size(available)} available: keep the models you need in the "
+            "score table (a matrix of 10,000 models takes 0.8 GB), or use a machine with more "
+            "memory"
+        )
 
 
 def kinship_inputs(

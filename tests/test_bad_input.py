@@ -566,6 +566,56 @@ def bad_jsonl_line_named_by_its_line(tmp):
     return binarize(tmp / "pool.jsonl"), ("pool.jsonl: line 1200 is not JSON",)
 
 
+# --- options and tables that would give a wrong or empty result (issue 16, items 9, 10, 11b) ---
+@case
+def every_config_empty_with_two_models(tmp):
+    (tmp / "two.csv").write_text(
+        "model,ifeval,mmlu_stem,hellaswag\ngpt-4,0.9,0.8,0.3\nbard,0.5,0.4,0.6\n"
+    )
+    args = ("binarize", "--scores", "two.csv", "--out", "out")
+    return args, (
+        "every config is empty",
+        "k_sim: fewer_than_2_usable_completions",
+        "the score table has 2 models",
+        "orthogonal and their kinship is 0",
+        "--tau 0",
+        "a third model",
+    )
+
+
+@case
+def every_config_empty_below_tau(tmp):
+    args = ("binarize", "--tau", "0.999", "--out", "out")
+    return args, ("every config is empty", "below_tau", "a lower --tau (now 0.999)")
+
+
+@case
+def strategy_empty(tmp):
+    return ("binarize", "--strategy", "", "--out", "out"), ("--strategy names no strategy",)
+
+
+@case
+def columns_two_keys_one_column(tmp):
+    args = ("binarize", "--columns", "model=response", "--out", "out")
+    return args, ("'model' and 'response' both name the column 'response'",)
+
+
+@case
+def models_equal_after_case_folding(tmp):
+    (tmp / "s.csv").write_text(
+        "model,ifeval,mmlu_stem\nGPT-4,0.9,0.8\nbard,0.5,0.4\ngpt-4,0.7,0.2\n"
+    )
+    return ("kinship", "--scores", "s.csv"), ("models 'GPT-4' and 'gpt-4' are one name",)
+
+
+@case
+def seed_negative(tmp):
+    return ("binarize", "--seed", "-1", "--out", "out"), (
+        "--seed",
+        "-1 is not in the range",
+    )
+
+
 # --- names that are not UTF-8 (issue 16, item 6): pyarrow cannot open them, and kinship.json and
 # the card, which record them, are UTF-8 files.
 LATIN1 = os.fsdecode(b"caf\xe9")  # "café" in Latin-1: one byte that is not UTF-8

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -228,3 +229,52 @@ def test_matrix_file_with_a_model_called_model_and_an_asymmetric_matrix(tmp_path
     assert frame.loc["a", "model"] == matrix[0, 1]
     assert pq.read_schema(path).names[0] == "__index_level_0__"
     assert [p.name for p in tmp_path.iterdir()] == ["m.parquet"]  # no temporary file left
+
+
+# --- issue 16, items 6 and 11b: a table too large for memory ------------------------------------
+def _wide_table(path: Path, n: int) -> Path:
+    import random
+
+    rng = random.Random(0)
+    header = "model,ifeval,mmlu_stem,mmlu_pro,hellaswag,arc_easy,arc_challenge\n"
+    rows = (
+        f"org-{i:06d}/model-{i:06d}-instruct,"
+        + ",".join(f"{rng.random() * 100:.4f}" for _ in range(6))
+        for i in range(n)
+    )
+    path.write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_leaderboard_of_418k_models_is_read_in_linear_time_then_refused(tmp_path: Path) -> None:
+    """A 37 MB table: the duplicate-name check is linear (the quadratic one ran for over ten
+    minutes), then the 1.3 TB matrix is refused before it is computed, in one line."""
+    from cli import assert_fails, karma_build
+
+    _wide_table(tmp_path / "big.csv", 418_000)
+    start = time.monotonic()
+    result = karma_build("kinship", "--scores", "big.csv", cwd=tmp_path, timeout=180)
+    assert_fails(result, 1, "the kinship matrix of 418,000 models needs 1.3 TB of memory")
+    assert time.monotonic() - start < 120
+
+
+def test_running_out_of_memory_is_one_line(tmp_path: Path) -> None:
+    """Under `ulimit -v` a 20,000-model matrix (3.2 GB) cannot be allocated: MemoryError is one
+    line saying what ran out, exit 1."""
+    import resource
+
+    from cli import assert_fails
+
+    _wide_table(tmp_path / "s.csv", 20_000)
+    limit = 2_500 * 2**20
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    env = {k: v for k, v in os.environ.items() if k != "KARMA_TEST_HUB_TOKEN"}
+    result = subprocess.run(
+        [sys.executable, "-m", "karma_plugin", "kinship", "--scores", "s.csv"],
+        cwd=tmp_path, env={**env, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True,
+        timeout=300, preexec_fn=cap,
+    )  # fmt: skip
+    assert_fails(result, 1, "out of memory (MemoryError)", "ulimit -v", "smaller score table")

@@ -384,3 +384,73 @@ def test_categorical_text_columns_are_read_as_text(tmp_path: Path, layout: str) 
     for name in ("plain", "cat"):
         _ok(karma_build("binarize", "--dataset", f"{name}.parquet", "--out", name, cwd=tmp_path))
     assert _parquet_bytes(tmp_path / "plain") == _parquet_bytes(tmp_path / "cat")
+
+
+# --- issue 16, item 7: a full disk is one line, never followed by a writer's traceback ----------
+@pytest.fixture(scope="module")
+def big_pool(tmp_path_factory) -> Path:
+    """3,000 UltraFeedback rows (about 40 MB of JSON): the output's shards are written in
+    many row groups, so a disk that fills up does so while a parquet writer is open."""
+    from synthetic_pool import make_pool
+
+    path = tmp_path_factory.mktemp("big") / "pool.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in make_pool(3_000, seed=4)), "utf-8")
+    return path
+
+
+def _run_limited(args: list[str], cwd: Path, fsize: int | None = None):
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    def limit() -> None:
+        if fsize is not None:  # a write past it fails with EFBIG, as a full disk with ENOSPC
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+
+    env = {k: v for k, v in os.environ.items() if k != "KARMA_TEST_HUB_TOKEN"}
+    return subprocess.run(
+        [sys.executable, "-m", "karma_plugin", *args],
+        cwd=cwd, env={**env, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True,
+        timeout=600, preexec_fn=limit,
+    )  # fmt: skip
+
+
+def _one_line_and_nothing_left(result, fragment: str, out_parent: Path) -> None:
+    assert_fails(result, 1, fragment)
+    assert "Exception ignored" not in result.stderr
+    assert sorted(p.name for p in out_parent.iterdir()) == []  # no staging, no spill left
+
+
+def test_a_file_size_limit_while_writing_is_one_line(big_pool: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    result = _run_limited(
+        ["binarize", "--dataset", str(big_pool), "--out", str(out / "o")], tmp_path, 2 << 20
+    )
+    _one_line_and_nothing_left(result, "File too large", out)
+
+
+@pytest.mark.parametrize("megabytes", [3, 8, 14])
+def test_a_full_tmpfs_while_writing_is_one_line(
+    big_pool: Path, tmp_path: Path, megabytes: int
+) -> None:
+    """A real full disk: a tmpfs of a few MB (root only: mount), filled at different points
+    of the write."""
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(disk)],
+        capture_output=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    try:
+        result = _run_limited(
+            ["binarize", "--dataset", str(big_pool), "--out", str(disk / "o")], tmp_path
+        )
+        _one_line_and_nothing_left(result, "No space left on device", disk)
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)

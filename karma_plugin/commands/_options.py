@@ -243,10 +243,10 @@ def bootstrap_options(seed: bool = True) -> Callable:
         options.append(
             click.option(
                 "--seed",
-                type=int,
+                type=click.IntRange(0, 2**64 - 1),
                 default=DEFAULT_SEED,
                 show_default=True,
-                help="Seeds --bootstrap's draws.",
+                help="Seeds --bootstrap's draws (0 to 2**64 - 1).",
             )
         )
 

@@ -83,10 +83,10 @@ from karma_plugin.pools.layout import BETTER, COLUMN_KEYS, FORMATS
 )
 @click.option(
     "--seed",
-    type=int,
+    type=click.IntRange(0, 2**64 - 1),
     default=DEFAULT_SEED,
     show_default=True,
-    help="Seeds the split, RLAIF and --bootstrap's draws.",
+    help="Seeds the split, RLAIF and --bootstrap's draws (0 to 2**64 - 1).",
 )
 @bootstrap_options(seed=False)
 @click.option(

@@ -14,6 +14,7 @@ from karma_plugin.core import pairing, uncertainty
 from karma_plugin.core.defaults import DEFAULT_SEED, DEFAULT_TEST_SIZE
 from karma_plugin.core.kinship import Kinship
 from karma_plugin.core.pairing import KARMA_STRATEGIES, STRATEGIES, Selection, Skip
+from karma_plugin.core.score_table import model_key
 from karma_plugin.errors import InputError
 
 # Skip reasons reported even when zero, so every kinship.json lists the same keys.
@@ -95,7 +96,11 @@ def _named(spec: str) -> list[str]:
 
 def parse_strategies(spec: str) -> tuple[str, ...]:
     names = _named(spec)
-    if not names or names == ["all"]:
+    if not names:
+        raise InputError(
+            f"--strategy names no strategy (choose from: {', '.join(STRATEGIES)}, or all)"
+        )
+    if names == ["all"]:
         return STRATEGIES
     unknown = [s for s in names if s not in STRATEGIES]
     if unknown:
@@ -138,7 +143,8 @@ def _uniforms(digests: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
     One for the test split, one for RLAIF's draw: neither depends on row order or sharding.
     """
-    key = _mix(np.asarray(np.uint64(seed % 2**64) + np.uint64(0x9E3779B97F4A7C15)))
+    # Python integers, then one uint64: numpy would warn about the overflow of the sum.
+    key = _mix(np.asarray(np.uint64((seed + 0x9E3779B97F4A7C15) % 2**64)))
     scale = 2.0**-53
     split = (_mix(digests[:, 0] ^ key) >> np.uint64(11)).astype(np.float64) * scale
     draw = (_mix(digests[:, 1] ^ key) >> np.uint64(11)).astype(np.float64) * scale
@@ -152,11 +158,9 @@ def completion_slots(
     the model index of every completion (-1: not in the table), and what was dropped."""
     known: dict[str, int] = {}
     for i, m in enumerate(kin.models):
-        known.setdefault(m.strip().lower(), i)  # the first of equal names, as before
+        known.setdefault(model_key(m), i)  # the first of equal names, as before
     # Each distinct name of the pool looked up once (a pool has a handful, a table thousands).
-    name_index = np.array(
-        [known.get(name.strip().lower(), -1) for name in pool.model_names], np.int64
-    )
+    name_index = np.array([known.get(model_key(name), -1) for name in pool.model_names], np.int64)
     flat_model = name_index[pool.model] if len(name_index) else np.zeros(0, np.int64)
     counts = np.diff(pool.offsets)
     n, k = pool.n_rows, int(counts.max(initial=0))
@@ -209,6 +213,29 @@ def _agreement(pool: PoolArrays, chosen: np.ndarray, rejected: np.ndarray) -> fl
     if not comparable.any():
         return None
     return round(float((a[comparable] > b[comparable]).mean()), 6)
+
+
+def refuse_empty(result: Result, kin: Kinship) -> None:
+    """InputError when no config holds a single pair: the folder would hold no split that
+    ``datasets`` can load. Says why, per config, and for a table of two models why their
+    kinship is 0 (docs/design.md §5)."""
+    if any(count["pairs"] for count in result.counts.values()):
+        return
+    reasons = "; ".join(
+        f"{config}: " + (", ".join(f"{k} {v}" for k, v in count["skipped"].items() if v) or "-")
+        for config, count in result.counts.items()
+    )
+    hint = ""
+    if len(kin.models) == 2 and kin.metric == "cosine" and float(kin.kinship[0, 1]) < kin.tau:
+        hint = (
+            "; the score table has 2 models: min-max normalisation over two models makes "
+            "each benchmark 1 for one of them and 0 for the other, so their score vectors are "
+            f"orthogonal and their kinship is 0, below tau {kin.tau:g}: --tau 0 pairs them, "
+            "or add a third model to the table"
+        )
+    elif any(count["skipped"].get("below_tau") for count in result.counts.values()):
+        hint = f"; a lower --tau (now {kin.tau:g}) lets more pairs through"
+    raise InputError(f"every config is empty: no instruction gave a pair ({reasons}){hint}")
 
 
 def binarize(

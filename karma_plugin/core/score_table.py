@@ -57,6 +57,12 @@ class ScoreTable:
         return out
 
 
+def model_key(name: str) -> str:
+    """How a model name is matched (a pool's ``model`` field against the table's names):
+    without surrounding whitespace, case-folded as ``str.lower`` does."""
+    return name.strip().lower()
+
+
 def parse_score(text: str) -> float:
     """``"86.40%"`` -> 0.864, ``"0.6371"`` -> 0.6371, ``"85.37"`` -> 85.37, ``""`` -> NaN.
 
@@ -145,6 +151,7 @@ def parse_score_csv(text: str, source: str = "") -> ScoreTable:
     if not body:
         raise InputError(f"score table {source!r} has no model rows")
     models: list[str] = []
+    keys: dict[str, str] = {}  # model_key -> the name as given (a dict: linear, not a scan)
     values = np.full((len(body), len(benchmarks)), np.nan)
     # Per benchmark, the first percent cell and the first plain number seen: (model, cell).
     percent: dict[str, tuple[str, str]] = {}
@@ -153,8 +160,16 @@ def parse_score_csv(text: str, source: str = "") -> ScoreTable:
         model = row[0].strip()
         if not model:
             raise InputError(f"score table {source!r}: row {r} has no model name")
-        if model in models:
+        first = keys.get(model_key(model))
+        if first == model:
             raise InputError(f"score table {source!r}: model {model!r} appears twice")
+        if first is not None:
+            raise InputError(
+                f"score table {source!r}: models {first!r} and {model!r} are one name (a "
+                "pool's answers are matched to the table's models without regard to case): "
+                "keep one, or rename the other"
+            )
+        keys[model_key(model)] = model
         models.append(model)
         for j, bench in enumerate(benchmarks):
             idx = order[bench]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -75,6 +76,16 @@ class _SplitWriter:
             assert self.writer is not None
             self.writer.write_table(group, row_group_size=ROW_GROUP_ROWS)
             self.done += need
+
+    def discard(self) -> None:
+        """Close the open shard without a word: the run failed (a full disk, most often) and
+        its staging folder goes. Left open, pyarrow's writer would close itself when garbage
+        collected, after the error line, and print the second ENOSPC as a traceback."""
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.close()
+            writer.is_open = False  # closed or not: its __del__ must not try again
 
     def close(self) -> list[str]:
         if self.done != self.rows or self.buffered:
@@ -151,30 +162,36 @@ def write_hub_folder(
             with lock:
                 bar.update(table.num_rows)
 
-    with (
-        tqdm(total=total, desc="writing", unit=" rows", disable=None, leave=False) as bar,
-        ThreadPoolExecutor(max_workers=2) as workers,
-    ):
-        for parts in windows:
-            jobs = [workers.submit(drain, c, pieces, bar) for c, pieces in parts.items()]
-            for job in jobs:
-                job.result()  # the first failure, raised here
-    files: dict[str, dict[str, list[str]]] = {}
-    rows: dict[str, dict[str, int]] = {}
-    for config, config_writers in writers.items():
-        files[config], rows[config] = {}, {}
-        for split, writer in config_writers.items():
-            names = writer.close()
-            files[config][split] = names
-            rows[config][split] = writer.rows
-            if split in copies:
-                files[config][copies[split]] = _link_copies(
-                    stage / config, names, split, copies[split]
-                )
-                rows[config][copies[split]] = writer.rows
-        order = [*config_writers, *(copies[s] for s in config_writers if s in copies)]
-        files[config] = {s: [f"{config}/{n}" for n in files[config][s]] for s in order}
-        rows[config] = {s: rows[config][s] for s in order}
+    try:
+        with (
+            tqdm(total=total, desc="writing", unit=" rows", disable=None, leave=False) as bar,
+            ThreadPoolExecutor(max_workers=2) as workers,
+        ):
+            for parts in windows:
+                jobs = [workers.submit(drain, c, pieces, bar) for c, pieces in parts.items()]
+                for job in jobs:
+                    job.result()  # the first failure, raised here (the other job finishes)
+        files: dict[str, dict[str, list[str]]] = {}
+        rows: dict[str, dict[str, int]] = {}
+        for config, config_writers in writers.items():
+            files[config], rows[config] = {}, {}
+            for split, writer in config_writers.items():
+                names = writer.close()
+                files[config][split] = names
+                rows[config][split] = writer.rows
+                if split in copies:
+                    files[config][copies[split]] = _link_copies(
+                        stage / config, names, split, copies[split]
+                    )
+                    rows[config][copies[split]] = writer.rows
+            order = [*config_writers, *(copies[s] for s in config_writers if s in copies)]
+            files[config] = {s: [f"{config}/{n}" for n in files[config][s]] for s in order}
+            rows[config] = {s: rows[config][s] for s in order}
+    except BaseException:
+        for config_writers in writers.values():
+            for writer in config_writers.values():
+                writer.discard()
+        raise
     return Written(
         rows=rows,
         files=files,

@@ -47,6 +47,19 @@ def parse_columns(spec: str | None) -> dict[str, str]:
         if key in mapping:
             raise InputError(f"--columns: {key!r} is given twice")
         mapping[key] = column
+    # Every key names its own column (UltraFeedback's name where not mapped; the rating has
+    # none unless mapped): model=response would read the answers as the models' names.
+    named: dict[str, str] = {}
+    for key in COLUMN_KEYS:
+        name = mapping.get(key, None if key == "rating" else key)
+        if name is None:
+            continue
+        if name in named:
+            raise InputError(
+                f"--columns: {named[name]!r} and {key!r} both name the column {name!r}; "
+                "each key needs its own column"
+            )
+        named[name] = key
     return mapping
 
 
