@@ -23,7 +23,7 @@ export AXOLOTL_DO_NOT_TRACK=1 HF_HUB_DISABLE_TELEMETRY=1 DO_NOT_TRACK=1 TOKENIZE
 # installed trees (_venv.sh's trap).
 KARMA_TEST_TMP="$(mktemp -d "${TMPDIR:-/tmp}/karma-tests.XXXXXX")"
 trap '_karma_remove_sites; rm -rf "$KARMA_TEST_TMP"' EXIT
-export TMPDIR="$KARMA_TEST_TMP" HF_HOME="$KARMA_TEST_TMP/hf-home"
+export KARMA_TEST_TMP TMPDIR="$KARMA_TEST_TMP" HF_HOME="$KARMA_TEST_TMP/hf-home"
 
 versions() {  # VENV: the versions that tell the environments apart
   "$1/bin/python" -c 'import importlib.metadata as m

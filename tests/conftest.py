@@ -14,6 +14,19 @@ sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import pytest
 from click.testing import CliRunner
 
+# The caches that datasets and huggingface_hub fill while tests load local folders go to a
+# folder of this run, removed at its end, not to the user's ~/.cache/huggingface. Set before
+# any test module imports them (they read HF_HOME once); scripts/test.sh gives its own
+# (KARMA_TEST_TMP, removed with everything else of the run).
+if "KARMA_TEST_TMP" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    _HF_HOME = tempfile.mkdtemp(prefix="karma-tests-hf-home-")
+    os.environ["HF_HOME"] = _HF_HOME
+    atexit.register(shutil.rmtree, _HF_HOME, ignore_errors=True)
+
 
 @pytest.fixture(autouse=True)
 def _environment_restored():
