@@ -7,8 +7,10 @@
 #           what differs between the two (markers `lmeval` and `deps`: lm-eval's task loading
 #           and runs, the datasets and Hub clients, pool and output loading, TRL), not the
 #           maths and checks of our own code a second time (docs/design.md section 14).
-# Both run on two xdist workers (--dist loadgroup: a module's costly fixture is built once) and
-# print their 15 slowest tests. Every temporary file of the run (pytest's, the Hugging Face
+# Both run on two xdist workers and print their 15 slowest tests. --dist loadscope sends each
+# module's tests to one worker, so a module's costly fixture (a real lm-eval, TRL or Axolotl
+# run) is built once: --dist loadgroup would allow finer groups, but pytest 9 ignores the group
+# xdist 3.8 writes into node ids (every group was split, its fixture built twice). Every temporary file of the run (pytest's, the Hugging Face
 # caches the tests fill, torch's, the subprocesses') goes to one folder, removed at the end.
 # Arguments are passed to each pytest run (e.g. -x, -k NAME, -n 0 for one process).
 set -euo pipefail
@@ -40,7 +42,7 @@ stage() {  # TITLE COMMAND...: run one stage, remember a failure
   "$@" || { local rc=$?; karma_log "FAILED ($rc): $title"; [ "$status" -ne 0 ] || status=$rc; }
   karma_log "$title: $((SECONDS - start)) s"
 }
-PYTEST=(pytest -n 2 --dist loadgroup --durations=15 -p no:cacheprovider)
+PYTEST=(pytest -n 2 --dist loadscope --durations=15 -p no:cacheprovider)
 
 karma_use_tree "$main"
 stage "ruff" ruff check .

@@ -29,12 +29,10 @@ from karma_plugin.core.prompts import prompt_id
 from karma_plugin.core.score_table import read_scores
 
 pytest.importorskip("axolotl", reason="needs the `train` extra (axolotl)")
-# One xdist worker builds the module fixture once (scripts/test.sh runs --dist loadgroup).
 pytestmark = [
     pytest.mark.train,
     pytest.mark.slow,
     pytest.mark.lmeval,
-    pytest.mark.xdist_group("axolotl-recipe"),
 ]
 
 TESTS = Path(__file__).parent

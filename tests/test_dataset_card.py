@@ -18,9 +18,6 @@ from karma_plugin.outputs.manifest import kinship_document
 from karma_plugin.outputs.markdown import ranked_names
 from karma_plugin.outputs.matrix import MATRIX_FILE
 
-# One xdist worker builds the module fixture once (scripts/test.sh runs --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("dataset-card")
-
 
 @pytest.fixture
 def doc() -> dict:

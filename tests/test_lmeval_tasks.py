@@ -372,7 +372,6 @@ def scripted_run(fixture_tasks, tmp_path_factory):
     return results, log
 
 
-@pytest.mark.xdist_group("lmeval-runs")  # its module fixture built once (--dist loadgroup)
 def test_scripted_end_to_end_scores(scripted_run):
     results_path, log = scripted_run
     doc = json.loads(results_path.read_text(encoding="utf-8"))
@@ -449,7 +448,6 @@ def hf_run(fixture_tasks, tiny_llama31, tmp_path_factory):  # noqa: F811
     return results
 
 
-@pytest.mark.xdist_group("lmeval-runs")  # its module fixture built once (--dist loadgroup)
 def test_tiny_llama_generates_through_hf_backend(hf_run, tiny_llama31):  # noqa: F811
     doc = json.loads(hf_run.read_text(encoding="utf-8"))
     assert set(doc["results"]) == set(LEAVES)
@@ -474,7 +472,6 @@ def test_tiny_llama_generates_through_hf_backend(hf_run, tiny_llama31):  # noqa:
         assert sample["filtered_resps"][0] in (*"ABCDE", "[invalid]")
 
 
-@pytest.mark.xdist_group("lmeval-runs")  # its module fixture built once (--dist loadgroup)
 def test_results_through_scores_and_kinship(scripted_run, hf_run, tmp_path, runner):
     scripted_results, _ = scripted_run
     out = tmp_path / "scores.csv"

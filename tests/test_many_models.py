@@ -25,9 +25,6 @@ from karma_plugin.cli import main
 from karma_plugin.core.kinship import MAX_LISTED_MODELS, compute_kinship
 from karma_plugin.core.score_table import read_scores
 
-# One xdist worker builds the module fixture once (scripts/test.sh runs --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("many-models")
-
 MODELS = 4_000
 # Generous for two shared cores: it takes a few seconds now; the O(M^2) Python loops and
 # M x M rank matrices this replaced took about a minute and several GB at this size.

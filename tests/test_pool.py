@@ -27,8 +27,7 @@ from lmeval_samples import mc_doc, mc_lines
 from karma_plugin.core.prompts import prompt_id
 from karma_plugin.pools.schema import PROVENANCE_KEY
 
-# One xdist worker builds the module fixture once (scripts/test.sh runs --dist loadgroup).
-pytestmark = [pytest.mark.lmeval, pytest.mark.xdist_group("pool-stage0")]
+pytestmark = pytest.mark.lmeval
 
 TESTS = Path(__file__).parent
 PROMPTS = TESTS / "fixtures" / "responses" / "prompts.jsonl"

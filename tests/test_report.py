@@ -18,9 +18,6 @@ from karma_plugin.core.score_table import read_scores
 from karma_plugin.fs.staging import MARKER
 from karma_plugin.report.figures import pca
 
-# One xdist worker builds the module fixture once (scripts/test.sh runs --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("report")
-
 FIGURES = (
     "s_pref.png",
     "kinship_heatmap.png",

@@ -352,7 +352,6 @@ def hf_runs(tmp_path_factory):
     return root, models
 
 
-@pytest.mark.xdist_group("responses-hf")  # its module fixture built once (--dist loadgroup)
 def test_hf_backend_sends_the_instruction_as_the_whole_user_turn(hf_runs):
     from transformers import AutoTokenizer
 
@@ -375,7 +374,6 @@ def test_hf_backend_sends_the_instruction_as_the_whole_user_turn(hf_runs):
             assert sample["resps"] == [[SENTENCES[family]]]
 
 
-@pytest.mark.xdist_group("responses-hf")  # its module fixture built once (--dist loadgroup)
 def test_hf_runs_become_a_pool(hf_runs, tmp_path):
     root, models = hf_runs
     # by the model lm-eval recorded: the local path given as pretrained=

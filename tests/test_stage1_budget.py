@@ -15,9 +15,6 @@ import pytest
 
 from karma_plugin.core.benchmarks import ITEMS
 
-# One xdist worker builds the module fixture once (scripts/test.sh runs --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("stage1-budget")
-
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "stage1_budget.py"
 CONFIGS = ("k_score", "k_sim", "k_score_sim", "rlaif")

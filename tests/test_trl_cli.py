@@ -283,13 +283,7 @@ def check_sft(run: Run, processed: list[dict], source: dict[str, dict]) -> None:
 
 
 @slow
-def _run_group(name: str):
-    """A run fixture's tests on one xdist worker, so the run is made once (--dist loadgroup);
-    the runs themselves spread over the workers."""
-    return pytest.param(name, marks=pytest.mark.xdist_group(f"trl-{name}"))
-
-
-@pytest.mark.parametrize("name", [_run_group("sft_llama"), _run_group("sft_qwen_two_processes")])
+@pytest.mark.parametrize("name", ["sft_llama", "sft_qwen_two_processes"])
 def test_trl_sft_trains_on_the_answer_only(name, request, folder):
     run = request.getfixturevalue(name)
     assert run.json("run")["trainer"] == "SFTTrainer"
@@ -302,14 +296,12 @@ def test_trl_sft_trains_on_the_answer_only(name, request, folder):
 
 
 @slow
-@pytest.mark.xdist_group("trl-sft_llama")
 def test_trl_sft_evaluates_on_test_sft(sft_llama, folder):
     check_sft(sft_llama, sft_llama.rows("eval"), source_rows(folder, "k_sim", "test_sft"))
     assert any("eval_loss" in entry for entry in sft_llama.json("log_history"))
 
 
 @slow
-@pytest.mark.xdist_group("trl-sft_qwen_two_processes")
 def test_accelerate_launch_ran_two_processes(sft_qwen_two_processes):
     assert sft_qwen_two_processes.json("run")["world_size"] == 2
 
@@ -328,7 +320,7 @@ def check_dpo(run: Run, processed: list[dict], source: dict[str, dict]) -> None:
 
 
 @slow
-@pytest.mark.parametrize("name", [_run_group("dpo_llama"), _run_group("dpo_qwen_handbook")])
+@pytest.mark.parametrize("name", ["dpo_llama", "dpo_qwen_handbook"])
 def test_trl_dpo_sequences_have_one_bos_and_the_instruction_once(name, request, folder):
     run = request.getfixturevalue(name)
     processed = run.rows("train")
@@ -349,7 +341,6 @@ def test_trl_dpo_sequences_have_one_bos_and_the_instruction_once(name, request, 
 
 
 @slow
-@pytest.mark.xdist_group("trl-dpo_llama")
 def test_trl_dpo_evaluates_on_test_prefs(dpo_llama, folder):
     check_dpo(dpo_llama, dpo_llama.rows("eval"), source_rows(folder, "rlaif", "test_prefs"))
     history = dpo_llama.json("log_history")
