@@ -22,7 +22,8 @@ from karma_plugin.core import preference, uncertainty
 from karma_plugin.core.kinship import MAX_LISTED_MODELS, Kinship
 from karma_plugin.core.pairing import KARMA_STRATEGIES
 from karma_plugin.errors import InputError
-from karma_plugin.tables import mapped_columns, names_of, numbers_of, parse_mapping, read_table
+from karma_plugin.pools.layout import parse_mapping
+from karma_plugin.tables import mapped_columns, names_of, numbers_of, read_table
 
 OPTION = "--preference-columns"
 KEYS = ("model", "win_rate", "stderr")

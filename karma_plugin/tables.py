@@ -18,7 +18,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +28,10 @@ import numpy as np
 from karma_plugin.core.benchmarks import BENCHMARKS, benchmark_key
 from karma_plugin.core.score_table import STDERR_SUFFIX, ScoreTable, parse_score
 from karma_plugin.errors import InputError
+from karma_plugin.fs.paths import is_hub_repo, locate, read_text
+from karma_plugin.pools.layout import parse_mapping
 
 LOCAL_SUFFIXES = (".csv", ".parquet")
-HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 POSITION = re.compile(r"#(\d+)")
 
 
@@ -48,42 +49,6 @@ class Table:
         return len(self.columns[0]) if self.columns else 0
 
 
-def parse_mapping(
-    spec: str,
-    option: str,
-    required: Sequence[str] = (),
-    allowed: Sequence[str] | None = None,
-    optional_first: str | None = None,
-) -> dict[str, str]:
-    """``KEY=COLUMN,KEY=COLUMN`` as a dict in the order given; every fault one line naming
-    ``option``. ``allowed`` None: any key. ``optional_first``: a key that may be left out and
-    then means the table's first column (``#1``)."""
-    mapping: dict[str, str] = {}
-    for entry in (e.strip() for e in (spec or "").split(",")):
-        if not entry:
-            continue
-        key, sep, column = (part.strip() for part in entry.partition("="))
-        if not sep or not key or not column:
-            raise InputError(f"{option}: {entry!r} is not KEY=COLUMN")
-        if allowed is not None and key not in allowed:
-            raise InputError(f"{option}: unknown key {key!r} (choose from: {', '.join(allowed)})")
-        if key in mapping:
-            raise InputError(f"{option}: {key!r} is given twice")
-        mapping[key] = column
-    if optional_first and optional_first not in mapping:
-        mapping = {optional_first: "#1", **mapping}
-    missing = [k for k in required if k not in mapping]
-    if missing:
-        raise InputError(f"{option}: no {missing[0]}=COLUMN given")
-    return mapping
-
-
-def is_hub_id(spec: str) -> bool:
-    """``ORG/NAME`` or ``ORG/NAME@REVISION`` that is not a local path."""
-    repo, _, _ = spec.partition("@")
-    return bool(HUB_ID.fullmatch(repo)) and not Path(spec).exists() and not spec.startswith(".")
-
-
 def read_table(spec: str, split: str = "train", what: str = "table") -> Table:
     """The table at ``spec``: a ``.csv`` or ``.parquet`` file, or a Hub dataset's ``split``
     (``ORG/NAME[@REVISION]``, read at the commit the revision, default main, points at)."""
@@ -97,18 +62,13 @@ def read_table(spec: str, split: str = "train", what: str = "table") -> Table:
         raise InputError(f"{what} {spec!r}: expected a .csv or .parquet file, or ORG/NAME")
     if path.exists():
         raise InputError(f"{what} {spec!r} is a folder: name a .csv or .parquet file")
-    if path.suffix.lower() in LOCAL_SUFFIXES or not is_hub_id(spec):
+    if path.suffix.lower() in LOCAL_SUFFIXES or locate(spec) != "hub" or not is_hub_repo(spec):
         raise InputError(f"{what} {spec!r} not found")
     return _read_hub(spec, split, what)
 
 
 def _read_csv(path: Path, what: str) -> Table:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{what} {str(path)!r} is not UTF-8 text: {exc.reason}") from None
-    except OSError as exc:
-        raise InputError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
+    text = read_text(path, what)
     try:
         rows = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
     except csv.Error as exc:

@@ -27,6 +27,7 @@ import numpy as np
 from karma_plugin.core.benchmarks import BENCHMARKS, benchmark_key
 from karma_plugin.errors import InputError
 from karma_plugin.fs import atomic
+from karma_plugin.fs.paths import read_text
 
 PAPER = "paper"
 N_ITEMS_ROW = "n_items"  # the row giving each benchmark's number of items
@@ -89,12 +90,7 @@ def read_scores(spec: str | os.PathLike[str] = PAPER) -> ScoreTable:
     path = paper_csv_path() if str(spec) == PAPER else Path(spec)
     if not path.is_file():
         raise InputError(f"score table {str(path)!r} not found")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"score table {str(path)!r} is not UTF-8 text: {exc.reason}") from None
-    except OSError as exc:
-        raise InputError(f"cannot read score table {str(path)!r}: {exc.strerror}") from None
+    text = read_text(path, "score table")
     return parse_score_csv(text, source=PAPER if str(spec) == PAPER else str(path))
 
 

@@ -17,7 +17,7 @@ import jinja2
 import yaml
 
 from karma_plugin.core.defaults import default_config
-from karma_plugin.fs.paths import looks_like_hub_id
+from karma_plugin.fs.paths import is_hub_repo
 from karma_plugin.outputs import markdown
 
 SPLITS: tuple[str, ...] = ("train_prefs", "test_prefs", "train_sft", "test_sft")
@@ -36,7 +36,6 @@ SIZE_BUCKETS = [
 # A leaderboard's table may leave out thousands of models with missing scores: the card names
 # this many, kinship.json all of them.
 MAX_EXCLUDED_LISTED = 30
-HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 # `binarize --report` draws into this folder of the dataset folder; the card embeds its figures
 # with links relative to the repo, which the Hub renders on the dataset page, and `push`
 # publishes it (and deletes what an earlier push left there).
@@ -53,11 +52,6 @@ def _pairs(doc: dict[str, Any]) -> int:
         (s.get("train_prefs", 0) + s.get("test_prefs", 0) for s in doc["splits"].values()),
         default=0,
     )
-
-
-def _is_hub_id(dataset: str) -> bool:
-    """Whether the recorded pool is a Hub dataset the card can link to (``ORG/NAME``)."""
-    return looks_like_hub_id(dataset) and bool(HUB_ID.fullmatch(dataset))
 
 
 def loadable_splits(doc: dict[str, Any]) -> dict[str, list[str]]:
@@ -118,7 +112,7 @@ def card_metadata(doc: dict[str, Any]) -> dict[str, Any]:
         "size_categories": [size_category(_pairs(doc))],
     }
     dataset = str(doc.get("dataset", ""))
-    if _is_hub_id(dataset):
+    if "@" not in dataset and is_hub_repo(dataset):
         meta["source_datasets"] = [dataset]
     meta["configs"] = configs
     if "bytes" in doc:
@@ -316,7 +310,7 @@ def render_card(doc: dict[str, Any]) -> str:
     names = list(doc["files"])
     models = axolotl_models()
     dataset = str(doc.get("dataset", ""))
-    if _is_hub_id(dataset):
+    if "@" not in dataset and is_hub_repo(dataset):
         source = f"[{dataset}](https://huggingface.co/datasets/{dataset})"
     elif dataset == "sample":
         source = "here, the small UltraFeedback-schema sample shipped with `karma-plugin`"

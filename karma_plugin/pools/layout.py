@@ -15,6 +15,7 @@ same flat form (``Units``) here, so the rest of the code knows no layout.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,22 +32,39 @@ COLUMN_KEYS = ("instruction", "completions", "model", "response", "rating", "sou
 BETTER = ("higher", "lower")
 
 
-def parse_columns(spec: str | None) -> dict[str, str]:
-    """``instruction=prompt,completions=answers`` as a dict; one line naming a bad entry."""
+def parse_mapping(
+    spec: str,
+    option: str,
+    required: Sequence[str] = (),
+    allowed: Sequence[str] | None = None,
+    optional_first: str | None = None,
+) -> dict[str, str]:
+    """``KEY=COLUMN,KEY=COLUMN`` as a dict in the order given; every fault one line naming
+    ``option``. ``allowed`` None: any key. ``optional_first``: a key that may be left out and
+    then means the table's first column (``#1``)."""
     mapping: dict[str, str] = {}
     for entry in (e.strip() for e in (spec or "").split(",")):
         if not entry:
             continue
         key, sep, column = (part.strip() for part in entry.partition("="))
         if not sep or not key or not column:
-            raise InputError(f"--columns: {entry!r} is not KEY=COLUMN")
-        if key not in COLUMN_KEYS:
-            raise InputError(
-                f"--columns: unknown key {key!r} (choose from: {', '.join(COLUMN_KEYS)})"
-            )
+            raise InputError(f"{option}: {entry!r} is not KEY=COLUMN")
+        if allowed is not None and key not in allowed:
+            raise InputError(f"{option}: unknown key {key!r} (choose from: {', '.join(allowed)})")
         if key in mapping:
-            raise InputError(f"--columns: {key!r} is given twice")
+            raise InputError(f"{option}: {key!r} is given twice")
         mapping[key] = column
+    if optional_first and optional_first not in mapping:
+        mapping = {optional_first: "#1", **mapping}
+    missing = [k for k in required if k not in mapping]
+    if missing:
+        raise InputError(f"{option}: no {missing[0]}=COLUMN given")
+    return mapping
+
+
+def parse_columns(spec: str | None) -> dict[str, str]:
+    """``instruction=prompt,completions=answers`` as a dict; one line naming a bad entry."""
+    mapping = parse_mapping(spec or "", "--columns", allowed=COLUMN_KEYS)
     # Every key names its own column (UltraFeedback's name where not mapped; the rating has
     # none unless mapped): model=response would read the answers as the models' names.
     named: dict[str, str] = {}
