@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -417,3 +420,19 @@ def test_the_checks_catch_a_missing_and_an_unknown_option():
     assert resolves("karma_plugin.lm_eval_tasks")
     assert not resolves("karma_plugin.hub_faults")  # the module before the layout move
     assert not resolves("karma_plugin.core.kinship.NoSuchName")
+
+
+def test_readme_python_api_example_runs(tmp_path):
+    """The README's Python API block, run as written in a fresh folder: it builds the folder it
+    names (as `karma-build binarize` would) and its dry-run push says what it would upload."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Python API", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code, "the Python API section has no ```python block"
+    result = subprocess.run(
+        [sys.executable, "-c", code.group(1)], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    doc = json.loads((tmp_path / "out/karma/kinship.json").read_text(encoding="utf-8"))
+    assert result.stdout.split()[0] == str(doc["counts"]["k_sim"]["pairs"]) != "0"
+    assert (tmp_path / "out/karma/k_sim").is_dir() and (tmp_path / "out/karma/README.md").is_file()
