@@ -58,6 +58,17 @@ def _texts(rng: np.random.Generator, n: int, mean_words: int, corpus: str) -> pa
     return pa.array([corpus[s : s + n_] for s, n_ in zip(starts, lengths, strict=True)])
 
 
+def cached_pool(cache: Path, rows: int) -> Path:
+    """The synthetic pool of ``rows`` x 4 under ``cache`` (bench_cache()), generated once and
+    shared by every benchmark that binarizes it."""
+    cache.mkdir(parents=True, exist_ok=True)
+    pool = cache / f"pool-{rows}.parquet"
+    if not pool.exists():
+        print(f"generating {rows} x 4 synthetic pool at {pool} (once) ...", flush=True)
+        make_pool(pool, rows)  # written to a temporary name, then renamed
+    return pool
+
+
 def make_pool(path: Path, rows: int, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     corpus = " ".join(rng.choice(WORDS, 400_000))
@@ -247,11 +258,8 @@ def main() -> None:
     parser.add_argument("--clean", action="store_true", help="remove the pools at the end")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
-    pool = args.cache / f"pool-{args.rows}.parquet"
+    pool = cached_pool(args.cache, args.rows)
     generated = [pool]
-    if not pool.exists():
-        print(f"generating {args.rows} x 4 synthetic pool at {pool} ...", flush=True)
-        make_pool(pool, args.rows)
     if args.copies > 1:
         base, pool = pool, args.cache / f"pool-{args.rows}x{args.copies}.parquet"
         generated.append(pool)

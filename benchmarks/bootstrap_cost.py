@@ -22,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from binarize_speed import make_pool
+from bench_cache import bench_cache
+from binarize_speed import cached_pool
 
 # Wall seconds, CPU seconds (user + system: less sensitive than wall to other jobs on a shared
 # machine) and peak RSS of a command, measured by a fresh parent of its own.
@@ -72,13 +73,10 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--rows", type=int, default=64_000)
     parser.add_argument("--repeat", type=int, default=3, help="best wall time of N runs")
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "karma-bench")
+    parser.add_argument("--cache", type=Path, default=bench_cache(), help="default: %(default)s")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
-    pool = args.cache / f"pool-{args.rows}.parquet"
-    if not pool.exists():
-        print(f"generating {args.rows} x 4 synthetic pool at {pool} ...", flush=True)
-        make_pool(pool, args.rows)
+    pool = cached_pool(args.cache, args.rows)
     cli = shutil.which("karma-build") or str(Path(sys.executable).with_name("karma-build"))
     work = Path(tempfile.mkdtemp(dir=args.cache))
     base = [cli, "binarize", "--dataset", str(pool), "--strategy", "all"]

@@ -22,7 +22,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from binarize_speed import make_pool
+from bench_cache import bench_cache
+from binarize_speed import cached_pool
 
 BOARDS = {
     "AlpacaEval 2": "alpaca_eval/leaderboards/data_AlpacaEval_2/"
@@ -75,13 +76,10 @@ def cell(fig: dict, percent: bool = True) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=64_000)
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "karma-bench")
+    parser.add_argument("--cache", type=Path, default=bench_cache(), help="default: %(default)s")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
-    pool = args.cache / f"pool-{args.rows}.parquet"
-    if not pool.exists():
-        print(f"generating {args.rows} x 4 synthetic pool at {pool} ...", flush=True)
-        make_pool(pool, args.rows)
+    pool = cached_pool(args.cache, args.rows)
     boards = leaderboards(args.cache)
     header = ["judge", "win rate (stderr: standard_error)", "models", "Spearman", "pairwise"]
     rows = []

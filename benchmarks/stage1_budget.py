@@ -2,7 +2,7 @@
 
 For a score table (default the authors', shipped in the package) and a response pool (default
 the 64k UltraFeedback-shaped pool of benchmarks/binarize_speed.py, generated once and cached
-under the project's cache folder, ``$KARMA_CACHE_DIR`` or ``~/.cache/karma-plugin``), each
+in bench_cache.py's folder, ``$KARMA_CACHE_DIR/bench`` or ``~/.cache/karma-plugin/bench``), each
 *selection* of items per benchmark is scored under the binomial noise model of
 core/uncertainty.py (a score is a proportion of n items, n = the selection's size for that
 benchmark) and the whole pipeline is run on ``--draws`` draws of the table. Printed per
@@ -77,6 +77,7 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
+from bench_cache import bench_cache  # beside this file; as a script, it is on sys.path
 
 from karma_plugin.core import uncertainty as u
 from karma_plugin.core.binarize import Options, binarize, without_unrated_rlaif
@@ -94,25 +95,11 @@ GOAL_FACTOR = 5  # at least 5x fewer items than the full set ...
 GOAL_POINTS = 3.0  # ... with every config's stability within 3 points of the full set's
 
 
-def cache_dir() -> Path:
-    """The project's cache folder (scripts/_venv.sh keeps its environments there too)."""
-    base = os.environ.get("KARMA_CACHE_DIR")
-    if base:
-        return Path(base)
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "karma-plugin"
-
-
 def benchmark_pool(rows: int = POOL_ROWS) -> Path:
     """The 64k benchmark pool of binarize_speed.py, generated once under the cache folder."""
-    from binarize_speed import make_pool  # beside this file; run as a script, it is on sys.path
+    from binarize_speed import cached_pool  # beside this file; as a script, on sys.path
 
-    path = cache_dir() / "benchmarks" / f"pool-{rows}.parquet"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        print(f"generating the {rows} x 4 synthetic pool at {path} (once) ...", flush=True)
-        make_pool(path, rows)  # written to a temporary name, then renamed
-    return path
+    return cached_pool(bench_cache(), rows)
 
 
 # --- what a selection costs: items and the generated-token bound -----------------------------
@@ -523,7 +510,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         dataset = args.dataset or str(benchmark_pool())
     budget = max_gen_toks(kin.benchmarks)
-    with tempfile.TemporaryDirectory(dir=cache_dir() if cache_dir().is_dir() else None) as spill:
+    cache = bench_cache()
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as spill:
         pool = read_pool(dataset, DEFAULT_RATING, spill_dir=spill)
         try:
             strategies, _ = without_unrated_rlaif(STRATEGIES, "all", pool, DEFAULT_RATING)
