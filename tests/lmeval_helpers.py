@@ -40,16 +40,22 @@ def shipped_dir() -> Path:
     return Path(tasks_dir())
 
 
+def derived_task(task: str, fixture: str, split: str) -> dict:
+    """A leaf that includes the shipped ``task`` and reads the local ``fixture`` as ``split``
+    instead of the Hub dataset."""
+    return {
+        "include": str(shipped_dir() / f"{task}.yaml"),
+        "task": task,
+        "dataset_path": "json",
+        "dataset_name": None,
+        "dataset_kwargs": {"data_files": {split: str(FIXTURES / fixture)}},
+    }
+
+
 def derived_tasks(out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for task, (fixture, split) in DATA.items():
-        derived = {
-            "include": str(shipped_dir() / f"{task}.yaml"),
-            "task": task,
-            "dataset_path": "json",
-            "dataset_name": None,
-            "dataset_kwargs": {"data_files": {split: str(FIXTURES / fixture)}},
-        }
+        derived = derived_task(task, fixture, split)
         (out / f"{task}.yaml").write_text(yaml.safe_dump(derived), encoding="utf-8")
     shutil.copy(shipped_dir() / "karma.yaml", out / "karma.yaml")
     return out

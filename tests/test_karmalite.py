@@ -22,7 +22,14 @@ from karmalite_fixtures import (
     marker,
     shipped_ids,
 )
-from lmeval_helpers import DATA, FIXTURES, LEAVES, offline_env, punkt_env, shipped_dir
+from lmeval_helpers import (
+    DATA,
+    LEAVES,
+    derived_task,
+    offline_env,
+    punkt_env,
+    shipped_dir,
+)
 from test_lmeval_tasks import ANSWERS, read_yaml_text
 from tiny_models import tiny_llama31  # noqa: F401  (pytest fixture)
 
@@ -207,13 +214,7 @@ def test_data_of_another_size_is_refused(tmp_path, offline_punkt):
     for task in LITE:
         bench = task.removeprefix("karmalite_")
         fixture, split = DATA[f"karma_{bench}"]
-        derived = {
-            "include": str(shipped_dir() / f"{task}.yaml"),
-            "task": task,
-            "dataset_path": "json",
-            "dataset_name": None,
-            "dataset_kwargs": {"data_files": {split: str(FIXTURES / fixture)}},
-        }
+        derived = derived_task(task, fixture, split)
         (tmp_path / f"{task}.yaml").write_text(json.dumps(derived), encoding="utf-8")
     for task in ("karmalite_arc_challenge", "karmalite_mmlu_pro"):
         with pytest.raises(ValueError, match=rf"{task}: the data has \d+ documents, but"):
